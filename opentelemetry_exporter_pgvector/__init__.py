@@ -1,0 +1,11 @@
+"""OpenTelemetry exporters that store telemetry in PostgreSQL with pgvector.
+
+``tracer_provider.add_span_processor(BatchSpanProcessor(PgvectorSpanExporter()))``, or
+``OTEL_TRACES_EXPORTER=pgvector opentelemetry-instrument python app.py``.
+"""
+
+from .config import ConfigurationError, PgvectorSettings
+from .exporters.trace import PgvectorSpanExporter
+from .version import __version__
+
+__all__ = ["ConfigurationError", "PgvectorSettings", "PgvectorSpanExporter", "__version__"]

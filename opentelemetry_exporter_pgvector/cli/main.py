@@ -1,0 +1,114 @@
+"""``otel-pgvector``: set up the database, run the demo, and ask questions of the telemetry.
+
+Every command uses the same settings as the exporters (``OTEL_EXPORTER_PGVECTOR_*``, or the
+embedded server when no DSN is set). Commands only render what ``TelemetryQuery`` and the
+database layer return.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from ..config import ConfigurationError, PgvectorSettings, redact_dsn
+from ..db.database import Database, DatabaseUnavailable
+from ..db.migrations import PgvectorMissingError
+from ..version import __version__
+
+
+def _settings(ctx: click.Context) -> PgvectorSettings:
+    overrides = {key: value for key, value in ctx.obj.items() if value is not None}
+    return PgvectorSettings(**overrides)
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain, aligned text table."""
+    cells = [[str(header) for header in headers]] + [
+        ["" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value) for value in row]
+        for row in rows
+    ]
+    widths = [max(len(row[index]) for row in cells) for index in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="otel-pgvector")
+@click.option("--dsn", default=None, help="PostgreSQL DSN (default: $OTEL_EXPORTER_PGVECTOR_DSN, else embedded).")
+@click.option("--schema", default=None, help="Schema (default: $OTEL_EXPORTER_PGVECTOR_SCHEMA, else public).")
+@click.option("-v", "--verbose", is_flag=True, help="Log what the exporter does.")
+@click.pass_context
+def cli(ctx: click.Context, dsn: str | None, schema: str | None, verbose: bool) -> None:
+    """Store OpenTelemetry telemetry in PostgreSQL + pgvector and query it."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"dsn": dsn, "schema": schema}
+
+
+@cli.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Create or upgrade the tables in the configured schema."""
+    settings = _settings(ctx)
+    database = Database(settings)
+    applied = database.migrate()
+    click.echo(f"schema {settings.db_schema} on {settings.redacted_dsn}: "
+               + (f"applied {', '.join(applied)}" if applied else "already up to date"))
+
+
+@cli.group()
+def db() -> None:
+    """The database the exporters write to."""
+
+
+@db.command("dsn")
+@click.option("--show-password", is_flag=True, help="Print the password instead of masking it.")
+@click.pass_context
+def db_dsn(ctx: click.Context, show_password: bool) -> None:
+    """Print the DSN, starting the embedded server if no DSN is configured."""
+    dsn = Database(_settings(ctx.find_root())).server_dsn()
+    click.echo(dsn if show_password else redact_dsn(dsn))
+
+
+@cli.command()
+@click.option("--requests", default=60, show_default=True, help="Shop requests to simulate.")
+@click.pass_context
+def demo(ctx: click.Context, requests: int) -> None:
+    """Run a small instrumented shop through the exporter, then summarize what was stored."""
+    from ..demo import run_demo
+    from ..exporters.trace import PgvectorSpanExporter
+    from ..query.telemetry import TelemetryQuery
+
+    settings = _settings(ctx)
+    result = run_demo(lambda: PgvectorSpanExporter(settings), requests=requests)
+    with TelemetryQuery(settings) as query:
+        summary = query.service_summary()
+    total = sum(row.spans for row in summary)
+    click.echo(
+        f"demo: {result.requests} requests ({result.failed_requests} failed) stored {total} spans in "
+        f"{settings.db_schema}.otel_spans on {settings.redacted_dsn}"
+    )
+    click.echo(render_table(
+        ("service", "spans", "traces", "errors", "p50 ms", "p95 ms"),
+        [(r.service_name, r.spans, r.traces, r.errors, r.p50_ms, r.p95_ms) for r in summary],
+    ))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="otel-pgvector", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except (ConfigurationError, DatabaseUnavailable, PgvectorMissingError) as error:
+        click.echo(f"otel-pgvector: {error}", err=True)
+        sys.exit(2)

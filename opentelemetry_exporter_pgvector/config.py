@@ -1,0 +1,169 @@
+"""Configuration: one settings object shared by the exporters, the query layer and the CLI.
+
+Values come from constructor keyword arguments first, then from environment variables
+prefixed ``OTEL_EXPORTER_PGVECTOR_`` (the way ``OTEL_EXPORTER_OTLP_*`` configures the OTLP
+exporters), then from the defaults below. Invalid values raise :class:`ConfigurationError`
+whose message names the environment variable, because that is what a user of
+``opentelemetry-instrument`` actually set.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "OTEL_EXPORTER_PGVECTOR_"
+APP_NAME = "opentelemetry-exporter-pgvector"
+
+EmbeddingMode = Literal["inline", "deferred", "off"]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_URI_PASSWORD = re.compile(r"(?P<head>^[a-z]+://[^:/@?#]*:)(?P<secret>[^@/?#]*)(?P<tail>@)", re.IGNORECASE)
+_SECRET_KEYS = ("password", "sslpassword")
+
+
+class ConfigurationError(ValueError):
+    """A setting has an invalid value; the message names the environment variable to fix."""
+
+
+def redact_dsn(dsn: str) -> str:
+    """Return ``dsn`` with any password replaced by ``***`` so it can be logged or shown.
+
+    Handles both URI (``postgresql://user:secret@host/db``, ``?password=secret``) and
+    libpq key=value strings. Used everywhere a DSN can reach a log, repr or error message.
+    """
+    if not dsn:
+        return dsn
+    redacted = _URI_PASSWORD.sub(r"\g<head>***\g<tail>", dsn)
+    for key in _SECRET_KEYS:
+        redacted = re.sub(rf"(?i)(\b{key}\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", redacted)
+    return redacted
+
+
+def _field_env_name(field_name: str) -> str:
+    alias = PgvectorSettings.model_fields[field_name].validation_alias
+    name = field_name if not isinstance(alias, AliasChoices) else str(alias.choices[0])
+    return ENV_PREFIX + name.upper()
+
+
+class PgvectorSettings(BaseSettings):
+    """Settings of the pgvector exporters; every field maps to ``OTEL_EXPORTER_PGVECTOR_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        hide_input_in_errors=True,  # a DSN in a validation error would leak its password
+    )
+
+    dsn: str = Field(
+        default="",
+        repr=False,
+        description="PostgreSQL URI or libpq key=value string; empty starts the embedded server.",
+    )
+    embedded_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_data_path(APP_NAME) / "postgres",
+        description="Data directory of the embedded PostgreSQL server used when DSN is empty.",
+    )
+    db_schema: str = Field(
+        default="public",
+        validation_alias=AliasChoices("schema", "db_schema"),
+        description="Schema holding the tables, so several apps or test runs can share one database.",
+    )
+    timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Export timeout in seconds: no export() call blocks longer than this.",
+    )
+    pool_min_size: int = Field(default=1, ge=0, le=100, description="Connections kept open.")
+    pool_max_size: int = Field(default=4, ge=1, le=100, description="Upper bound of open connections.")
+    embedding: EmbeddingMode = Field(
+        default="deferred",
+        description="inline: embed new span shapes while exporting; deferred: leave it to "
+        "`otel-pgvector embed`; off: no shapes, no vectors.",
+    )
+    max_value_length: int = Field(
+        default=65536,
+        ge=64,
+        le=100_000_000,
+        description="Strings longer than this many characters are truncated before storage.",
+    )
+    partition_days_ahead: int = Field(
+        default=2,
+        ge=0,
+        le=90,
+        description="Daily partitions created ahead of today; records of days without a "
+        "partition land in the default partition.",
+    )
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            problems = []
+            for item in error.errors(include_input=False, include_url=False):
+                field = str(item["loc"][0]) if item["loc"] else ""
+                name = _field_env_name(field) if field in type(self).model_fields else field
+                problems.append(f"{name}: {item['msg']}")
+            raise ConfigurationError("invalid pgvector exporter settings: " + "; ".join(problems)) from None
+
+    @field_validator("dsn")
+    @classmethod
+    def _check_dsn(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        if "://" in value and not value.lower().startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected a postgresql:// or postgres:// URI or a libpq key=value string")
+        try:
+            conninfo_to_dict(value)
+        except Exception:  # psycopg's message may quote the password: replace it
+            raise ValueError("is not a valid PostgreSQL connection string") from None
+        return value
+
+    @field_validator("db_schema")
+    @classmethod
+    def _check_schema(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError(
+                "must be a plain SQL identifier (letters, digits, underscore; at most 63 characters)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_pool_sizes(self) -> PgvectorSettings:
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError(
+                f"{ENV_PREFIX}POOL_MIN_SIZE ({self.pool_min_size}) exceeds "
+                f"{ENV_PREFIX}POOL_MAX_SIZE ({self.pool_max_size})"
+            )
+        return self
+
+    @property
+    def uses_embedded_server(self) -> bool:
+        """True when no DSN is configured and the embedded PostgreSQL server is used."""
+        return not self.dsn
+
+    @property
+    def redacted_dsn(self) -> str:
+        """The DSN with its password masked, for logs and messages."""
+        return redact_dsn(self.dsn) if self.dsn else f"embedded:{self.embedded_dir}"
+
+    def with_application_name(self, conninfo: str) -> str:
+        """Add ``application_name`` to a conninfo unless the user chose one, so DBAs see who we are."""
+        if "application_name" in conninfo_to_dict(conninfo):
+            return conninfo
+        return make_conninfo(conninfo, application_name=APP_NAME)
+
+    def __repr_args__(self) -> Any:
+        yield "dsn", self.redacted_dsn
+        yield from super().__repr_args__()

@@ -1,0 +1,118 @@
+"""Resource and instrumentation scope, serialized once per object rather than once per record.
+
+Every span, log record and metric of a provider carries the same ``Resource`` and a handful of
+``InstrumentationScope`` objects. Serializing their attributes for each of thousands of
+records per second would be most of the conversion cost, so they are cached by identity. The
+cache keeps a reference to each object, so an id is never reused while its entry lives, and
+holds a bounded number of entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from .table import Column, Row, TableSpec
+from .values import attributes_json, clean_optional_text, clean_text
+
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+UNKNOWN_SERVICE = "unknown_service"
+
+RESOURCE_TABLE = TableSpec(
+    name="otel_resources",
+    columns=(
+        Column("resource_id", "int8"),
+        Column("service_name", "text"),
+        Column("attributes", "jsonb"),
+        Column("schema_url", "text"),
+    ),
+)
+
+
+def resource_id(attributes_json: bytes, schema_url: str | None) -> int:
+    """A resource's key: 64 bits of BLAKE2b over its schema URL and serialized attributes."""
+    digest = hashlib.blake2b(attributes_json, digest_size=8, person=b"otel-resource")
+    digest.update(b"\x00" + (schema_url or "").encode())
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+@dataclass(frozen=True)
+class ResourceColumns:
+    """The columns every record derives from its resource, and its ``otel_resources`` row."""
+
+    service_name: str
+    resource_id: int
+    row: Row
+
+
+@dataclass(frozen=True)
+class ScopeColumns:
+    """The columns every record derives from its instrumentation scope."""
+
+    name: str | None
+    version: str | None
+    attributes_json: bytes | None
+    schema_url: str | None
+
+
+class _IdentityCache(Generic[_Key, _Value]):
+    """A small bounded cache keyed by object identity (oldest entry evicted first) that keeps its keys alive."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[int, tuple[_Key, _Value]] = OrderedDict()
+
+    def get(self, key: _Key) -> _Value | None:
+        entry = self._entries.get(id(key))
+        if entry is None or entry[0] is not key:
+            return None
+        return entry[1]
+
+    def put(self, key: _Key, value: _Value) -> None:
+        self._entries[id(key)] = (key, value)
+        if len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+
+class ScopeCache:
+    """Serialized resource and scope columns, computed once per object."""
+
+    def __init__(self, max_length: int, capacity: int = 256) -> None:
+        self._max_length = max_length
+        self._resources: _IdentityCache[Resource, ResourceColumns] = _IdentityCache(capacity)
+        self._scopes: _IdentityCache[InstrumentationScope, ScopeColumns] = _IdentityCache(capacity)
+        self._no_scope = ScopeColumns(None, None, None, None)
+
+    def resource(self, resource: Resource) -> ResourceColumns:
+        columns = self._resources.get(resource)
+        if columns is None:
+            attributes = resource.attributes
+            service = attributes.get(SERVICE_NAME)
+            service_name = clean_text(str(service), self._max_length) if service else UNKNOWN_SERVICE
+            serialized = attributes_json(attributes, self._max_length)
+            schema_url = clean_optional_text(resource.schema_url or None, self._max_length)
+            key = resource_id(serialized, schema_url)
+            columns = ResourceColumns(service_name, key, (key, service_name, serialized, schema_url))
+            self._resources.put(resource, columns)
+        return columns
+
+    def scope(self, scope: InstrumentationScope | None) -> ScopeColumns:
+        if scope is None:
+            return self._no_scope
+        columns = self._scopes.get(scope)
+        if columns is None:
+            columns = ScopeColumns(
+                name=clean_optional_text(scope.name, self._max_length),
+                version=clean_optional_text(scope.version, self._max_length),
+                attributes_json=attributes_json(scope.attributes, self._max_length) if scope.attributes else None,
+                schema_url=clean_optional_text(scope.schema_url or None, self._max_length),
+            )
+            self._scopes.put(scope, columns)
+        return columns

@@ -1,0 +1,208 @@
+"""``ReadableSpan`` -> ``otel_spans`` row: a pure function of the span, every field kept.
+
+Rows are tuples of plain values in :data:`SPAN_TABLE` column order: timestamps in Unix
+nanoseconds, the trace id as a 128-bit int, the span ids as signed 64-bit ints, JSON already
+serialized. The COPY writer frames them (see ``write/binary.py``); the dead-letter spool can
+store them as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import Link, SpanContext
+
+from .scope import RESOURCE_TABLE, ScopeCache
+from .table import Column, Row, RowStream, TableRows, TableSpec
+from .values import attributes_json, clean_optional_text, clean_text, to_json
+
+logger = logging.getLogger(__name__)
+
+SPAN_TABLE = TableSpec(
+    name="otel_spans",
+    columns=(
+        Column("start_time", "timestamptz"),
+        Column("end_time", "timestamptz"),
+        Column("duration_ns", "int8"),
+        Column("span_id", "int8"),
+        Column("resource_id", "int8"),
+        Column("parent_span_id", "int8"),
+        Column("trace_id", "uuid"),
+        Column("flags", "int4"),
+        Column("start_time_ns", "int2"),
+        Column("http_status_code", "int2"),
+        Column("dropped_attributes_count", "int4"),
+        Column("dropped_events_count", "int4"),
+        Column("dropped_links_count", "int4"),
+        Column("service_name", "text"),
+        Column("name", "text"),
+        Column("kind", "text"),
+        Column("status_code", "text"),
+        Column("status_message", "text"),
+        Column("exception_type", "text"),
+        Column("http_route", "text"),
+        Column("trace_state", "text"),
+        Column("scope_name", "text"),
+        Column("scope_version", "text"),
+        Column("attributes", "jsonb"),
+        Column("events", "jsonb"),
+        Column("links", "jsonb"),
+        Column("scope_attributes", "jsonb"),
+        Column("scope_schema_url", "text"),
+    ),
+)
+
+
+_INT64_SIGN = 1 << 63
+_UINT64 = 1 << 64
+# OTLP Span.flags bits for the parent's remoteness (SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK etc.).
+_HAS_IS_REMOTE = 0x100
+_IS_REMOTE = 0x200
+_HTTP_STATUS_KEYS = ("http.response.status_code", "http.status_code")
+
+
+def signed_span_id(span_id: int) -> int:
+    """A 64-bit span id as the signed value a PostgreSQL ``bigint`` holds."""
+    return span_id - _UINT64 if span_id >= _INT64_SIGN else span_id
+
+
+def unsigned_span_id(stored: int) -> int:
+    """Inverse of :func:`signed_span_id`."""
+    return stored + _UINT64 if stored < 0 else stored
+
+
+def span_flags(context: SpanContext | None, parent: SpanContext | None) -> int:
+    """OTLP ``Span.flags``: trace flags plus whether the parent is known to be remote."""
+    trace_flags = int(context.trace_flags) if context is not None else 0
+    remote = _IS_REMOTE if parent is not None and parent.is_remote else 0
+    return trace_flags | _HAS_IS_REMOTE | remote
+
+
+def _http_status_code(attributes: Mapping[str, Any]) -> int | None:
+    for key in _HTTP_STATUS_KEYS:
+        value = attributes.get(key)
+        if value is None:
+            continue
+        try:
+            code = int(value)
+        except (TypeError, ValueError):
+            return None
+        return code if 0 <= code <= 32767 else None
+    return None
+
+
+def _str_attribute(attributes: Mapping[str, Any], key: str, max_length: int) -> str | None:
+    value = attributes.get(key)
+    return clean_text(value, max_length) if isinstance(value, str) else None
+
+
+def _link_json(link: Link) -> dict[str, Any]:
+    context = link.context
+    entry: dict[str, Any] = {
+        "trace_id": f"{context.trace_id:032x}",
+        "span_id": f"{context.span_id:016x}",
+        "flags": span_flags(context, context),
+    }
+    if context.trace_state:
+        entry["trace_state"] = context.trace_state.to_header()
+    if link.attributes:
+        entry["attributes"] = dict(link.attributes)
+    if link.dropped_attributes:
+        entry["dropped_attributes_count"] = link.dropped_attributes
+    return entry
+
+
+class SpanConverter:
+    """Turns SDK spans into ``otel_spans`` rows; one instance per exporter (it caches resources)."""
+
+    table = SPAN_TABLE
+
+    def __init__(self, max_value_length: int) -> None:
+        self._max = max_value_length
+        self._scopes = ScopeCache(max_value_length)
+
+    def convert(self, span: ReadableSpan) -> Row:
+        """The row for one span. Pure apart from the resource/scope cache."""
+        max_length = self._max
+        context = span.context
+        parent = span.parent
+        attributes = span.attributes
+        resource = self._scopes.resource(span.resource)
+        scope = self._scopes.scope(span.instrumentation_scope)
+
+        start = span.start_time
+        end = span.end_time
+        if start is None:  # never started properly: keep it, timed at its end or now
+            start = end if end is not None else time.time_ns()
+        duration = end - start if end is not None else None
+
+        exception_type = None
+        events_json = b"[]"
+        span_events = span.events
+        if span_events:
+            events = []
+            for event in span_events:
+                event_attributes = event.attributes
+                entry: dict[str, Any] = {"name": event.name, "time_unix_nano": event.timestamp}
+                if event_attributes:
+                    entry["attributes"] = dict(event_attributes)
+                    if exception_type is None and event.name == "exception":
+                        exception_type = _str_attribute(event_attributes, "exception.type", max_length)
+                if event.dropped_attributes:
+                    entry["dropped_attributes_count"] = event.dropped_attributes
+                events.append(entry)
+            events_json = to_json(events, max_length)
+
+        links: Sequence[Link] = span.links
+        status = span.status
+        trace_state = context.trace_state.to_header() if context and context.trace_state else None
+        return (
+            start,
+            end,
+            duration,
+            signed_span_id(context.span_id) if context else 0,
+            resource.resource_id,
+            signed_span_id(parent.span_id) if parent is not None else None,
+            context.trace_id if context else 0,
+            span_flags(context, parent),
+            start % 1000,
+            _http_status_code(attributes),
+            span.dropped_attributes,
+            span.dropped_events,
+            span.dropped_links,
+            resource.service_name,
+            clean_text(span.name, max_length),
+            span.kind.name,
+            status.status_code.name,
+            clean_optional_text(status.description, max_length),
+            exception_type,
+            _str_attribute(attributes, "http.route", max_length),
+            clean_optional_text(trace_state, max_length),
+            scope.name,
+            scope.version,
+            attributes_json(attributes, max_length),
+            events_json,
+            to_json([_link_json(link) for link in links], max_length) if links else b"[]",
+            scope.attributes_json,
+            scope.schema_url,
+        )
+
+    def _convert_or_skip(self, span: ReadableSpan) -> Row | None:
+        try:
+            return self.convert(span)
+        except Exception:  # one malformed span must not cost the rest of the batch
+            logger.exception("dropping span %r: it could not be converted", getattr(span, "name", "?"))
+            return None
+
+    def convert_batch(self, spans: Sequence[ReadableSpan]) -> list[TableRows]:
+        """The rows of a batch: spans (converted while COPY streams them) and their resources."""
+        resources = {id(span.resource): span.resource for span in spans}
+        resource_rows = [self._scopes.resource(resource).row for resource in resources.values()]
+        return [
+            TableRows(SPAN_TABLE, RowStream(spans, self._convert_or_skip)),
+            TableRows(RESOURCE_TABLE, resource_rows, insert_if_absent=True),
+        ]

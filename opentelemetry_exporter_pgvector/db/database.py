@@ -1,0 +1,194 @@
+"""One database as the exporters, queries and CLI of a process see it.
+
+A :class:`Database` resolves where to connect (the user's DSN, or the embedded server),
+applies the migrations once, and hands out pooled connections configured for our COPY
+adapters and pgvector. The three exporters of a process that point at the same database
+share one instance (:func:`acquire` / :meth:`Database.release`), so they share its pool.
+
+Nothing connects in the constructor: ``opentelemetry-instrument`` builds exporters while the
+application starts, and that must not wait for a database. The first export does it, in the
+SDK's worker thread, bounded by the export timeout.
+
+Fork safety: after ``os.fork()`` (gunicorn, multiprocessing) the child holds copies of the
+parent's sockets. Closing them would send the server a Terminate message on the *parent's*
+connections, so the child never touches the inherited pool: it keeps a reference to it, so no
+finalizer runs, and opens a pool of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool
+
+from ..config import PgvectorSettings, redact_dsn
+from ..write.binary import register_copy_dumpers
+from .embedded import embedded_server_dsn
+from .migrations import migrate
+from .partitions import PartitionKeeper
+
+logger = logging.getLogger(__name__)
+
+_inherited_pools: list[ConnectionPool] = []  # kept alive in forked children; see module doc
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached or prepared in time; the message holds no password."""
+
+
+class Database:
+    """Connection pool, migrations and partitions of one database and schema."""
+
+    def __init__(self, settings: PgvectorSettings) -> None:
+        self.settings = settings
+        self.schema = settings.db_schema
+        self.partitions = PartitionKeeper(settings.db_schema, settings.partition_days_ahead)
+        self.partitioned_tables: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+        self._conninfo: str | None = None
+        self._pool: ConnectionPool | None = None
+        self._pool_pid = 0
+        self._migrated = False
+        self._closed = False
+        self._users = 0
+
+    def __repr__(self) -> str:
+        return f"Database({self.settings.redacted_dsn!r}, schema={self.schema!r})"
+
+    def server_dsn(self) -> str:
+        """The configured DSN, or the embedded server's (started if it is not running)."""
+        return self.settings.dsn or embedded_server_dsn(self.settings.embedded_dir)
+
+    def conninfo(self) -> str:
+        """The connection string to use: the server's DSN plus our application name and timeout."""
+        if self._conninfo is None:
+            self._conninfo = make_conninfo(
+                self.settings.with_application_name(self.server_dsn()),
+                connect_timeout=max(2, math.ceil(self.settings.timeout)),
+            )
+        return self._conninfo
+
+    def connect(self, timeout: float | None = None) -> psycopg.Connection:
+        """A new unpooled connection (for migrations, admin commands and fork-fresh children)."""
+        try:
+            return psycopg.connect(
+                self.conninfo(),
+                connect_timeout=max(2, math.ceil(timeout or self.settings.timeout)),
+            )
+        except psycopg.OperationalError as error:
+            raise DatabaseUnavailable(self._describe(error)) from None
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations and create today's partitions; return the migrations applied."""
+        with self.connect() as conn:
+            applied = migrate(conn, self.schema)
+            rows = conn.execute(
+                "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s ORDER BY 1",
+                (self.schema,),
+            ).fetchall()
+            self.partitioned_tables = tuple(name for (name,) in rows)
+            self.partitions.ensure_current(conn, self.partitioned_tables)
+        self._migrated = True
+        return [f"{migration.version:04d}_{migration.name}" for migration in applied]
+
+    def _configure(self, conn: psycopg.Connection) -> None:
+        conn.execute("SELECT set_config('search_path', %s, false)", (f'"{self.schema}", public',))
+        register_vector(conn)
+        register_copy_dumpers(conn)
+        conn.commit()
+
+    def _current_pool(self) -> ConnectionPool:
+        pool = self._pool
+        if pool is not None and self._pool_pid == os.getpid():
+            return pool
+        with self._lock:
+            if self._closed:
+                raise DatabaseUnavailable("this database handle is closed")
+            if self._pool is not None and self._pool_pid != os.getpid():
+                _inherited_pools.append(self._pool)  # forked: never close the parent's sockets
+                self._pool = None
+            if self._pool is None:
+                if not self._migrated:
+                    self.migrate()
+                self._pool = ConnectionPool(
+                    self.conninfo(),
+                    min_size=self.settings.pool_min_size,
+                    max_size=self.settings.pool_max_size,
+                    configure=self._configure,
+                    check=ConnectionPool.check_connection,
+                    name=f"otel-pgvector-{self.schema}",
+                    open=False,
+                )
+                self._pool.open(wait=False)
+                self._pool_pid = os.getpid()
+            return self._pool
+
+    @contextmanager
+    def connection(self, timeout: float) -> Iterator[psycopg.Connection]:
+        """A pooled connection, waiting at most ``timeout`` seconds for one.
+
+        The first call in a process starts the embedded server if needed and migrates.
+        """
+        started = time.monotonic()
+        try:
+            pool = self._current_pool()
+            remaining = max(0.001, timeout - (time.monotonic() - started))
+            with pool.connection(timeout=remaining) as conn:
+                yield conn
+        except psycopg.OperationalError as error:
+            raise DatabaseUnavailable(self._describe(error)) from error
+
+    def qualified(self, name: str) -> sql.Identifier:
+        """``schema.name`` as a safely quoted identifier."""
+        return sql.Identifier(self.schema, name)
+
+    def _describe(self, error: BaseException) -> str:
+        message = str(error).strip() or type(error).__name__
+        return f"database {self.settings.redacted_dsn} unavailable: {redact_dsn(message)}"
+
+    def close(self) -> None:
+        """Close the pool (in the process that opened it); idempotent."""
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None and self._pool_pid == os.getpid():
+            pool.close(timeout=self.settings.timeout)
+
+    def release(self) -> None:
+        """Give back a handle from :func:`acquire`; the last one closes the pool."""
+        with _registry_lock:
+            self._users -= 1
+            if self._users > 0:
+                return
+            _registry.pop(_registry_key(self.settings), None)
+        self.close()
+
+
+_registry: dict[tuple[str, str, str], Database] = {}
+_registry_lock = threading.Lock()
+
+
+def _registry_key(settings: PgvectorSettings) -> tuple[str, str, str]:
+    return (settings.dsn, str(settings.embedded_dir), settings.db_schema)
+
+
+def acquire(settings: PgvectorSettings) -> Database:
+    """The process's shared :class:`Database` for these settings; call ``release()`` when done."""
+    with _registry_lock:
+        key = _registry_key(settings)
+        database = _registry.get(key)
+        if database is None:
+            database = _registry[key] = Database(settings)
+        database._users += 1
+        return database

@@ -1,0 +1,161 @@
+"""Versioned plain-SQL migrations, applied in order under an advisory lock.
+
+Migrations are the ``NNNN_name.sql`` files shipped in ``db/migrations/``. Each runs in its own
+transaction with ``search_path`` set to the configured schema (then ``public``, where pgvector
+usually lives), and is recorded in ``otel_schema_migrations`` in that same transaction, so a
+crash leaves either all of a migration or none of it. A session-level advisory lock keyed on
+the schema makes two processes starting at once apply each migration exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+from psycopg import sql
+
+logger = logging.getLogger(__name__)
+
+_FILENAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
+
+
+class PgvectorMissingError(RuntimeError):
+    """The pgvector extension is not installed on the server, or cannot be created there."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file."""
+
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def available_migrations() -> list[Migration]:
+    """The migrations shipped with the package, in version order."""
+    found = []
+    for entry in resources.files(__package__).joinpath("migrations").iterdir():
+        match = _FILENAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match["version"]), match["name"], entry.read_text("utf-8")))
+    found.sort(key=lambda migration: migration.version)
+    versions = [migration.version for migration in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration versions shipped: {versions}")
+    return found
+
+
+def latest_version() -> int:
+    """The version the shipped migrations bring a schema to."""
+    return available_migrations()[-1].version
+
+
+def _advisory_key(schema: str) -> int:
+    digest = hashlib.sha256(f"opentelemetry-exporter-pgvector:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def ensure_pgvector(conn: psycopg.Connection) -> None:
+    """Create the vector extension if it is missing, or explain precisely why it cannot be."""
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone():
+        return
+    if not conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone():
+        version = conn.execute("SHOW server_version_num").fetchone()
+        major = int(version[0]) // 10000 if version else "NN"
+        raise PgvectorMissingError(
+            "the pgvector extension is not installed on this PostgreSQL server. Install it on the "
+            f"server (Debian/Ubuntu: apt install postgresql-{major}-pgvector; RHEL: dnf install "
+            f"pgvector_{major}; macOS: brew install pgvector; or build it: "
+            "https://github.com/pgvector/pgvector#installation), then run CREATE EXTENSION vector; "
+            "or leave OTEL_EXPORTER_PGVECTOR_DSN empty to use the embedded server, which has it"
+        )
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
+    except psycopg.errors.InsufficientPrivilege as error:
+        database = conn.info.dbname
+        raise PgvectorMissingError(
+            f"pgvector is installed on the server but not enabled in database {database!r}, and "
+            f"this role may not create it: ask a superuser to run "
+            f"CREATE EXTENSION vector; in {database!r}"
+        ) from error
+    except psycopg.errors.UniqueViolation:
+        pass  # another process created it at the same moment
+
+
+def applied_version(conn: psycopg.Connection, schema: str) -> int:
+    """The highest migration version applied to ``schema``, 0 when none is."""
+    exists = conn.execute(
+        "SELECT to_regclass(format('%I.otel_schema_migrations', %s::text))", (schema,)
+    ).fetchone()
+    if not exists or exists[0] is None:
+        return 0
+    row = conn.execute(
+        sql.SQL("SELECT coalesce(max(version), 0) FROM {}.otel_schema_migrations").format(
+            sql.Identifier(schema)
+        )
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: psycopg.Connection, schema: str) -> list[Migration]:
+    """Bring ``schema`` up to the latest version; return the migrations this call applied.
+
+    Idempotent and safe to run from several processes at once. ``conn`` must not be inside a
+    transaction; it is left with its original ``search_path``.
+    """
+    conn.autocommit = True
+    key = _advisory_key(schema)
+    conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+    try:
+        ensure_pgvector(conn)
+        schema_id = sql.Identifier(schema)
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema_id))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.otel_schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            ).format(schema_id)
+        )
+        done = {
+            version: checksum
+            for version, checksum in conn.execute(
+                sql.SQL("SELECT version, checksum FROM {}.otel_schema_migrations").format(schema_id)
+            )
+        }
+        applied = []
+        for migration in available_migrations():
+            if migration.version in done:
+                if done[migration.version] != migration.checksum:
+                    logger.warning(
+                        "migration %04d_%s in schema %s differs from the one shipped now",
+                        migration.version, migration.name, schema,
+                    )
+                continue
+            with conn.transaction():
+                conn.execute(
+                    "SELECT set_config('search_path', %s, true)", (f'"{schema}", public',)
+                )
+                conn.execute(migration.sql.encode())
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {}.otel_schema_migrations (version, name, checksum) "
+                        "VALUES (%s, %s, %s)"
+                    ).format(schema_id),
+                    (migration.version, migration.name, migration.checksum),
+                )
+            logger.info("applied migration %04d_%s to schema %s", migration.version, migration.name, schema)
+            applied.append(migration)
+        return applied
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))

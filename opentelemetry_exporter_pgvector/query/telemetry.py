@@ -1,0 +1,70 @@
+"""``TelemetryQuery``: typed answers to the questions people ask of their telemetry.
+
+It reads through the same :class:`Database` (settings, env vars, embedded default) as the
+exporters, always in read-only transactions. The CLI only renders what this returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+
+from ..config import PgvectorSettings
+from ..db.database import Database, acquire
+
+
+@dataclass(frozen=True)
+class ServiceSummary:
+    """Span counts of one service."""
+
+    service_name: str
+    spans: int
+    traces: int
+    errors: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+class TelemetryQuery:
+    """Read-only queries over the stored telemetry. ``TelemetryQuery()`` uses the env settings."""
+
+    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Any) -> None:
+        if settings is not None and overrides:
+            raise TypeError("pass either settings or keyword overrides, not both")
+        self.settings = settings if settings is not None else PgvectorSettings(**overrides)
+        self._database: Database = acquire(self.settings)
+
+    def close(self) -> None:
+        self._database.release()
+
+    def __enter__(self) -> TelemetryQuery:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[psycopg.Connection]:
+        with self._database.connection(self.settings.timeout) as conn, conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
+            yield conn
+
+    def service_summary(self, since: dt.datetime | None = None) -> list[ServiceSummary]:
+        """Per service: spans, traces, errors and duration percentiles, busiest first."""
+        query = sql.SQL(
+            "SELECT service_name, count(*) AS spans, count(DISTINCT trace_id) AS traces,"
+            " count(*) FILTER (WHERE status_code = 'ERROR') AS errors,"
+            " percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p50_ms,"
+            " percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p95_ms"
+            " FROM {} WHERE start_time >= %s GROUP BY service_name ORDER BY spans DESC, service_name"
+        ).format(self._database.qualified("otel_spans"))
+        since = since or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        with self._read() as conn, conn.cursor(row_factory=class_row(ServiceSummary)) as cursor:
+            return cursor.execute(query, (since,)).fetchall()

@@ -1,0 +1,65 @@
+"""Test fixtures: one real embedded PostgreSQL + pgvector per session, a schema per test.
+
+No database is mocked. The server lives in a temporary directory and stops when the session
+ends; each test gets a fresh schema, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from opentelemetry_exporter_pgvector.config import ENV_PREFIX, PgvectorSettings
+from opentelemetry_exporter_pgvector.db.embedded import embedded_server_dsn
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+_schema_numbers = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _clean_exporter_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings a developer exported in their shell must not leak into tests."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def embedded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("embedded") / "pg"
+
+
+@pytest.fixture(scope="session")
+def server_dsn(embedded_dir: Path) -> str:
+    """The socket URI of the session's embedded server (started here, stopped at exit)."""
+    return embedded_server_dsn(embedded_dir)
+
+
+@pytest.fixture
+def schema(server_dsn: str) -> Iterator[str]:
+    """A schema name no other test uses; dropped afterwards."""
+    name = f"test_{os.getpid()}_{next(_schema_numbers)}"
+    yield name
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture
+def settings(server_dsn: str, schema: str) -> PgvectorSettings:
+    """Settings pointing at the session's server and this test's schema."""
+    return PgvectorSettings(dsn=server_dsn, schema=schema, timeout=10, embedding="off")
+
+
+@pytest.fixture
+def conn(server_dsn: str, schema: str) -> Iterator[psycopg.Connection]:
+    """A plain connection with this test's schema first on the search path."""
+    with psycopg.connect(server_dsn, autocommit=True) as connection:
+        connection.execute(f'SET search_path TO "{schema}", public')
+        yield connection
