@@ -18,7 +18,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .table import Column, Row, TableSpec
-from .values import attributes_json, clean_optional_text, clean_text
+from .values import attributes_jsonb, clean_optional_text, clean_text
 
 _Key = TypeVar("_Key")
 _Value = TypeVar("_Value")
@@ -36,9 +36,9 @@ RESOURCE_TABLE = TableSpec(
 )
 
 
-def resource_id(attributes_json: bytes, schema_url: str | None) -> int:
+def resource_id(attributes: bytes, schema_url: str | None) -> int:
     """A resource's key: 64 bits of BLAKE2b over its schema URL and serialized attributes."""
-    digest = hashlib.blake2b(attributes_json, digest_size=8, person=b"otel-resource")
+    digest = hashlib.blake2b(attributes, digest_size=8, person=b"otel-resource")
     digest.update(b"\x00" + (schema_url or "").encode())
     return int.from_bytes(digest.digest(), "big", signed=True)
 
@@ -58,7 +58,7 @@ class ScopeColumns:
 
     name: str | None
     version: str | None
-    attributes_json: bytes | None
+    attributes_jsonb: bytes | None
     schema_url: str | None
 
 
@@ -96,7 +96,7 @@ class ScopeCache:
             attributes = resource.attributes
             service = attributes.get(SERVICE_NAME)
             service_name = clean_text(str(service), self._max_length) if service else UNKNOWN_SERVICE
-            serialized = attributes_json(attributes, self._max_length)
+            serialized = attributes_jsonb(attributes, self._max_length)
             schema_url = clean_optional_text(resource.schema_url or None, self._max_length)
             key = resource_id(serialized, schema_url)
             columns = ResourceColumns(service_name, key, (key, service_name, serialized, schema_url))
@@ -111,7 +111,7 @@ class ScopeCache:
             columns = ScopeColumns(
                 name=clean_optional_text(scope.name, self._max_length),
                 version=clean_optional_text(scope.version, self._max_length),
-                attributes_json=attributes_json(scope.attributes, self._max_length) if scope.attributes else None,
+                attributes_jsonb=attributes_jsonb(scope.attributes, self._max_length) if scope.attributes else None,
                 schema_url=clean_optional_text(scope.schema_url or None, self._max_length),
             )
             self._scopes.put(scope, columns)

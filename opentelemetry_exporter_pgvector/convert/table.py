@@ -1,7 +1,17 @@
 """The shape of rows: table specs, and batches of rows bound for a table.
 
 Converters produce :class:`TableRows`; the writer consumes them. Rows are tuples of plain
-values in the spec's column order.
+values in the spec's column order, already in the form PostgreSQL's binary COPY reads, so
+no per-value adapter runs in Python:
+
+* ``timestamptz``: ``int`` microseconds since 2000-01-01 UTC (:func:`pg_timestamp`), which is
+  exactly the binary form of a timestamp, sent as an ``int8``;
+* ``uuid``: 16 ``bytes``, sent as they are;
+* ``jsonb``: ``bytes`` of the jsonb binary format, a version byte and UTF-8 JSON
+  (``convert.values.to_jsonb``), sent as they are;
+* integers as ``int``, text as ``str``, NULL as ``None``.
+
+Plain ints, bytes and strings also make rows trivial to keep in the dead-letter spool.
 """
 
 from __future__ import annotations
@@ -12,6 +22,16 @@ from typing import Any, Generic, TypeVar
 
 Row = tuple[Any, ...]
 _Item = TypeVar("_Item")
+
+# PostgreSQL counts binary timestamps in microseconds from 2000-01-01 UTC.
+_PG_EPOCH_MICROS = 946_684_800 * 1_000_000
+# Column types whose row values are sent in a wire type with the same binary form.
+_WIRE_TYPES = {"timestamptz": "int8", "uuid": "bytea", "jsonb": "bytea"}
+
+
+def pg_timestamp(unix_nanos: int) -> int:
+    """A Unix-nanosecond timestamp as the microseconds since 2000 a binary ``timestamptz`` holds."""
+    return unix_nanos // 1000 - _PG_EPOCH_MICROS
 
 
 @dataclass(frozen=True)
@@ -34,8 +54,9 @@ class TableSpec:
         return tuple(column.name for column in self.columns)
 
     @property
-    def column_types(self) -> tuple[str, ...]:
-        return tuple(column.type for column in self.columns)
+    def wire_types(self) -> tuple[str, ...]:
+        """The types COPY dumps the row values as (see the module docstring)."""
+        return tuple(_WIRE_TYPES.get(column.type, column.type) for column in self.columns)
 
 
 class RowStream(Generic[_Item]):

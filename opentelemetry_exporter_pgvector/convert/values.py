@@ -28,6 +28,9 @@ from typing import Any
 import orjson
 
 TRUNCATION_MARK = "...[truncated]"
+JSONB_VERSION = b"\x01"
+EMPTY_JSONB_OBJECT = JSONB_VERSION + b"{}"
+EMPTY_JSONB_ARRAY = JSONB_VERSION + b"[]"
 
 
 def clean_text(value: str, max_length: int) -> str:
@@ -68,6 +71,11 @@ def to_json(value: Any, max_length: int) -> bytes:
     return encoded
 
 
+def to_jsonb(value: Any, max_length: int) -> bytes:
+    """:func:`to_json` in the jsonb binary format: a version byte, then the JSON text."""
+    return JSONB_VERSION + to_json(value, max_length)
+
+
 def _sanitized_json(value: Any, max_length: int) -> bytes:
     clean = sanitize_json_value(value, max_length)
     return json.dumps(clean, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
@@ -99,8 +107,8 @@ def sanitize_json_value(value: Any, max_length: int) -> Any:
     return clean_text(str(value), max_length)
 
 
-def attributes_json(attributes: Mapping[str, Any] | None, max_length: int) -> bytes:
-    """Serialize OpenTelemetry attributes (any ``Mapping``) to jsonb-safe JSON."""
+def attributes_jsonb(attributes: Mapping[str, Any] | None, max_length: int) -> bytes:
+    """OpenTelemetry attributes (any ``Mapping``) as binary jsonb (see :func:`to_jsonb`)."""
     if not attributes:
-        return b"{}"
-    return to_json(attributes if type(attributes) is dict else dict(attributes), max_length)
+        return EMPTY_JSONB_OBJECT
+    return to_jsonb(attributes if type(attributes) is dict else dict(attributes), max_length)

@@ -32,7 +32,6 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from ..config import PgvectorSettings, redact_dsn
-from ..write.binary import register_copy_dumpers
 from .embedded import embedded_server_dsn
 from .migrations import migrate
 from .partitions import PartitionKeeper
@@ -105,7 +104,6 @@ class Database:
     def _configure(self, conn: psycopg.Connection) -> None:
         conn.execute("SELECT set_config('search_path', %s, false)", (f'"{self.schema}", public',))
         register_vector(conn)
-        register_copy_dumpers(conn)
         conn.commit()
 
     def _current_pool(self) -> ConnectionPool:

@@ -25,10 +25,10 @@ def copy_statement(schema: str | None, table: TableSpec, target: str | None = No
 def copy_rows(conn: psycopg.Connection, statement: sql.Composed, table: TableSpec, rows: Iterable[Row]) -> None:
     """Stream ``rows`` into ``table`` with one binary COPY on ``conn`` (inside its transaction).
 
-    The connection must have the row adapters of ``write/binary.py`` registered.
+    Values must follow the row conventions of ``convert/table.py``.
     """
     with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.set_types(list(table.column_types))
+        copy.set_types(list(table.wire_types))
         write_row = copy.write_row
         for row in rows:
             write_row(row)

