@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import platformdirs
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "OTEL_EXPORTER_PGVECTOR_"
@@ -46,10 +46,13 @@ def redact_dsn(dsn: str) -> str:
     return redacted
 
 
-def _field_env_name(field_name: str) -> str:
-    alias = PgvectorSettings.model_fields[field_name].validation_alias
-    name = field_name if not isinstance(alias, AliasChoices) else str(alias.choices[0])
-    return ENV_PREFIX + name.upper()
+def _env_name(location: str) -> str:
+    """The environment variable of the field an error location (field name or alias) refers to."""
+    for name, field in PgvectorSettings.model_fields.items():
+        alias = field.validation_alias
+        if location == name or (isinstance(alias, str) and location.lower() == alias.lower()):
+            return alias.upper() if isinstance(alias, str) else ENV_PREFIX + name.upper()
+    return location
 
 
 class PgvectorSettings(BaseSettings):
@@ -75,7 +78,9 @@ class PgvectorSettings(BaseSettings):
     )
     db_schema: str = Field(
         default="public",
-        validation_alias=AliasChoices("schema", "db_schema"),
+        # pydantic-settings does not prefix aliases, so the alias is the full variable name;
+        # the ``schema=`` keyword is mapped onto the field in __init__.
+        validation_alias=ENV_PREFIX + "SCHEMA",
         description="Schema holding the tables, so several apps or test runs can share one database.",
     )
     timeout: float = Field(
@@ -106,13 +111,15 @@ class PgvectorSettings(BaseSettings):
     )
 
     def __init__(self, **values: Any) -> None:
+        if "schema" in values and "db_schema" not in values:
+            values["db_schema"] = values.pop("schema")
         try:
             super().__init__(**values)
         except ValidationError as error:
             problems = []
             for item in error.errors(include_input=False, include_url=False):
                 field = str(item["loc"][0]) if item["loc"] else ""
-                name = _field_env_name(field) if field in type(self).model_fields else field
+                name = _env_name(field)
                 problems.append(f"{name}: {item['msg']}")
             raise ConfigurationError("invalid pgvector exporter settings: " + "; ".join(problems)) from None
 
