@@ -110,5 +110,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.exceptions.Abort:
         sys.exit(130)
     except (ConfigurationError, DatabaseUnavailable, PgvectorMissingError) as error:
-        click.echo(f"otel-pgvector: {error}", err=True)
+        click.echo(f"otel-pgvector: {' '.join(str(error).split())}", err=True)  # libpq adds hint lines
         sys.exit(2)
