@@ -88,7 +88,7 @@ def trace_context(
     parsed = parse_trace_id(trace_id)
     span_query = sql.SQL(
         "SELECT otel_span_id_hex(span_id) AS span_id, otel_span_id_hex(parent_span_id) AS parent_span_id,"
-        " service_name, name, kind, status_code, start_time, duration_ns / 1e6 AS duration_ms"
+        " service_name, name, kind, status_code, start_time, duration_ns / 1e6::float8 AS duration_ms"
         " FROM {} WHERE trace_id = %s ORDER BY start_time, start_time_ns"
     ).format(database.qualified("otel_spans"))
     with conn.cursor(row_factory=class_row(SpanNode)) as cursor:
