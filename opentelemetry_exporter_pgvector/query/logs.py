@@ -94,6 +94,20 @@ def severity_number(severity: int | str | None) -> int | None:
     return SEVERITY_NUMBERS[text]
 
 
+def _service_and_time(
+    conditions: list[sql.Composable],
+    params: list[Any],
+    service: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> None:
+    """Append the optional service and time-range filters every log query takes."""
+    for value, condition in ((service, "service_name = %s"), (since, "time >= %s"), (until, "time < %s")):
+        if value is not None:
+            conditions.append(sql.SQL(condition))
+            params.append(value)
+
+
 def search_logs(
     conn: psycopg.Connection,
     database: Database,
@@ -115,19 +129,11 @@ def search_logs(
     if trace_id is not None:
         conditions.append(sql.SQL("trace_id = %s AND trace_id <> '00000000-0000-0000-0000-000000000000'"))
         params.append(parse_trace_id(trace_id))
-    if service is not None:
-        conditions.append(sql.SQL("service_name = %s"))
-        params.append(service)
     minimum = severity_number(min_severity)
     if minimum is not None:
         conditions.append(sql.SQL("severity_number >= %s"))
         params.append(minimum)
-    if since is not None:
-        conditions.append(sql.SQL("time >= %s"))
-        params.append(since)
-    if until is not None:
-        conditions.append(sql.SQL("time < %s"))
-        params.append(until)
+    _service_and_time(conditions, params, service, since, until)
     where = sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true")
     query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY time DESC, time_ns DESC LIMIT %s").format(
         _LOG_COLUMNS, database.qualified("otel_logs"), where
@@ -159,12 +165,7 @@ def log_patterns(
     """The most frequent body patterns: numbers, hex ids, uuids and quoted strings masked."""
     conditions: list[sql.Composable] = [sql.SQL("body IS NOT NULL")]
     params: list[Any] = []
-    if service is not None:
-        conditions.append(sql.SQL("service_name = %s"))
-        params.append(service)
-    if since is not None:
-        conditions.append(sql.SQL("time >= %s"))
-        params.append(since)
+    _service_and_time(conditions, params, service, since, None)
     query = sql.SQL(
         "SELECT pattern, count(*) AS count, array_agg(DISTINCT service_name ORDER BY service_name) AS services,"
         " max(severity_number) AS max_severity, min(time) AS first_seen, max(time) AS last_seen,"
