@@ -231,3 +231,16 @@ def test_contract_entry_point_and_shutdown(settings: PgvectorSettings, caplog: p
         provider.get_logger("x").emit(body="late")
         provider.get_logger("x").emit(body="later")
     assert [r.message for r in caplog.records].count("Exporter already shutdown, ignoring batch") == 1
+
+
+def test_supported_sdk_range_is_pinned_and_the_interface_matches() -> None:
+    """The log API is underscore-private: the package pins the SDK minor it is tested with."""
+    from importlib.metadata import requires, version
+
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+
+    pins = [r for r in requires("opentelemetry-exporter-pgvector") or [] if r.startswith("opentelemetry-sdk")]
+    assert pins == ["opentelemetry-sdk<1.46,>=1.45"]
+    assert version("opentelemetry-sdk").startswith("1.45.")
+    assert issubclass(PgvectorLogExporter, LogRecordExporter)
+    assert not PgvectorLogExporter.__abstractmethods__

@@ -248,3 +248,37 @@ def test_observable_instruments_and_contract(settings: PgvectorSettings, conn: p
     exporter.shutdown(timeout_millis=1000)  # second shutdown: a warning, no error
     assert exporter.export(MetricsData([])) == MetricExportResult.FAILURE
     assert exporter.force_flush(timeout_millis=10) is True
+
+
+def test_negative_exponential_buckets_round_trip_and_estimate(exporter: PgvectorMetricExporter, settings: PgvectorSettings) -> None:
+    """The SDK's histogram instrument refuses negative values, but OTLP points carry them."""
+    from opentelemetry.sdk.metrics.export import (
+        Buckets,
+        ExponentialHistogram,
+        ExponentialHistogramDataPoint,
+    )
+
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1e9)
+    point = ExponentialHistogramDataPoint(
+        attributes={}, start_time_unix_nano=now - 10**9, time_unix_nano=now, count=10, sum=-30.0,
+        scale=1, zero_count=2, positive=Buckets(offset=2, bucket_counts=[3]), negative=Buckets(offset=3, bucket_counts=[1, 4]),
+        flags=0, min=-5.5, max=2.5,
+    )
+    metric = Metric(name="offset", description=None, unit=None,
+                    data=ExponentialHistogram(data_points=[point], aggregation_temporality=AggregationTemporality.DELTA))
+    data = MetricsData([ResourceMetrics(RESOURCE, [ScopeMetrics(InstrumentationScope("x"), [metric], "")], "")])
+    assert exporter.export(data) == MetricExportResult.SUCCESS
+    with psycopg.connect(settings.dsn) as conn:
+        row = conn.execute(
+            f'SELECT scale, zero_count, positive_offset, positive_bucket_counts, negative_offset,'
+            f' negative_bucket_counts FROM "{settings.db_schema}".otel_metric_points'
+        ).fetchone()
+    assert row == (1, 2, 2, [3], 3, [1, 4])
+    with TelemetryQuery(settings) as query:
+        (median,) = query.metric_series("offset", HOUR_AGO, SOON, 3600 * 3, agg="p50")
+        (p95,) = query.metric_series("offset", HOUR_AGO, SOON, 3600 * 3, agg="p95")
+    # Scale 1: bucket i covers (2^(i/2), 2^((i+1)/2)]. Ascending: 4 in (-2^2.5, -4], 1 in (-4, -2^1.5],
+    # 2 at zero, 3 in (2, 2^1.5]. Rank 5 of 10 is the top of the second bucket; rank 9.5 lies in the
+    # positive bucket, whose top is clamped to the observed max 2.5.
+    assert median.value == pytest.approx(-(2**1.5))
+    assert p95.value == pytest.approx(2 + (2.5 - 2) * (9.5 - 7) / 3)

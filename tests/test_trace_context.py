@@ -116,3 +116,22 @@ def test_opentelemetry_instrument_stores_all_three_signals(settings: PgvectorSet
         context = query.trace_context(trace_id)
     assert len(context.spans) == 9 and len(context.logs) == logs[0]
     assert any(point.linked for point in context.metrics)
+
+
+def test_demo_emits_all_three_signals(settings: PgvectorSettings, conn: psycopg.Connection) -> None:
+    from opentelemetry_exporter_pgvector.demo import run_demo
+
+    result = run_demo(
+        lambda: PgvectorSpanExporter(settings), requests=12,
+        log_exporter_factory=lambda: PgvectorLogExporter(settings),
+        metric_exporter_factory=lambda: PgvectorMetricExporter(settings),
+    )
+    counts = conn.execute(
+        "SELECT (SELECT count(*) FROM otel_spans), (SELECT count(*) FROM otel_logs),"
+        " (SELECT count(DISTINCT name) FROM otel_metric_points),"
+        " (SELECT count(*) FROM otel_logs l JOIN otel_spans s USING (trace_id, span_id))"
+    ).fetchone()
+    assert counts is not None
+    spans, logs, metric_names, correlated = counts
+    assert spans > 0 and logs >= result.requests and metric_names == 3
+    assert correlated == logs  # every demo log line was emitted inside a span of its trace

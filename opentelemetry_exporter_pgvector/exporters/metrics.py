@@ -100,6 +100,8 @@ class PgvectorMetricExporter(PgvectorExporterBase, MetricExporter):
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
+        """Write one collection; bounded by ``OTEL_EXPORTER_PGVECTOR_TIMEOUT`` like every export
+        (the reader's ``timeout_millis`` is accepted for its interface)."""
         if not self._begin():
             return MetricExportResult.FAILURE
         try:
