@@ -72,10 +72,14 @@ def test_demo_stores_spans_and_prints_summary(server_dsn: str, schema: str, conn
     assert result.exit_code == 0, result.output
     first_line = result.output.splitlines()[0]
     match = re.fullmatch(
-        rf"demo: 20 requests \((\d+) failed\) stored (\d+) spans in {schema}\.otel_spans on .*", first_line
+        rf"demo: 20 requests \((\d+) failed\) stored (\d+) spans in {schema}\.otel_spans, (\d+) log records "
+        rf"in {schema}\.otel_logs and (\d+) metric points in {schema}\.otel_metric_points on .*",
+        first_line,
     )
     assert match, first_line
-    failed, printed_total = int(match[1]), int(match[2])
+    failed, printed_total, printed_logs, printed_points = (int(group) for group in match.groups())
+    assert printed_logs == conn.execute("SELECT count(*) FROM otel_logs").fetchone()[0] > 0
+    assert printed_points == conn.execute("SELECT count(*) FROM otel_metric_points").fetchone()[0] > 0
 
     total = conn.execute("SELECT count(*) FROM otel_spans").fetchone()[0]
     assert printed_total == total > 0
@@ -93,7 +97,7 @@ def test_demo_stores_spans_and_prints_summary(server_dsn: str, schema: str, conn
     assert failed > 0 and errors > 0 and with_exception > 0
     assert failed_traces == failed
     # the summary table: a header, a rule, one line per service with the stored counts
-    table = result.output.splitlines()[1:]
+    table = result.output.split("\n\n")[0].splitlines()[1:]
     assert table[0].split()[:4] == ["service", "spans", "traces", "errors"]
     assert set(table[1].replace(" ", "")) == {"-"}
     printed = {line.split()[0]: int(line.split()[1]) for line in table[2:]}

@@ -80,12 +80,13 @@ def test_database_migrate_reports_names_and_creates_partitions(
 ) -> None:
     database = Database(settings)
     assert database.migrate() == [f"{m.version:04d}_{m.name}" for m in available_migrations()]
-    assert database.partitioned_tables == ("otel_spans",)
+    assert {"otel_spans", "otel_logs", "otel_metric_points"} <= set(database.partitioned_tables)
     assert Database(settings).migrate() == []
-    partitions = conn.execute(
-        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'otel_spans'::regclass"
-    ).fetchone()[0]
-    assert partitions == 1 + 1 + 1 + settings.partition_days_ahead  # default, yesterday, today, ahead
+    for table in database.partitioned_tables:
+        partitions = conn.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = %s::regclass", (table,)
+        ).fetchone()[0]
+        assert partitions == 1 + 1 + 1 + settings.partition_days_ahead  # default, yesterday, today, ahead
 
 
 def test_changed_migration_is_reported_not_reapplied(
