@@ -58,7 +58,7 @@ class FaultServer:
 class CommitCuttingProxy:
     """A TCP proxy to a server that can cut the client off right after it forwards a COMMIT.
 
-    With ``cut_after_commit`` set, the first client message containing ``COMMIT`` is forwarded
+    With ``cut_after_commit`` set, the first ``COMMIT`` of a batch transaction is forwarded
     to the server, which commits, and then both sockets are closed before the answer reaches
     the client: the client sees a connection error for a transaction that did commit.
     """
@@ -79,14 +79,25 @@ class CommitCuttingProxy:
             except OSError:
                 return
             server = socket.create_connection(("127.0.0.1", self.target_port))
-            threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
+            cutting = threading.Event()  # set: the server's answers no longer reach the client
+            threading.Thread(target=self._pipe, args=(client, server, True, cutting), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, False, cutting), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, from_client: bool, cutting: threading.Event) -> None:
+        in_batch = False  # the cut aims at the COMMIT of a batch transaction (it wrote the ledger)
         try:
             while data := source.recv(65536):
+                if not from_client:
+                    if cutting.is_set():
+                        return  # the acknowledgement is lost
+                    sink.sendall(data)
+                    continue
+                in_batch = in_batch or b"otel_batches" in data
+                cut = in_batch and b"COMMIT" in data and self.cut_after_commit.is_set()
+                if cut:
+                    cutting.set()
                 sink.sendall(data)
-                if from_client and b"COMMIT" in data.upper() and self.cut_after_commit.is_set():
+                if cut:
                     self.cut_after_commit.clear()
                     self.cuts += 1
                     threading.Event().wait(0.3)  # let the server commit before the cut

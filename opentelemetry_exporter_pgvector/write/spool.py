@@ -510,7 +510,7 @@ class Spool:
             segment.read_offset = batch._end
             segment.consumed += 1
             segment.consumed_rows += batch.rows
-            if segment.read_offset >= segment.size and segment.fd is None:
+            if segment.read_offset >= segment.size:  # all replayed (the next append starts a new one)
                 self._remove(segment)
 
     def release(self, batch: SpooledBatch) -> None:
