@@ -18,6 +18,7 @@ from psycopg.rows import class_row
 
 from ..config import PgvectorSettings
 from ..db.database import Database, acquire
+from .health import Health, health
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,7 @@ class TelemetryQuery:
         since = since or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
         with self._read() as conn, conn.cursor(row_factory=class_row(ServiceSummary)) as cursor:
             return cursor.execute(query, (since,)).fetchall()
+
+    def health(self) -> Health:
+        """Reachability, server and pgvector versions, migration, breaker state and spool size."""
+        return health(self._database, self.settings.timeout)

@@ -78,7 +78,7 @@ class DeliveryStats:
 class Delivery:
     """Writes batches to one database, resiliently; see the module docstring."""
 
-    def __init__(self, database: Database, settings: PgvectorSettings) -> None:
+    def __init__(self, database: Database, settings: PgvectorSettings, background: bool = True) -> None:
         self.database = database
         self.settings = settings
         self.writer = TelemetryWriter(database)
@@ -91,7 +91,8 @@ class Delivery:
         self._counts_lock = threading.Lock()
         self._stored = self._rejected = self._lost = 0
         self._start_process_state()
-        if any(self.spool.directory.glob("*.seg")):
+        self._background = background  # False: the caller replays (``otel-pgvector dlq replay``)
+        if background and any(self.spool.directory.glob("*.seg")):
             self._ensure_replayer()  # a previous process left batches behind
 
     def _start_process_state(self) -> None:
@@ -181,7 +182,7 @@ class Delivery:
         self._wake.set()
 
     def _ensure_replayer(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
+        if not self._background or self._thread is not None and self._thread.is_alive():
             return
         with self._thread_lock:
             if self._thread is None or not self._thread.is_alive():
