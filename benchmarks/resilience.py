@@ -26,7 +26,7 @@ from opentelemetry_exporter_pgvector.write.breaker import BreakerState
 from opentelemetry_exporter_pgvector.write.writer import TelemetryWriter
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-from span_factory import make_spans  # noqa: E402
+from span_factory import make_spans
 
 
 def percentile(values: list[float], share: float) -> float:

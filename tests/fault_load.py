@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-
 from span_factory import RESOURCE
 
 

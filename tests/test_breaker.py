@@ -6,11 +6,10 @@ import logging
 
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
+from span_factory import make_spans
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.write.breaker import BreakerState, CircuitBreaker
-
-from span_factory import make_spans
 
 
 class Clock:

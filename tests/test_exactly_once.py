@@ -7,14 +7,13 @@ import uuid
 
 import psycopg
 import pytest
+from span_factory import make_spans, span_ids, stored_ids
 
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.convert.spans import SpanConverter
 from opentelemetry_exporter_pgvector.db.database import Database, DatabaseUnavailable
 from opentelemetry_exporter_pgvector.write.retry import sqlstate_of
 from opentelemetry_exporter_pgvector.write.writer import TelemetryWriter
-
-from span_factory import make_spans, span_ids, stored_ids
 
 
 def _writer(settings: PgvectorSettings) -> TelemetryWriter:

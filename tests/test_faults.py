@@ -19,18 +19,17 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from fault_load import run_load
+from fault_server import CommitCuttingProxy, FaultServer
 from opentelemetry.sdk.trace.export import SpanExportResult
+from psycopg.conninfo import make_conninfo
+from span_factory import make_spans, span_ids, stored_ids
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.write.delivery import Outcome
 from opentelemetry_exporter_pgvector.write.spool import inspect_directory
-
-from fault_load import run_load
-from fault_server import CommitCuttingProxy, FaultServer
-from span_factory import make_spans, span_ids, stored_ids
 
 _schemas = itertools.count()
 

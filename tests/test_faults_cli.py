@@ -5,13 +5,12 @@ from __future__ import annotations
 import psycopg
 from click.testing import CliRunner
 from opentelemetry.sdk.trace.export import SpanExportResult
+from span_factory import make_spans, span_ids, stored_ids
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.cli.main import cli
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
-
-from span_factory import make_spans, span_ids, stored_ids
 
 
 def test_spooled_batches_shown_replayed_and_healthy(settings: PgvectorSettings, server_dsn: str, schema: str,

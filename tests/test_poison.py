@@ -5,14 +5,13 @@ from __future__ import annotations
 import marshal
 
 import psycopg
-from psycopg.rows import dict_row
 from opentelemetry.sdk.trace.export import SpanExportResult
+from psycopg.rows import dict_row
+from span_factory import make_spans, span_ids, stored_ids
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.convert.spans import signed_span_id
-
-from span_factory import make_spans, span_ids, stored_ids
 
 
 def test_duplicate_span_in_the_middle_of_a_batch(settings: PgvectorSettings, conn: psycopg.Connection) -> None:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config import PgvectorSettings
-from ..db.database import Database, acquire
 from ..convert.table import TableRows
+from ..db.database import Database, acquire
 from ..write.delivery import Delivery, delivery_for, release_delivery
 
 logger = logging.getLogger(__name__)
