@@ -9,7 +9,7 @@ from psycopg import sql
 
 from ..db.database import Database
 from ..db.migrations import latest_version
-from ..write.delivery import _deliveries, spool_directory
+from ..write.delivery import active_delivery, spool_directory
 from ..write.spool import inspect_directory
 
 
@@ -42,8 +42,8 @@ def _migration_version(conn: psycopg.Connection, database: Database) -> int:
 
 def health(database: Database, timeout: float) -> Health:
     """Reachability, versions, migration, breaker and spool of ``database``; never raises for a down server."""
-    entry = _deliveries.get(id(database))
-    breaker = entry[1].breaker.state.value if entry is not None and entry[0] is database else None
+    delivery = active_delivery(database)
+    breaker = delivery.breaker.state.value if delivery is not None else None
     spool = inspect_directory(spool_directory(database.settings))
     versions: tuple[str | None, str | None, int | None, int | None] = (None, None, None, None)
     error = None

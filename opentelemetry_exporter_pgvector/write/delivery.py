@@ -275,6 +275,13 @@ def delivery_for(database: Database, settings: PgvectorSettings) -> Delivery:
         return entry[1]
 
 
+def active_delivery(database: Database) -> Delivery | None:
+    """The :class:`Delivery` exporters of this process use for ``database``, if any."""
+    with _deliveries_lock:
+        entry = _deliveries.get(id(database))
+        return entry[1] if entry is not None and entry[0] is database else None
+
+
 def release_delivery(database: Database, timeout: float) -> None:
     """Give back a :func:`delivery_for` handle; the last one stops the replayer and closes the spool."""
     with _deliveries_lock:
