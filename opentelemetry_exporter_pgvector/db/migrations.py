@@ -92,12 +92,16 @@ def ensure_pgvector(conn: psycopg.Connection) -> None:
         pass  # another process created it at the same moment
 
 
-def applied_version(conn: psycopg.Connection, schema: str) -> int:
-    """The highest migration version applied to ``schema``, 0 when none is."""
-    exists = conn.execute(
+def _migrations_table_exists(conn: psycopg.Connection, schema: str) -> bool:
+    row = conn.execute(
         "SELECT to_regclass(format('%%I.otel_schema_migrations', %s::text))", (schema,)
     ).fetchone()
-    if not exists or exists[0] is None:
+    return row is not None and row[0] is not None
+
+
+def applied_version(conn: psycopg.Connection, schema: str) -> int:
+    """The highest migration version applied to ``schema``, 0 when none is."""
+    if not _migrations_table_exists(conn, schema):
         return 0
     row = conn.execute(
         sql.SQL("SELECT coalesce(max(version), 0) FROM {}.otel_schema_migrations").format(
@@ -119,14 +123,17 @@ def migrate(conn: psycopg.Connection, schema: str) -> list[Migration]:
     try:
         ensure_pgvector(conn)
         schema_id = sql.Identifier(schema)
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema_id))
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {}.otel_schema_migrations ("
-                " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            ).format(schema_id)
-        )
+        # Create only what is missing, so an up-to-date schema needs no CREATE privilege.
+        if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone():
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema_id))
+        if not _migrations_table_exists(conn, schema):
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {}.otel_schema_migrations ("
+                    " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())"
+                ).format(schema_id)
+            )
         done = {
             version: checksum
             for version, checksum in conn.execute(
