@@ -22,6 +22,7 @@ ENV_PREFIX = "OTEL_EXPORTER_PGVECTOR_"
 APP_NAME = "opentelemetry-exporter-pgvector"
 
 EmbeddingMode = Literal["inline", "deferred", "off"]
+EmbeddingBackendKind = Literal["auto", "onnx", "torch"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _URI_PASSWORD = re.compile(r"(?P<head>^[a-z]+://[^:/@?#]*:)(?P<secret>[^@/?#]*)(?P<tail>@)", re.IGNORECASE)
@@ -96,6 +97,23 @@ class PgvectorSettings(BaseSettings):
         description="inline: embed new span shapes while exporting; deferred: leave it to "
         "`otel-pgvector embed`; off: no shapes, no vectors.",
     )
+    embedding_model: Path | None = Field(
+        default=None,
+        description="Directory of a sentence-transformers model to embed span shapes with; "
+        "empty uses the bundled all-MiniLM-L6-v2. Its dimension must match otel_shapes.embedding.",
+    )
+    embedding_backend: EmbeddingBackendKind = Field(
+        default="auto",
+        description="auto (currently onnx), onnx (ONNX Runtime, no torch once exported) or torch "
+        "(sentence-transformers, the reference).",
+    )
+    embedding_cache_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_cache_path(APP_NAME) / "onnx",
+        description="Where the ONNX backend keeps the model it exports once from the weights.",
+    )
+    embedding_batch_size: int = Field(
+        default=64, ge=1, le=4096, description="Texts encoded per model call."
+    )
     max_value_length: int = Field(
         default=65536,
         ge=64,
@@ -136,6 +154,11 @@ class PgvectorSettings(BaseSettings):
         except Exception:  # psycopg's message may quote the password: replace it
             raise ValueError("is not a valid PostgreSQL connection string") from None
         return value
+
+    @field_validator("embedding_model", mode="before")
+    @classmethod
+    def _empty_model_is_bundled(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("db_schema")
     @classmethod

@@ -58,10 +58,13 @@ class PgvectorExporterBase:
             self._in_flight -= 1
             self._state.notify_all()
 
-    def _write(self, parts: Sequence[TableRows], count: int) -> bool:
-        """Commit converted rows; True on success. Logs and swallows every error."""
+    def _write(self, parts: Sequence[TableRows], count: int, timeout: float | None = None) -> bool:
+        """Commit converted rows within ``timeout`` (default: the export timeout); True on success.
+
+        Logs and swallows every error.
+        """
         try:
-            self._writer.write(parts, self.settings.timeout)
+            self._writer.write(parts, self.settings.timeout if timeout is None else timeout)
         except Exception as error:  # the SDK contract: report failure, never raise
             logger.error("Failed to export %d %s to PostgreSQL: %s", count, self.signal, error)
             return False
