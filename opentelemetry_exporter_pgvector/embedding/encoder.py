@@ -17,11 +17,12 @@ mode.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
@@ -126,7 +127,8 @@ class ShapeEncoder:
     ``workers`` threads (default 1: encoding is already multi-threaded inside the model, and
     the exporter shares the process with the application) take queued shapes in batches of
     ``settings.embedding_batch_size``. At most ``max_pending`` shapes wait; more are dropped
-    (counted) and left to ``otel-pgvector embed``. Fork-safe: a child process starts its own
+    (counted) and left to ``otel-pgvector embed``. ``backend`` returns the model, loaded on
+    the pool's thread at the first new shape (default: :func:`load_encoder_backend`). Fork-safe: a child process starts its own
     pool and queue.
     """
 
@@ -138,8 +140,10 @@ class ShapeEncoder:
         workers: int = 1,
         max_pending: int = 10_000,
         known_capacity: int = 100_000,
+        backend: Callable[[], EmbeddingBackend] | None = None,
     ) -> None:
         self._settings = settings
+        self._backend = backend or functools.partial(load_encoder_backend, settings)
         self._database = database
         self._workers = workers
         self._max_pending = max_pending
@@ -219,7 +223,7 @@ class ShapeEncoder:
         while batch := self._take():
             rows = [row for row, _ in batch]
             try:
-                vectors = load_encoder_backend(self._settings).encode([row[-1] for row in rows])
+                vectors = self._backend().encode([row[-1] for row in rows])
                 self._store(rows, vectors)
             except Exception as error:  # leave the shapes for `otel-pgvector embed`
                 self._finish(rows, failed=True)
@@ -246,7 +250,7 @@ class ShapeEncoder:
         database = self._database
         with database.connection(self._settings.timeout) as conn:
             if not self._dimension_checked:
-                check_dimension(conn, database, load_encoder_backend(self._settings))
+                check_dimension(conn, database, self._backend())
                 self._dimension_checked = True
             with conn.transaction(), conn.cursor() as cursor:
                 cursor.executemany(
