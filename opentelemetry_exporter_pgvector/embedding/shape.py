@@ -66,35 +66,43 @@ MAX_COMPONENT_LENGTH = 500
 # Raw component tuples remembered; a few hundred shapes per service is typical.
 DEFAULT_CACHE_SIZE = 16_384
 
-_MASKS = (
+# One alternation, so a text is scanned once; earlier alternatives win at a position.
+_MASK = re.compile(
     # ISO 8601 / RFC 3339 timestamps and bare dates
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"), "<time>"),
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>"),
-    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"), "<ip>"),
-    (re.compile(r"(?<![\w:])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![\w:])"), "<ip>"),
-    (re.compile(r"(?<![\w:])(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?::"
-                r"(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?(?![\w:])"), "<ip>"),
+    r"(?P<time>\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b)"
+    r"|(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)"
+    r"|(?P<ip>\b(?:\d{1,3}\.){3}\d{1,3}\b"
+    r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![\w:])"
+    r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?::(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?(?![\w:]))"
     # hex ids of 8+ digits with at least one decimal digit (so plain words survive)
-    (re.compile(r"\b(?:0x)?(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"), "<hex>"),
-    (re.compile(r"'[^'\n]{0,200}'|\"[^\"\n]{0,200}\"|`[^`\n]{0,200}`"), "<str>"),
-    (re.compile(r"(?<![\w<])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"), "<num>"),
+    r"|(?P<hex>\b(?:0x)?(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b)"
+    r"|(?P<str>'[^'\n]{0,200}'|\"[^\"\n]{0,200}\"|`[^`\n]{0,200}`)"
+    r"|(?P<num>(?<![\w<])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
 )
+_PLACEHOLDERS = {name: f"<{name}>" for name in _MASK.groupindex}
+# Text without a digit or a quote has nothing to mask (an address without digits aside).
+_MAYBE_MASKED = re.compile(r"[\d'\"`]")
 
 RawComponents = tuple[Any, ...]
 
 
 def mask(text: str) -> str:
     """``text`` with per-request values replaced by placeholders (``<num>``, ``<uuid>``...)."""
-    for pattern, placeholder in _MASKS:
-        text = pattern.sub(placeholder, text)
-    return text
+    if not _MAYBE_MASKED.search(text):
+        return text
+    return _MASK.sub(lambda match: _PLACEHOLDERS[match.lastgroup or "num"], text)
+
+
+@functools.lru_cache(maxsize=DEFAULT_CACHE_SIZE)
+def _masked_text(text: str) -> str:
+    return mask(clean_text(text, MAX_COMPONENT_LENGTH))
 
 
 def _masked(value: Any) -> str | None:
+    """A component as it appears in a shape text; components repeat, so they are cached."""
     if value is None or value == "":
         return None
-    text = value if isinstance(value, str) else str(value)
-    return mask(clean_text(text, MAX_COMPONENT_LENGTH))
+    return _masked_text(value if isinstance(value, str) else str(value))
 
 
 def shape_text(

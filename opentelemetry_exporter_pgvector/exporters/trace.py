@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# In inline mode, the share of the export timeout an export may wait for new shapes' vectors;
-# the rest is left for the write, so the export still ends within its timeout.
+# In inline mode, the most of the export timeout an export waits for its new shapes' vectors,
+# after writing its spans (and the shapes without vectors), and never past the timeout.
 INLINE_EMBED_SHARE = 0.5
 
 
@@ -37,9 +37,11 @@ class PgvectorSpanExporter(PgvectorExporterBase, SpanExporter):
     ``embedding`` decides what happens to span shapes: ``off`` stores none; ``deferred`` (the
     default) stores each span's shape key and new shapes without vectors, at full speed and
     without importing numpy, torch or onnxruntime; ``inline`` also embeds new shapes on a
-    background pool, waiting for them up to half the export timeout. A shape not embedded in
-    time is written without its vector and filled when the encoder finishes (or by
-    ``otel-pgvector embed``); no span is ever held back or dropped for it.
+    background pool: once the batch is committed (spans written at full speed, COPY
+    overlapping conversion), the export waits for its new shapes' vectors up to half the
+    export timeout, and never past it. A shape not embedded in time keeps its vector-less row
+    until the encoder finishes (or ``otel-pgvector embed`` fills it); no span is ever held
+    back or dropped for it.
     """
 
     signal = "spans"
@@ -67,15 +69,16 @@ class PgvectorSpanExporter(PgvectorExporterBase, SpanExporter):
             started = time.monotonic()
             timeout = self.settings.timeout
             parts = self._converter.convert_batch(spans)
-            if self._encoder is not None:
-                self._embed_new_shapes(parts, timeout * INLINE_EMBED_SHARE - (time.monotonic() - started))
-            remaining = timeout - (time.monotonic() - started)
-            ok = self._write(parts, len(spans), max(0.001, remaining))
+            ok = self._write(parts, len(spans), timeout)
+            if ok and self._encoder is not None:
+                budget = min(timeout * INLINE_EMBED_SHARE, timeout - (time.monotonic() - started))
+                self._embed_new_shapes(parts, budget)
             return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
         finally:
             self._end()
 
     def _embed_new_shapes(self, parts: Sequence[TableRows], budget: float) -> None:
+        """Embed the batch's new shapes (already written without vectors), waiting up to ``budget``."""
         assert self._encoder is not None
         try:
             shapes = [row for part in parts if part.table is SHAPE_TABLE for row in part.rows]
