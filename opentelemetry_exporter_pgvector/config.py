@@ -114,6 +114,21 @@ class PgvectorSettings(BaseSettings):
     embedding_batch_size: int = Field(
         default=64, ge=1, le=4096, description="Texts encoded per model call."
     )
+    embedding_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Threads the ONNX backend computes with. One by default: an exporter borrows "
+        "the application's CPUs; raise it for a dedicated `otel-pgvector embed` worker.",
+    )
+    embedding_inline_wait: float = Field(
+        default=0.2,
+        ge=0,
+        le=600,
+        description="In inline mode, the longest an export waits (after committing its spans) for "
+        "its new shapes' vectors, capped at half the export timeout; later vectors are filled in "
+        "the background.",
+    )
     max_value_length: int = Field(
         default=65536,
         ge=64,

@@ -71,12 +71,13 @@ def test_encoder_does_not_call_the_model_again_for_a_known_shape(
 def test_inline_mode_embeds_new_shapes_during_export(
     shape_settings: PgvectorSettings, embedding_backend: Any, conn: psycopg.Connection
 ) -> None:
-    settings = shape_settings.model_copy(update={"embedding": "inline"})
+    settings = shape_settings.model_copy(update={"embedding": "inline", "embedding_inline_wait": 5.0})
     exporter = PgvectorSpanExporter(settings)
     try:
         assert exporter.export(make_spans(TIMEOUTS)).name == "SUCCESS"
+        # embedded within the export: the vectors are there when export() returns
+        assert all(has_vector for _, has_vector, _ in _rows(conn)) and len(_rows(conn)) == len(TIMEOUTS)
         assert exporter.encoder is not None
-        assert exporter.encoder.flush(30)
         assert exporter.export(make_spans(TIMEOUTS)).name == "SUCCESS"
         assert exporter.encoder.stats.cache_hits == len(TIMEOUTS)
         assert exporter.encoder.stats.texts_encoded == len(TIMEOUTS)
@@ -90,7 +91,7 @@ def test_inline_mode_embeds_new_shapes_during_export(
 def test_inline_export_is_not_held_past_its_timeout_by_a_slow_model(
     shape_settings: PgvectorSettings, embedding_backend: Any, conn: psycopg.Connection
 ) -> None:
-    settings = shape_settings.model_copy(update={"embedding": "inline", "timeout": 1.0})
+    settings = shape_settings.model_copy(update={"embedding": "inline", "timeout": 1.0, "embedding_inline_wait": 30})
     slow = CountingBackend(embedding_backend, delay=3.0)
     exporter = PgvectorSpanExporter(settings)
     exporter._encoder = ShapeEncoder(settings, exporter.database, backend=lambda: slow)

@@ -550,13 +550,15 @@ def load_backend(
     model_path: Path | None = None,
     cache_dir: Path | None = None,
     batch_size: int = 64,
+    intra_op_threads: int | None = None,
 ) -> EmbeddingBackend:
     """Return a ready embedding backend.
 
     ``"auto"`` means the recommended backend, currently ONNX (exported once on first use,
     see :func:`export_onnx`), so configurations that say ``auto`` follow future changes of the
     default. ``model_path`` defaults to the bundled all-MiniLM-L6-v2 and ``cache_dir`` to the
-    per-user cache directory, never site-packages.
+    per-user cache directory, never site-packages. ``intra_op_threads`` caps the ONNX
+    backend's threads (default: one per CPU).
     """
     if kind not in ("auto", "onnx", "torch"):
         raise ValueError(f"Unknown embedding backend {kind!r}; expected 'auto', 'onnx' or 'torch'")
@@ -567,4 +569,4 @@ def load_backend(
         cache_dir if cache_dir is not None else Path(platformdirs.user_cache_dir(_CACHE_APP_NAME)) / "onnx"
     )
     onnx_path = export_onnx(resolved_model, resolved_cache)
-    return OnnxBackend(resolved_model, onnx_path, batch_size=batch_size)
+    return OnnxBackend(resolved_model, onnx_path, batch_size=batch_size, intra_op_threads=intra_op_threads)

@@ -57,7 +57,7 @@ def load_encoder_backend(settings: PgvectorSettings) -> EmbeddingBackend:
     takes hundreds of MB; loading it once is what makes that affordable.
     """
     key = (settings.embedding_backend, settings.embedding_model, settings.embedding_cache_dir,
-           settings.embedding_batch_size)
+           settings.embedding_batch_size, settings.embedding_threads)
     with _backends_lock:
         backend = _backends.get(key)
         if backend is None:
@@ -66,6 +66,7 @@ def load_encoder_backend(settings: PgvectorSettings) -> EmbeddingBackend:
                 settings.embedding_model,
                 settings.embedding_cache_dir,
                 settings.embedding_batch_size,
+                settings.embedding_threads,
             )
             expected = configured_model_name(settings)
             if backend.model_name != expected:
@@ -162,6 +163,12 @@ class ShapeEncoder:
         with self._lock:
             return EncoderStats(self._hits, self._misses, self._encoded, len(self._pending),
                                 self._dropped, self._failed)
+
+    @property
+    def backlog(self) -> int:
+        """Shapes queued or being encoded."""
+        with self._lock:
+            return len(self._pending) + len(self._in_flight)
 
     def submit(self, shapes: Iterable[Row]) -> list[Future[None]]:
         """Queue the shapes not known to have a vector; futures resolve once each is stored."""

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# In inline mode, the most of the export timeout an export waits for its new shapes' vectors,
-# after writing its spans (and the shapes without vectors), and never past the timeout.
+# In inline mode, the largest share of the export timeout an export waits for its new shapes'
+# vectors (after writing its spans and the shapes without vectors), whatever
+# OTEL_EXPORTER_PGVECTOR_EMBEDDING_INLINE_WAIT says; never past the timeout.
 INLINE_EMBED_SHARE = 0.5
 
 
@@ -38,10 +39,14 @@ class PgvectorSpanExporter(PgvectorExporterBase, SpanExporter):
     default) stores each span's shape key and new shapes without vectors, at full speed and
     without importing numpy, torch or onnxruntime; ``inline`` also embeds new shapes on a
     background pool: once the batch is committed (spans written at full speed, COPY
-    overlapping conversion), the export waits for its new shapes' vectors up to half the
-    export timeout, and never past it. A shape not embedded in time keeps its vector-less row
-    until the encoder finishes (or ``otel-pgvector embed`` fills it); no span is ever held
-    back or dropped for it.
+    overlapping conversion), the export waits for its new shapes' vectors up to
+    ``embedding_inline_wait`` (0.2 s; at most half the export timeout), unless the encoder
+    already has a backlog, which the wait could not get through. The wait is short by
+    default because an exporter blocked for seconds makes the SDK's BatchSpanProcessor queue
+    overflow and drop spans, and a cold start brings hundreds of new shapes at once (seconds
+    of encoding). A shape not embedded in time keeps its vector-less row until the encoder
+    finishes in the background (or ``otel-pgvector embed`` fills it); no span is ever held
+    back past the timeout or dropped for it.
     """
 
     signal = "spans"
@@ -71,7 +76,8 @@ class PgvectorSpanExporter(PgvectorExporterBase, SpanExporter):
             parts = self._converter.convert_batch(spans)
             ok = self._write(parts, len(spans), timeout)
             if ok and self._encoder is not None:
-                budget = min(timeout * INLINE_EMBED_SHARE, timeout - (time.monotonic() - started))
+                budget = min(self.settings.embedding_inline_wait, timeout * INLINE_EMBED_SHARE,
+                             timeout - (time.monotonic() - started))
                 self._embed_new_shapes(parts, budget)
             return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
         finally:
@@ -82,7 +88,11 @@ class PgvectorSpanExporter(PgvectorExporterBase, SpanExporter):
         assert self._encoder is not None
         try:
             shapes = [row for part in parts if part.table is SHAPE_TABLE for row in part.rows]
-            late = self._encoder.wait(self._encoder.submit(shapes), budget)
+            # Behind a backlog (a cold start's burst of new shapes) waiting would not get this
+            # batch's vectors in time, only slow the export down: it is left to the background.
+            backlogged = self._encoder.backlog > 0
+            futures = self._encoder.submit(shapes)
+            late = len(futures) if backlogged else self._encoder.wait(futures, budget)
         except Exception:  # embedding is best effort; the spans are written regardless
             logger.exception("could not embed span shapes; they are left for `otel-pgvector embed`")
             return
