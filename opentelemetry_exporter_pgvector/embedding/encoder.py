@@ -42,6 +42,9 @@ from .shape import SHAPE_TABLE
 
 logger = logging.getLogger(__name__)
 
+# Niceness of encoder threads (Linux), see _lower_thread_priority.
+ENCODER_NICENESS = 10
+
 _backends: dict[tuple[object, ...], EmbeddingBackend] = {}
 _backends_lock = threading.Lock()
 
@@ -108,6 +111,18 @@ def store_vectors_statement(database: Database) -> sql.Composed:
         columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
         values=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
     )
+
+
+def _lower_thread_priority() -> None:
+    """Let the application's and the exporter's threads have the CPU first (Linux: per thread).
+
+    Encoding is background work an exporter does with borrowed CPUs; the vectors may come a
+    little later, spans must not. Elsewhere this is a no-op.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENCODER_NICENESS)
+    except (AttributeError, OSError):
+        pass
 
 
 @dataclass(frozen=True)
@@ -227,6 +242,7 @@ class ShapeEncoder:
             return batch
 
     def _drain(self) -> None:
+        _lower_thread_priority()
         while batch := self._take():
             rows = [row for row, _ in batch]
             try:
