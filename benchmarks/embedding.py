@@ -223,7 +223,7 @@ def part_d(base: dict[str, object], span_count: int, shape_count: int, queries: 
         conn.execute(
             "INSERT INTO bench_search.otel_spans (start_time, span_id, resource_id, trace_id, service_name, name, kind,"
             " status_code, shape_key)"
-            " SELECT now() - (g % 172800) * interval '1 second', g, 1, gen_random_uuid(), 'svc', 'x', 'SERVER', 'OK',"
+            " SELECT now() - (g %% 172800) * interval '1 second', g, 1, gen_random_uuid(), 'svc', 'x', 'SERVER', 'OK',"
             " CASE WHEN g < %s THEN g ELSE floor(%s * power(random(), 3))::bigint END"
             " FROM generate_series(0, %s - 1) g",
             (shape_count, shape_count, span_count),

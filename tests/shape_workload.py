@@ -12,6 +12,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from opentelemetry_exporter_pgvector import PgvectorSettings, PgvectorSpanExporter
+
 
 @dataclass(frozen=True)
 class SpanSpec:
@@ -44,6 +46,16 @@ def make_spans(specs: Sequence[SpanSpec]) -> list[ReadableSpan]:
             span.set_status(Status(StatusCode.OK))
         span.end(end_time=None if spec.start_time is None else spec.start_time + 1_000_000)
     return list(collected.get_finished_spans())
+
+
+def export_specs(settings: PgvectorSettings, specs: Sequence[SpanSpec], times: int = 1) -> None:
+    """Export the spans of ``specs`` ``times`` times (one batch each) through a fresh exporter."""
+    exporter = PgvectorSpanExporter(settings)
+    try:
+        for _ in range(times):
+            assert exporter.export(make_spans(specs)).name == "SUCCESS"
+    finally:
+        exporter.shutdown()
 
 
 # Failures worded differently by different services and libraries, and unrelated successes.

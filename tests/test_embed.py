@@ -9,12 +9,12 @@ import psycopg
 from click.testing import CliRunner
 from opentelemetry.trace import SpanKind
 
-from opentelemetry_exporter_pgvector import PgvectorSettings, PgvectorSpanExporter
+from opentelemetry_exporter_pgvector import PgvectorSettings
 from opentelemetry_exporter_pgvector.cli.main import cli
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.embedding.backfill import count_missing, embed_missing
 
-from shape_workload import SpanSpec, make_spans
+from shape_workload import SpanSpec, export_specs
 
 _WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
           "kilo", "lima")
@@ -22,11 +22,7 @@ _WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hote
 
 def _export_distinct_shapes(settings: PgvectorSettings, count: int) -> None:
     names = [f"{a} {b} {c}" for a in _WORDS for b in _WORDS for c in _WORDS][:count]
-    exporter = PgvectorSpanExporter(settings)
-    try:
-        assert exporter.export(make_spans([SpanSpec("svc", name, SpanKind.INTERNAL) for name in names])).name == "SUCCESS"
-    finally:
-        exporter.shutdown()
+    export_specs(settings, [SpanSpec("svc", name, SpanKind.INTERNAL) for name in names])
 
 
 def test_two_workers_fill_every_missing_vector_exactly_once(

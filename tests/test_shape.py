@@ -6,10 +6,10 @@ import psycopg
 import pytest
 from opentelemetry.trace import SpanKind
 
-from opentelemetry_exporter_pgvector import PgvectorSettings, PgvectorSpanExporter
+from opentelemetry_exporter_pgvector import PgvectorSettings
 from opentelemetry_exporter_pgvector.embedding.shape import ShapeBuilder, mask, shape_text
 
-from shape_workload import SpanSpec, make_spans
+from shape_workload import SpanSpec, export_specs
 
 
 @pytest.mark.parametrize(
@@ -67,11 +67,7 @@ def test_spans_differing_in_ids_and_numbers_share_one_shape(
                  {"http.request.method": "GET", "url.path": f"/api/orders/{order}"})
         for order, user in ((17, "3fa85f64-5717-4562-b3fc-2c963f66afa6"), (90210, "0b7e4e2c-0000-4f3b-8d5e-9c7a6b5d4e3f"))
     ] + [SpanSpec("checkout", "GET /api/orders/17", SpanKind.SERVER, ValueError("order 17 not found"))]
-    exporter = PgvectorSpanExporter(shape_settings)
-    try:
-        assert exporter.export(make_spans(specs)).name == "SUCCESS"
-    finally:
-        exporter.shutdown()
+    export_specs(shape_settings, specs)
     spans, shapes = _stored(conn)
     keys = [key for _, key in spans]
     assert None not in keys
@@ -83,11 +79,7 @@ def test_spans_differing_in_ids_and_numbers_share_one_shape(
 
 
 def test_off_mode_stores_no_shapes(settings: PgvectorSettings, conn: psycopg.Connection) -> None:
-    exporter = PgvectorSpanExporter(settings)  # the fixture's settings have embedding="off"
-    try:
-        assert exporter.export(make_spans([SpanSpec("svc", "op")])).name == "SUCCESS"
-    finally:
-        exporter.shutdown()
+    export_specs(settings, [SpanSpec("svc", "op")])  # the fixture's settings have embedding="off"
     spans, shapes = _stored(conn)
     assert spans == [("op", None)]
     assert shapes == []
@@ -98,22 +90,13 @@ def test_bad_text_in_a_shape_is_sanitized_without_losing_the_batch(
 ) -> None:
     specs = [SpanSpec("svc", "op\x00", SpanKind.INTERNAL, RuntimeError("bad \udc80 byte\x00 " + "x" * 5000)),
              SpanSpec("svc", "fine")]
-    exporter = PgvectorSpanExporter(shape_settings)
-    try:
-        assert exporter.export(make_spans(specs)).name == "SUCCESS"
-    finally:
-        exporter.shutdown()
+    export_specs(shape_settings, specs)
     spans, shapes = _stored(conn)
     assert len(spans) == 2 and len(shapes) == 2
     assert all("\x00" not in text and len(text) < 1200 for _, text, _ in shapes)
 
 
 def test_repeated_batches_insert_each_shape_once(shape_settings: PgvectorSettings, conn: psycopg.Connection) -> None:
-    exporter = PgvectorSpanExporter(shape_settings)
-    try:
-        for _ in range(3):
-            assert exporter.export(make_spans([SpanSpec("svc", "op"), SpanSpec("svc", "op2")])).name == "SUCCESS"
-    finally:
-        exporter.shutdown()
+    export_specs(shape_settings, [SpanSpec("svc", "op"), SpanSpec("svc", "op2")], times=3)
     spans, shapes = _stored(conn)
     assert len(spans) == 6 and len(shapes) == 2

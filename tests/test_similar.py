@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 from pgvector.psycopg import register_vector
 
-from opentelemetry_exporter_pgvector import PgvectorSettings, PgvectorSpanExporter
+from opentelemetry_exporter_pgvector import PgvectorSettings
 from opentelemetry_exporter_pgvector.cli.main import cli
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.embedding.backfill import embed_missing
 from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
 
-from shape_workload import REFUSALS, SUCCESSES, TIMEOUTS, SpanSpec, make_spans
+from shape_workload import REFUSALS, SUCCESSES, TIMEOUTS, SpanSpec, export_specs
 
 _WEEK_AGO = int((dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=7)).timestamp() * 1e9)
 
@@ -32,11 +32,7 @@ def shop(shape_settings: PgvectorSettings, embedding_backend: Any) -> PgvectorSe
     specs = list(TIMEOUTS + REFUSALS + SUCCESSES * 3)
     old = SpanSpec("inventory", "SELECT stock", REFUSALS[0].kind, ConnectionRefusedError("connection refused by db-old"),
                    {"db.system.name": "postgresql"}, start_time=_WEEK_AGO)
-    exporter = PgvectorSpanExporter(shape_settings)
-    try:
-        assert exporter.export(make_spans([*specs, old])).name == "SUCCESS"
-    finally:
-        exporter.shutdown()
+    export_specs(shape_settings, [*specs, old])
     database = Database(shape_settings)
     embed_missing(database, embedding_backend)
     database.close()
