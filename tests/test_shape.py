@@ -22,6 +22,7 @@ from shape_workload import SpanSpec, export_specs
         ("from fe80::1ff:fe23:4567:890a", "from <ip>"),
         ("KeyError: 'sku-4412'", "KeyError: <str>"),
         ('duplicate key "orders_pkey"', "duplicate key <str>"),
+        ("KeyError: 'sku-4412 not found in eu-west'", "KeyError: 'sku-<num> not found in eu-west'"),
         ("at 2024-05-01T12:00:00.123Z retrying", "at <time> retrying"),
         ("deadline exceeded for http2 stream", "deadline exceeded for http2 stream"),
     ],

@@ -76,7 +76,9 @@ _MASK = re.compile(
     r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?::(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?(?![\w:]))"
     # hex ids of 8+ digits with at least one decimal digit (so plain words survive)
     r"|(?P<hex>\b(?:0x)?(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b)"
-    r"|(?P<str>'[^'\n]{0,200}'|\"[^\"\n]{0,200}\"|`[^`\n]{0,200}`)"
+    # quoted values ('sku-4412', "orders_pkey"); a quoted phrase with spaces is a message
+    # (KeyError quotes its whole message), so it is kept and masked inside instead
+    r"|(?P<str>'[^'\s]{1,200}'|\"[^\"\s]{1,200}\"|`[^`\s]{1,200}`)"
     r"|(?P<num>(?<![\w<])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
 )
 _PLACEHOLDERS = {name: f"<{name}>" for name in _MASK.groupindex}
