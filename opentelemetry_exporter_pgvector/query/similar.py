@@ -3,8 +3,8 @@
 Vectors live on the shapes (``otel_shapes``), not on spans, so a search is two steps: the
 nearest shapes by cosine distance through the HNSW index, with the service/status filters
 applied during the index scan (pgvector 0.8 iterative scans, ``relaxed_order``, so a filter
-does not starve the result; the planner may also answer a selective filter exactly through
-the ``(service_name, status_code)`` index), then, per shape, its spans in the time window
+does not starve the result), or, when a service filter leaves few shapes, an exact scan of
+them through the ``(service_name, status_code)`` index; then, per shape, its spans in the time window
 through the ``(shape_key, start_time)`` index: count, first and last seen, and the latest
 span as an example. Shapes without spans in the window are skipped, fetching more
 candidates until ``k`` results are found or the shapes run out.
@@ -29,10 +29,13 @@ from ..db.database import Database
 from ..embedding.encoder import column_dimension, load_encoder_backend
 from ..embedding.model import configured_model_name
 
-# Candidate shapes fetched per round, as a multiple of k, and the most ever fetched.
+# Candidate shapes fetched per round with a time window, as a multiple of k (and the growth
+# per round), and the most ever fetched.
 _OVERFETCH = 4
 _MAX_CANDIDATES = 4096
 _STATUSES = ("UNSET", "OK", "ERROR")
+# A service filter matching at most this many shapes is answered by an exact scan.
+EXACT_SCAN_LIMIT = 5000
 
 Reader = Callable[[], AbstractContextManager[psycopg.Connection]]
 
@@ -113,7 +116,9 @@ def similar_spans(
     query_vector = Vector([float(value) for value in vector])
 
     results: list[SimilarSpan] = []
-    candidates = k * _OVERFETCH
+    # Without a window every stored shape normally has spans, so k candidates suffice (each
+    # one costs a count of its spans); with one, many may have none in it.
+    candidates = k * _OVERFETCH if since is not None or until is not None else k
     with read() as conn:
         dimension = column_dimension(conn, database)
         if len(query_vector.to_list()) != dimension:
@@ -187,6 +192,10 @@ def _nearest(conn: psycopg.Connection, database: Database, vector: Vector, model
         filters.append(sql.SQL("service_name = %(service)s"))
     if status is not None:
         filters.append(sql.SQL("status_code = %(status)s"))
+    if service is not None and _few_shapes(conn, database, service, status):
+        # Exact: a bitmap scan of the service's shapes and a sort beats walking the graph past
+        # thousands of other services' shapes (docs/benchmarks.md: p95 53 ms with HNSW at 100k shapes).
+        conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
     conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
                  " set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(64, limit))),))
     query = sql.SQL(
@@ -196,6 +205,17 @@ def _nearest(conn: psycopg.Connection, database: Database, vector: Vector, model
     rows = conn.execute(query, {"vector": vector, "model": model, "service": service,
                                 "status": status.upper() if status else None, "limit": limit}).fetchall()
     return sorted(rows, key=lambda row: row[-1])  # relaxed_order may return them slightly out of order
+
+
+def _few_shapes(conn: psycopg.Connection, database: Database, service: str, status: str | None) -> bool:
+    """Whether at most :data:`EXACT_SCAN_LIMIT` shapes match, counted on the service index."""
+    query = sql.SQL(
+        "SELECT count(*) FROM (SELECT 1 FROM {} WHERE service_name = %s{} LIMIT %s) AS matching"
+    ).format(database.qualified("otel_shapes"),
+             sql.SQL(" AND status_code = %s") if status is not None else sql.SQL(""))
+    params = (service, status.upper(), EXACT_SCAN_LIMIT + 1) if status is not None else (service, EXACT_SCAN_LIMIT + 1)
+    row = conn.execute(query, params).fetchone()
+    return row is not None and row[0] <= EXACT_SCAN_LIMIT
 
 
 def _span_stats(conn: psycopg.Connection, database: Database, keys: list[int],
