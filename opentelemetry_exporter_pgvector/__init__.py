@@ -5,7 +5,16 @@
 """
 
 from .config import ConfigurationError, PgvectorSettings
+from .exporters.logs import PgvectorLogExporter
+from .exporters.metrics import PgvectorMetricExporter
 from .exporters.trace import PgvectorSpanExporter
 from .version import __version__
 
-__all__ = ["ConfigurationError", "PgvectorSettings", "PgvectorSpanExporter", "__version__"]
+__all__ = [
+    "ConfigurationError",
+    "PgvectorLogExporter",
+    "PgvectorMetricExporter",
+    "PgvectorSettings",
+    "PgvectorSpanExporter",
+    "__version__",
+]

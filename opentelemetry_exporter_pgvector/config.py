@@ -23,6 +23,8 @@ APP_NAME = "opentelemetry-exporter-pgvector"
 
 EmbeddingMode = Literal["inline", "deferred", "off"]
 EmbeddingBackendKind = Literal["auto", "onnx", "torch"]
+MetricsTemporality = Literal["cumulative", "delta", "lowmemory"]
+HistogramAggregation = Literal["explicit_bucket_histogram", "base2_exponential_bucket_histogram"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _URI_PASSWORD = re.compile(r"(?P<head>^[a-z]+://[^:/@?#]*:)(?P<secret>[^@/?#]*)(?P<tail>@)", re.IGNORECASE)
@@ -143,6 +145,18 @@ class PgvectorSettings(BaseSettings):
         "partition land in the default partition.",
     )
 
+    metrics_temporality: MetricsTemporality = Field(
+        default="cumulative",
+        description="Temporality the metric exporter asks for, as OTEL_EXPORTER_OTLP_METRICS_"
+        "TEMPORALITY_PREFERENCE: cumulative; delta (counters and histograms); lowmemory "
+        "(synchronous counters and histograms delta).",
+    )
+    metrics_histogram_aggregation: HistogramAggregation = Field(
+        default="explicit_bucket_histogram",
+        description="Default aggregation of histogram instruments, as OTEL_EXPORTER_OTLP_METRICS_"
+        "DEFAULT_HISTOGRAM_AGGREGATION.",
+    )
+
     def __init__(self, **values: Any) -> None:
         if "schema" in values and "db_schema" not in values:
             values["db_schema"] = values.pop("schema")
@@ -174,6 +188,12 @@ class PgvectorSettings(BaseSettings):
     @classmethod
     def _empty_model_is_bundled(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("metrics_temporality", "metrics_histogram_aggregation", mode="before")
+    @classmethod
+    def _lower_case_choice(cls, value: Any) -> Any:
+        """Accept ``DELTA`` as the OTLP exporter's variable does."""
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("db_schema")
     @classmethod

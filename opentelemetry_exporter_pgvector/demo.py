@@ -1,9 +1,11 @@
-"""A small instrumented shop, so one command shows the exporter working end to end.
+"""A small instrumented shop, so one command shows the exporters working end to end.
 
-Four services (frontend, checkout, payments, inventory), each with its own
-``TracerProvider`` and resource, call one another within one trace, as distributed
-services would. Some requests fail with recorded exceptions worded the way real libraries
-word them, so later steps' similarity search has something to find.
+Four services (frontend, checkout, payments, inventory), each with its own providers and
+resource, call one another within one trace, as distributed services would. Some requests
+fail with recorded exceptions worded the way real libraries word them, so later steps'
+similarity search has something to find. Given log and metric exporters too, every service
+logs what it does inside its spans (so records carry the trace id) and records request and
+database durations and an order counter (exemplars link those points to the spans).
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from opentelemetry._logs import Logger, SeverityNumber
+from opentelemetry.metrics import Meter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -37,67 +45,111 @@ class DemoResult:
     failed_requests: int
 
 
-def run_demo(exporter_factory: Callable[[], SpanExporter], requests: int = 60, seed: int = 7) -> DemoResult:
+class _Service:
+    """One service's tracer, and its logger and meter instruments when those signals are on."""
+
+    def __init__(self, tracer: Tracer, logger: Logger | None, meter: Meter | None) -> None:
+        self.tracer = tracer
+        self.logger = logger
+        self.duration = meter.create_histogram("http.server.request.duration", unit="s") if meter else None
+        self.db_duration = meter.create_histogram("db.client.operation.duration", unit="s") if meter else None
+        self.orders = meter.create_counter("shop.orders", unit="{order}") if meter else None
+
+    def log(self, severity: SeverityNumber, body: str, **attributes: str | int) -> None:
+        if self.logger is not None:  # inside a span, so the record carries its trace and span ids
+            self.logger.emit(severity_number=severity, severity_text=severity.name.rstrip("0123456789"),
+                             body=body, attributes=attributes)
+
+
+def run_demo(
+    exporter_factory: Callable[[], SpanExporter],
+    requests: int = 60,
+    seed: int = 7,
+    log_exporter_factory: Callable[[], LogRecordExporter] | None = None,
+    metric_exporter_factory: Callable[[], MetricExporter] | None = None,
+) -> DemoResult:
     """Run ``requests`` shop requests through real SDK pipelines, one per service.
 
-    ``exporter_factory`` builds one exporter per service; the providers are shut down (and
-    so flushed) before this returns.
+    The factories build one exporter per service and signal (logs and metrics are optional);
+    the providers are shut down (and so flushed) before this returns.
     """
     rng = random.Random(seed)
-    providers = {}
-    tracers: dict[str, Tracer] = {}
+    providers: list[TracerProvider | LoggerProvider | MeterProvider] = []
+    services: dict[str, _Service] = {}
+    scope = "opentelemetry_exporter_pgvector.demo"
     for service in SERVICES:
-        provider = TracerProvider(
-            resource=Resource.create({"service.name": service, "service.version": "1.0.0",
-                                      "deployment.environment": "demo"})
-        )
-        provider.add_span_processor(BatchSpanProcessor(exporter_factory()))
-        providers[service] = provider
-        tracers[service] = provider.get_tracer("opentelemetry_exporter_pgvector.demo", "1.0")
+        resource = Resource.create({"service.name": service, "service.version": "1.0.0",
+                                    "deployment.environment": "demo"})
+        tracer_provider = TracerProvider(resource=resource)
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporter_factory()))
+        providers.append(tracer_provider)
+        logger = meter = None
+        if log_exporter_factory is not None:
+            logger_provider = LoggerProvider(resource=resource)
+            logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter_factory()))
+            providers.append(logger_provider)
+            logger = logger_provider.get_logger(f"shop.{service}", "1.0")
+        if metric_exporter_factory is not None:
+            reader = PeriodicExportingMetricReader(metric_exporter_factory(), export_interval_millis=3_600_000)
+            meter_provider = MeterProvider(metric_readers=[reader], resource=resource)
+            providers.append(meter_provider)
+            meter = meter_provider.get_meter(f"shop.{service}", "1.0")
+        services[service] = _Service(tracer_provider.get_tracer(scope, "1.0"), logger, meter)
 
     failed = 0
     for request in range(requests):
         failure = FAILURES[request % len(FAILURES)] if rng.random() < 0.25 else None
         failed += failure is not None
-        _handle_request(tracers, rng, request, failure)
-    for provider in providers.values():
+        _handle_request(services, rng, request, failure)
+    for provider in providers:
         provider.shutdown()
     return DemoResult(requests=requests, failed_requests=failed)
 
 
 def _handle_request(
-    tracers: dict[str, Tracer],
+    services: dict[str, _Service],
     rng: random.Random,
     request: int,
     failure: tuple[str, type[Exception], str] | None,
 ) -> None:
     order_id = 1000 + request
-    with tracers["frontend"].start_as_current_span(
+    frontend, checkout = services["frontend"], services["checkout"]
+    with frontend.tracer.start_as_current_span(
         "POST /api/checkout",
         kind=SpanKind.SERVER,
         attributes={"http.request.method": "POST", "http.route": "/api/checkout",
                     "url.path": "/api/checkout", "client.address": f"203.0.113.{request % 250}"},
     ) as root:
         try:
-            with tracers["checkout"].start_as_current_span(
+            with checkout.tracer.start_as_current_span(
                 "checkout.place_order", kind=SpanKind.SERVER, attributes={"order.id": order_id}
             ):
-                _call(tracers, "inventory", "SELECT stock", "db", failure, rng)
-                _call(tracers, "checkout", "GET cart", "cache", failure, rng)
-                _call(tracers, "payments", "INSERT payment", "db", failure, rng)
-                with tracers["payments"].start_as_current_span(
+                checkout.log(SeverityNumber.INFO, f"placing order {order_id}", **{"order.id": order_id})
+                _call(services, "inventory", "SELECT stock", "db", failure, rng)
+                _call(services, "checkout", "GET cart", "cache", failure, rng)
+                _call(services, "payments", "INSERT payment", "db", failure, rng)
+                with services["payments"].tracer.start_as_current_span(
                     "payments.authorize", kind=SpanKind.CLIENT,
                     attributes={"rpc.system": "grpc", "rpc.service": "CardGateway", "rpc.method": "Authorize"},
                 ):
-                    pass
+                    services["payments"].log(SeverityNumber.INFO, f"card authorized for order {order_id}")
+                if checkout.orders is not None:
+                    checkout.orders.add(1, {"outcome": "placed"})
             root.set_attribute("http.response.status_code", 200)
+            status = 200
         except Exception as error:  # the failure injected below, reported like a web framework
             root.set_attribute("http.response.status_code", 500)
             root.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+            frontend.log(SeverityNumber.ERROR, f"POST /api/checkout failed: {type(error).__name__}: {error}",
+                         **{"exception.type": type(error).__name__})
+            status = 500
+        if frontend.duration is not None:  # inside the server span: its exemplar links to the trace
+            frontend.duration.record(rng.lognormvariate(-3.0, 0.5),
+                                     {"http.route": "/api/checkout", "http.response.status_code": status})
 
 
 def _call(
-    tracers: dict[str, Tracer],
+    services: dict[str, _Service],
     service: str,
     operation: str,
     kind: str,
@@ -110,7 +162,11 @@ def _call(
         if kind == "db"
         else {"db.system.name": "redis", "db.operation.name": operation.split()[0]}
     )
-    with tracers[service].start_as_current_span(operation, kind=SpanKind.CLIENT, attributes=attributes) as span:
+    caller = services[service]
+    with caller.tracer.start_as_current_span(operation, kind=SpanKind.CLIENT, attributes=attributes) as span:
         span.set_attribute("db.response.returned_rows", rng.randint(0, 20))
+        if caller.db_duration is not None:
+            caller.db_duration.record(rng.lognormvariate(-6.0, 0.8), {"db.operation.name": operation.split()[0]})
         if failure is not None and failure[0] == service:
+            caller.log(SeverityNumber.WARN, f"{operation} failed: {failure[2]}")
             raise failure[1](failure[2])  # recorded on this span, then on every parent it crosses

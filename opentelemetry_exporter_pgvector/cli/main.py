@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -81,19 +82,28 @@ def db_dsn(ctx: click.Context, show_password: bool) -> None:
 @click.option("--requests", default=60, show_default=True, help="Shop requests to simulate.")
 @click.pass_context
 def demo(ctx: click.Context, requests: int) -> None:
-    """Run a small instrumented shop through the exporter, then summarize what was stored."""
+    """Run a small instrumented shop through the exporters, then summarize what was stored."""
     from ..demo import run_demo
+    from ..exporters.logs import PgvectorLogExporter
+    from ..exporters.metrics import PgvectorMetricExporter
     from ..exporters.trace import PgvectorSpanExporter
     from ..query.telemetry import TelemetryQuery
 
     settings = _settings(ctx)
-    result = run_demo(lambda: PgvectorSpanExporter(settings), requests=requests)
+    result = run_demo(
+        lambda: PgvectorSpanExporter(settings),
+        requests=requests,
+        log_exporter_factory=lambda: PgvectorLogExporter(settings),
+        metric_exporter_factory=lambda: PgvectorMetricExporter(settings),
+    )
     with TelemetryQuery(settings) as query:
         summary = query.service_summary()
-    total = sum(row.spans for row in summary)
+        counts = query.stored_counts()
+    schema = settings.db_schema
     click.echo(
-        f"demo: {result.requests} requests ({result.failed_requests} failed) stored {total} spans in "
-        f"{settings.db_schema}.otel_spans on {settings.redacted_dsn}"
+        f"demo: {result.requests} requests ({result.failed_requests} failed) stored {counts.spans} spans in "
+        f"{schema}.otel_spans, {counts.log_records} log records in {schema}.otel_logs and "
+        f"{counts.metric_points} metric points in {schema}.otel_metric_points on {settings.redacted_dsn}"
     )
     click.echo(render_table(
         ("service", "spans", "traces", "errors", "p50 ms", "p95 ms"),
@@ -102,6 +112,8 @@ def demo(ctx: click.Context, requests: int) -> None:
     if settings.embedding != "off":
         embedded = _embed(settings, batch_size=settings.embedding_batch_size, follow=False)
         click.echo(f"embedded {embedded} span shapes; try: otel-pgvector similar \"payments database timed out\"")
+    click.echo("\nnext: otel-pgvector logs --patterns; otel-pgvector logs timeout; "
+               "otel-pgvector metrics http.server.request.duration --agg p95; otel-pgvector trace <trace id>")
 
 
 def _embed(settings: PgvectorSettings, batch_size: int, follow: bool) -> int:
@@ -143,19 +155,34 @@ def embed(ctx: click.Context, follow: bool, batch_size: int | None) -> None:
     click.echo(f"embedded {done} shapes")
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``90s``, ``15m``, ``1h``, ``7d`` as a timedelta."""
+    match = _DURATION.match(text)
+    if not match:
+        raise click.BadParameter(f"{text!r} is not a duration like 30s, 15m, 1h or 7d")
+    return dt.timedelta(**{_UNITS[match[2]]: float(match[1])})
+
+
+def _since(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.now(dt.timezone.utc) - parse_duration(text)
+
+
+def _local(time: dt.datetime) -> str:
+    return time.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _when(value: str | None) -> dt.datetime | None:
-    """A time given as ISO 8601 or as an age (``15m``, ``2h``, ``7d``) before now."""
+    """A time given as ISO 8601 or as an age before now (``15m``, ``2h``, ``7d``)."""
     if value is None:
         return None
-    if value[:-1].isdigit() and value[-1:] in _UNITS:
-        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=int(value[:-1]) * _UNITS[value[-1]])
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is neither ISO 8601 nor an age like 15m, 2h, 7d") from None
+        return _since(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
@@ -200,6 +227,90 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--service", default=None, help="Only this service.")
+@click.option("--since", default=None, help="Only the last 30s, 15m, 1h, 7d...")
+@click.option("--severity", "min_severity", default=None, help="Minimum severity: a number or debug, info, warn, error, fatal.")
+@click.option("--trace", "trace_id", default=None, help="Only the records of this trace (32 hex digits).")
+@click.option("--patterns", is_flag=True, help="Show the most frequent body patterns with counts instead.")
+@click.option("--limit", default=50, show_default=True, help="Rows to show.")
+@click.pass_context
+def logs(ctx: click.Context, text: str | None, service: str | None, since: str | None, min_severity: str | None,
+         trace_id: str | None, patterns: bool, limit: int) -> None:
+    """Search log records by words (matched by stem, e.g. "timeout"), or show --patterns."""
+    from ..query.telemetry import TelemetryQuery
+
+    with TelemetryQuery(_settings(ctx)) as query:
+        if patterns:
+            found = query.log_patterns(service=service, since=_since(since), limit=limit)
+            click.echo(render_table(
+                ("count", "max severity", "services", "last seen", "pattern"),
+                [(p.count, p.max_severity, ",".join(p.services), _local(p.last_seen), p.pattern[:120]) for p in found],
+            ))
+            return
+        entries = query.search_logs(text, trace_id=trace_id, service=service, min_severity=min_severity,
+                                    since=_since(since), limit=limit)
+    click.echo(render_table(
+        ("time", "service", "severity", "trace", "body"),
+        [(_local(e.time), e.service_name, e.severity_text or e.severity_number, e.trace_id or "",
+          (e.body or "")[:160].replace("\n", " ")) for e in entries],
+    ))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--since", default="1h", show_default=True, help="How far back: 30s, 15m, 1h, 7d...")
+@click.option("--step", default=None, help="Bucket width (default: the window / 20).")
+@click.option("--agg", type=click.Choice(["avg", "sum", "max", "rate", "p50", "p95", "p99"]), default="avg", show_default=True)
+@click.option("--service", default=None, help="Only this service.")
+@click.pass_context
+def metrics(ctx: click.Context, name: str, since: str, step: str | None, agg: str, service: str | None) -> None:
+    """One metric over time, e.g. `metrics http.server.duration --since 1h --agg p95`."""
+    from ..query.telemetry import TelemetryQuery
+
+    window = parse_duration(since)
+    until = dt.datetime.now(dt.timezone.utc)
+    width = parse_duration(step) if step else max(window / 20, dt.timedelta(seconds=1))
+    with TelemetryQuery(_settings(ctx)) as query:
+        series = query.metric_series(name, until - window, until, width, service=service, agg=agg)  # type: ignore[arg-type]
+    if not series:
+        click.echo(f"no points of {name!r} in the last {since}")
+        return
+    click.echo(render_table(("time", f"{agg}({name})", "points"), [(_local(b.time), b.value, b.points) for b in series]))
+
+
+@cli.command()
+@click.argument("trace_id")
+@click.pass_context
+def trace(ctx: click.Context, trace_id: str) -> None:
+    """One trace's context: its spans as a tree, its logs, and the metric points around it."""
+    from ..query.telemetry import TelemetryQuery
+
+    with TelemetryQuery(_settings(ctx)) as query:
+        context = query.trace_context(trace_id)
+    click.echo(f"trace {context.trace_id}: {len(context.spans)} spans, {len(context.logs)} logs, "
+               f"{len(context.metrics)} metric points")
+    click.echo(render_table(
+        ("span", "service", "duration ms", "status", "start"),
+        [("  " * s.depth + s.name, s.service_name, s.duration_ms, s.status_code, _local(s.start_time))
+         for s in context.spans],
+    ))
+    if context.logs:
+        click.echo("\nlogs")
+        click.echo(render_table(
+            ("time", "service", "severity", "span", "body"),
+            [(_local(e.time), e.service_name, e.severity_text, e.span_id, (e.body or "")[:160]) for e in context.logs],
+        ))
+    if context.metrics:
+        click.echo("\nmetrics")
+        click.echo(render_table(
+            ("time", "service", "metric", "type", "value", "count", "exemplar"),
+            [(_local(m.time), m.service_name, m.name, m.type, m.value, m.count, "linked" if m.linked else "")
+             for m in context.metrics],
+        ))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
     try:
@@ -211,6 +322,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(error.exit_code)
     except click.exceptions.Abort:
         sys.exit(130)
-    except (ConfigurationError, DatabaseUnavailable, PgvectorMissingError) as error:
-        click.echo(f"otel-pgvector: {error}", err=True)
+    except (ConfigurationError, DatabaseUnavailable, PgvectorMissingError, ValueError) as error:
+        click.echo(f"otel-pgvector: {' '.join(str(error).split())}", err=True)  # libpq adds hint lines
         sys.exit(2)

@@ -13,6 +13,7 @@ Sanitizing rules, applied the same way to every signal:
 * Strings longer than ``max_length`` characters are cut and end with :data:`TRUNCATION_MARK`.
 * Float NaN and infinities become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
   (the protobuf JSON mapping's spelling).
+* Integers too long to print in decimal (over about 4200 digits) become hex strings.
 * ``bytes`` become base64 strings (as in OTLP/JSON); other unknown objects their ``str()``.
 * Mapping keys become strings.
 """
@@ -31,6 +32,7 @@ TRUNCATION_MARK = "...[truncated]"
 JSONB_VERSION = b"\x01"
 EMPTY_JSONB_OBJECT = JSONB_VERSION + b"{}"
 EMPTY_JSONB_ARRAY = JSONB_VERSION + b"[]"
+_MAX_DECIMAL_INT_BITS = 14_000  # about 4200 decimal digits, under sys.get_int_max_str_digits()
 
 
 def clean_text(value: str, max_length: int) -> str:
@@ -88,7 +90,8 @@ def sanitize_json_value(value: Any, max_length: int) -> Any:
     if isinstance(value, str):
         return clean_text(value, max_length)
     if isinstance(value, int):
-        return value
+        # Python refuses to print ints of more than 4300 digits; keep such a value as hex text.
+        return value if value.bit_length() <= _MAX_DECIMAL_INT_BITS else clean_text(hex(value), max_length)
     if isinstance(value, float):
         if math.isnan(value):
             return "NaN"

@@ -95,7 +95,7 @@ def ensure_pgvector(conn: psycopg.Connection) -> None:
 def applied_version(conn: psycopg.Connection, schema: str) -> int:
     """The highest migration version applied to ``schema``, 0 when none is."""
     exists = conn.execute(
-        "SELECT to_regclass(format('%I.otel_schema_migrations', %s::text))", (schema,)
+        "SELECT to_regclass(format('%%I.otel_schema_migrations', %s::text))", (schema,)
     ).fetchone()
     if not exists or exists[0] is None:
         return 0

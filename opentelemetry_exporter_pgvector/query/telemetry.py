@@ -7,9 +7,9 @@ exporters, always in read-only transactions. The CLI only renders what this retu
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from psycopg.rows import class_row
 
 from ..config import PgvectorSettings
 from ..db.database import Database, acquire
+from . import logs, metrics, trace_context
 
 if TYPE_CHECKING:
     from .similar import SimilarSpan
@@ -34,6 +35,15 @@ class ServiceSummary:
     errors: int
     p50_ms: float | None
     p95_ms: float | None
+
+
+@dataclass(frozen=True)
+class StoredCounts:
+    """How many records each signal table holds."""
+
+    spans: int
+    log_records: int
+    metric_points: int
 
 
 class TelemetryQuery:
@@ -95,3 +105,60 @@ class TelemetryQuery:
             self._read, self._database, self.settings, text=text, span_id=span_id, vector=vector, k=k,
             min_similarity=min_similarity, service=service, status=status, since=since, until=until,
         )
+
+    # Logs, metrics and trace context (query/logs.py, query/metrics.py, query/trace_context.py).
+
+    def stored_counts(self) -> StoredCounts:
+        """Rows in the span, log and metric point tables."""
+        query = sql.SQL("SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {}), (SELECT count(*) FROM {})").format(
+            *(self._database.qualified(name) for name in ("otel_spans", "otel_logs", "otel_metric_points"))
+        )
+        with self._read() as conn:
+            row = conn.execute(query).fetchone()
+        assert row is not None
+        return StoredCounts(*row)
+
+    def search_logs(
+        self,
+        text: str | None = None,
+        trace_id: str | int | uuid.UUID | None = None,
+        service: str | None = None,
+        min_severity: int | str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 100,
+    ) -> list[logs.LogEntry]:
+        """Log records, newest first; ``text`` is matched by word stem through the full-text index."""
+        with self._read() as conn:
+            return logs.search_logs(conn, self._database, text, trace_id, service, min_severity, since, until, limit)
+
+    def log_patterns(
+        self, service: str | None = None, since: dt.datetime | None = None, limit: int = 50
+    ) -> list[logs.LogPattern]:
+        """The most frequent log body patterns with their counts."""
+        with self._read() as conn:
+            return logs.log_patterns(conn, self._database, service, since, limit)
+
+    def logs_for_trace(self, trace_id: str | int | uuid.UUID) -> list[logs.LogEntry]:
+        """The log records emitted within one trace, oldest first."""
+        with self._read() as conn:
+            return logs.logs_for_trace(conn, self._database, trace_id)
+
+    def metric_series(
+        self,
+        name: str,
+        since: dt.datetime,
+        until: dt.datetime,
+        step: dt.timedelta | float,
+        service: str | None = None,
+        attributes: dict[str, Any] | None = None,
+        agg: metrics.Aggregation = "avg",
+    ) -> list[metrics.MetricBucket]:
+        """One metric in time buckets of ``step``: avg, sum, max, rate, p50, p95 or p99."""
+        with self._read() as conn:
+            return metrics.metric_series(conn, self._database, name, since, until, step, service, attributes, agg)
+
+    def trace_context(self, trace_id: str | int | uuid.UUID) -> trace_context.TraceContext:
+        """A trace's spans as a tree, its logs, and the metric points around it."""
+        with self._read() as conn:
+            return trace_context.trace_context(conn, self._database, trace_id)

@@ -47,7 +47,10 @@ BEGIN
     END IF;
     -- Serialize creators of partitions of this table; re-check after waiting.
     PERFORM pg_advisory_xact_lock(parent::oid::int, 0);
-    IF to_regclass(format('%I.%I', parent_schema, partition_name)) IS NOT NULL THEN
+    -- to_regclass answers from this backend's catalog cache, which has not yet seen a
+    -- partition another session committed while we waited: read the catalog itself.
+    IF EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = parent_schema AND c.relname = partition_name) THEN
         RETURN false;
     END IF;
     EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS '

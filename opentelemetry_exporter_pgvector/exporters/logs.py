@@ -1,0 +1,56 @@
+"""``PgvectorLogExporter``: log records into ``otel_logs``.
+
+The SDK's log API (``opentelemetry.sdk._logs``) is still underscore-private and has changed
+between minor releases; this module is written against opentelemetry-sdk 1.45, the range
+pinned in pyproject.toml and tested.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+
+from ..config import PgvectorSettings
+from ..convert.logs import LogConverter, is_own_record
+from .base import PgvectorExporterBase
+
+logger = logging.getLogger(__name__)
+
+
+class PgvectorLogExporter(PgvectorExporterBase, LogRecordExporter):
+    """Writes each batch of log records to PostgreSQL with one COPY, in one transaction.
+
+    Use it with ``BatchLogRecordProcessor``, or ``OTEL_LOGS_EXPORTER=pgvector``. Configured like
+    :class:`~opentelemetry_exporter_pgvector.PgvectorSpanExporter`. Records logged by this
+    package, psycopg and the embedded server are never exported (no feedback loop through a
+    ``LoggingHandler`` on the root logger).
+    """
+
+    signal = "log records"
+
+    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Any) -> None:
+        super().__init__(settings, **overrides)
+        self._converter = LogConverter(self.settings.max_value_length)
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        records = [record for record in batch if not is_own_record(record)]
+        if not self._begin():
+            return LogRecordExportResult.FAILURE
+        try:
+            if not records:  # only our own records: nothing to write, and no database touched
+                return LogRecordExportResult.SUCCESS
+            ok = self._write(self._converter.convert_batch(records), len(records))
+            return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
+        finally:
+            self._end()
+
+    def shutdown(self) -> None:
+        self._shutdown_exporter()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Nothing is buffered in this exporter, so this method does nothing."""
+        return True

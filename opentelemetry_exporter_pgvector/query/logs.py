@@ -1,0 +1,179 @@
+"""Log queries: full-text search, patterns, and the logs of one trace.
+
+Functions here run inside :class:`~.telemetry.TelemetryQuery`'s read-only transactions and
+return typed rows; ``TelemetryQuery.search_logs`` and friends are the public entry points.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+
+from ..db.database import Database
+
+# OpenTelemetry severity numbers of the named levels (the lowest number of each range).
+SEVERITY_NUMBERS = {
+    "TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "WARNING": 13, "ERROR": 17, "FATAL": 21, "CRITICAL": 21,
+}
+_ZERO_TRACE = uuid.UUID(int=0)
+
+# Patterns until log-body shapes are stored: the body with its variable parts masked, in SQL
+# so grouping happens in the server. Order matters: uuids and long hex ids before numbers.
+_PATTERN = (
+    "regexp_replace(regexp_replace(regexp_replace(regexp_replace(left(body, 1000),"
+    " '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<uuid>', 'gi'),"
+    " '\\m(0x)?[0-9a-f]*[0-9][0-9a-f]*[a-f][0-9a-f]*\\M|\\m(0x)?[0-9a-f]*[a-f][0-9a-f]*[0-9][0-9a-f]*\\M', '<hex>', 'gi'),"
+    " '''[^'']*''|\"[^\"]*\"', '<str>', 'g'),"
+    " '[0-9]+([.:][0-9]+)*', '<num>', 'g')"
+)
+
+_LOG_COLUMNS = sql.SQL(
+    "time, service_name, severity_number, severity_text, body_type, body, event_name,"
+    " CASE WHEN trace_id <> '00000000-0000-0000-0000-000000000000' THEN otel_trace_id_hex(trace_id) END AS trace_id,"
+    " otel_span_id_hex(span_id) AS span_id, scope_name, attributes"
+)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One stored log record."""
+
+    time: dt.datetime
+    service_name: str
+    severity_number: int | None
+    severity_text: str | None
+    body_type: str
+    body: str | None
+    event_name: str | None
+    trace_id: str | None
+    span_id: str | None
+    scope_name: str | None
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LogPattern:
+    """Log bodies that differ only in their variable parts (numbers, ids, quoted strings)."""
+
+    pattern: str
+    count: int
+    services: list[str]
+    max_severity: int | None
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    example: str
+
+
+def parse_trace_id(trace_id: str | int | uuid.UUID) -> uuid.UUID:
+    """A trace id given as 32 hex digits (dashes allowed), an int or a UUID."""
+    if isinstance(trace_id, uuid.UUID):
+        return trace_id
+    if isinstance(trace_id, int):
+        return uuid.UUID(int=trace_id)
+    try:
+        return uuid.UUID(hex=trace_id.strip().removeprefix("0x"))
+    except ValueError:
+        raise ValueError(f"not a trace id (32 hex digits): {trace_id!r}") from None
+
+
+def severity_number(severity: int | str | None) -> int | None:
+    """A minimum severity given as a number (1-24) or a level name (``warn``, ``ERROR``...)."""
+    if severity is None or isinstance(severity, int):
+        return severity
+    text = severity.strip().upper()
+    if text.isdigit():
+        return int(text)
+    if text not in SEVERITY_NUMBERS:
+        raise ValueError(f"unknown severity {severity!r}: use a number or one of {', '.join(SEVERITY_NUMBERS)}")
+    return SEVERITY_NUMBERS[text]
+
+
+def _service_and_time(
+    conditions: list[sql.Composable],
+    params: list[Any],
+    service: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> None:
+    """Append the optional service and time-range filters every log query takes."""
+    for value, condition in ((service, "service_name = %s"), (since, "time >= %s"), (until, "time < %s")):
+        if value is not None:
+            conditions.append(sql.SQL(condition))
+            params.append(value)
+
+
+def search_logs(
+    conn: psycopg.Connection,
+    database: Database,
+    text: str | None = None,
+    trace_id: str | int | uuid.UUID | None = None,
+    service: str | None = None,
+    min_severity: int | str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 100,
+) -> list[LogEntry]:
+    """Newest first. ``text`` is a web-search query (words match by English stem, ``"a phrase"``,
+    ``or``, ``-word``) answered from the full-text index."""
+    conditions: list[sql.Composable] = []
+    params: list[Any] = []
+    if text:
+        conditions.append(sql.SQL("otel_log_tsvector(body) @@ websearch_to_tsquery('english', %s)"))
+        params.append(text)
+    if trace_id is not None:
+        conditions.append(sql.SQL("trace_id = %s AND trace_id <> '00000000-0000-0000-0000-000000000000'"))
+        params.append(parse_trace_id(trace_id))
+    minimum = severity_number(min_severity)
+    if minimum is not None:
+        conditions.append(sql.SQL("severity_number >= %s"))
+        params.append(minimum)
+    _service_and_time(conditions, params, service, since, until)
+    where = sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true")
+    query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY time DESC, time_ns DESC LIMIT %s").format(
+        _LOG_COLUMNS, database.qualified("otel_logs"), where
+    )
+    with conn.cursor(row_factory=class_row(LogEntry)) as cursor:
+        return cursor.execute(query, [*params, limit]).fetchall()
+
+
+def logs_for_trace(conn: psycopg.Connection, database: Database, trace_id: str | int | uuid.UUID) -> list[LogEntry]:
+    """The records emitted within one trace's spans, oldest first."""
+    parsed = parse_trace_id(trace_id)
+    if parsed == _ZERO_TRACE:
+        raise ValueError("the all-zero trace id marks records outside any span; it is not a trace")
+    query = sql.SQL(
+        "SELECT {} FROM {} WHERE trace_id = %s AND trace_id <> '00000000-0000-0000-0000-000000000000'"
+        " ORDER BY time, time_ns"
+    ).format(_LOG_COLUMNS, database.qualified("otel_logs"))
+    with conn.cursor(row_factory=class_row(LogEntry)) as cursor:
+        return cursor.execute(query, (parsed,)).fetchall()
+
+
+def log_patterns(
+    conn: psycopg.Connection,
+    database: Database,
+    service: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 50,
+) -> list[LogPattern]:
+    """The most frequent body patterns: numbers, hex ids, uuids and quoted strings masked."""
+    conditions: list[sql.Composable] = [sql.SQL("body IS NOT NULL")]
+    params: list[Any] = []
+    _service_and_time(conditions, params, service, since, None)
+    query = sql.SQL(
+        "SELECT pattern, count(*) AS count, array_agg(DISTINCT service_name ORDER BY service_name) AS services,"
+        " max(severity_number) AS max_severity, min(time) AS first_seen, max(time) AS last_seen,"
+        " min(left(body, 1000)) AS example"
+        " FROM (SELECT {pattern} AS pattern, body, service_name, severity_number, time"
+        " FROM {table} WHERE {where}) AS masked GROUP BY pattern ORDER BY count DESC, pattern LIMIT %s"
+    ).format(
+        pattern=sql.SQL(_PATTERN), table=database.qualified("otel_logs"), where=sql.SQL(" AND ").join(conditions)
+    )
+    with conn.cursor(row_factory=class_row(LogPattern)) as cursor:
+        return cursor.execute(query, [*params, limit]).fetchall()

@@ -1,0 +1,159 @@
+"""The otel-pgvector command: migrate, db dsn, demo, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from opentelemetry_exporter_pgvector.cli.main import cli, main
+from opentelemetry_exporter_pgvector.db.migrations import available_migrations
+from opentelemetry_exporter_pgvector.demo import SERVICES
+
+OTEL_PGVECTOR = Path(sys.executable).parent / "otel-pgvector"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as a user runs it."""
+    return subprocess.run(
+        [str(OTEL_PGVECTOR), *args], capture_output=True, text=True, timeout=120, env={**os.environ}
+    )
+
+
+def test_migrate_twice(server_dsn: str, schema: str, conn: psycopg.Connection) -> None:
+    runner = CliRunner()
+    first = runner.invoke(cli, ["--dsn", server_dsn, "--schema", schema, "migrate"])
+    assert first.exit_code == 0, first.output
+    names = [f"{m.version:04d}_{m.name}" for m in available_migrations()]
+    assert f"schema {schema} on" in first.output
+    assert "applied " + ", ".join(names) in first.output
+    second = runner.invoke(cli, ["--dsn", server_dsn, "--schema", schema, "migrate"])
+    assert second.exit_code == 0, second.output
+    assert "already up to date" in second.output
+    assert "applied" not in second.output
+    assert conn.execute("SELECT count(*) FROM otel_schema_migrations").fetchone() == (len(names),)
+    assert conn.execute("SELECT to_regclass('otel_spans') IS NOT NULL").fetchone() == (True,)
+
+
+def test_migrate_reads_env(
+    monkeypatch: pytest.MonkeyPatch, server_dsn: str, schema: str, conn: psycopg.Connection
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_DSN", server_dsn)
+    monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_SCHEMA", schema)
+    result = CliRunner().invoke(cli, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert conn.execute("SELECT count(*) FROM otel_schema_migrations").fetchone() == (
+        len(available_migrations()),
+    )
+
+
+def test_db_dsn_masks_password() -> None:
+    runner = CliRunner()
+    masked = runner.invoke(cli, ["--dsn", "postgresql://u:topsecret@localhost/db", "db", "dsn"])
+    assert masked.exit_code == 0, masked.output
+    assert masked.output.strip() == "postgresql://u:***@localhost/db"
+    shown = runner.invoke(
+        cli, ["--dsn", "postgresql://u:topsecret@localhost/db", "db", "dsn", "--show-password"]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.strip() == "postgresql://u:topsecret@localhost/db"
+    keyvalue = runner.invoke(cli, ["--dsn", "host=localhost password=topsecret dbname=db", "db", "dsn"])
+    assert keyvalue.output.strip() == "host=localhost password=*** dbname=db"
+
+
+def test_demo_stores_spans_and_prints_summary(server_dsn: str, schema: str, conn: psycopg.Connection) -> None:
+    result = CliRunner().invoke(cli, ["--dsn", server_dsn, "--schema", schema, "demo", "--requests", "20"])
+    assert result.exit_code == 0, result.output
+    first_line = result.output.splitlines()[0]
+    match = re.fullmatch(
+        rf"demo: 20 requests \((\d+) failed\) stored (\d+) spans in {schema}\.otel_spans, (\d+) log records "
+        rf"in {schema}\.otel_logs and (\d+) metric points in {schema}\.otel_metric_points on .*",
+        first_line,
+    )
+    assert match, first_line
+    failed, printed_total, printed_logs, printed_points = (int(group) for group in match.groups())
+    assert printed_logs == conn.execute("SELECT count(*) FROM otel_logs").fetchone()[0] > 0
+    assert printed_points == conn.execute("SELECT count(*) FROM otel_metric_points").fetchone()[0] > 0
+
+    total = conn.execute("SELECT count(*) FROM otel_spans").fetchone()[0]
+    assert printed_total == total > 0
+    per_service = dict(conn.execute("SELECT service_name, count(*) FROM otel_spans GROUP BY 1").fetchall())
+    assert set(per_service) == set(SERVICES)
+    assert conn.execute("SELECT count(DISTINCT trace_id) FROM otel_spans").fetchone() == (20,)
+    assert conn.execute("SELECT count(*) FROM otel_resources").fetchone() == (len(SERVICES),)
+    errors = conn.execute("SELECT count(*) FROM otel_spans WHERE status_code = 'ERROR'").fetchone()[0]
+    with_exception = conn.execute(
+        "SELECT count(*) FROM otel_spans WHERE exception_type IS NOT NULL"
+    ).fetchone()[0]
+    failed_traces = conn.execute(
+        "SELECT count(DISTINCT trace_id) FROM otel_spans WHERE status_code = 'ERROR'"
+    ).fetchone()[0]
+    assert failed > 0 and errors > 0 and with_exception > 0
+    assert failed_traces == failed
+    # the summary table: a header, a rule, one line per service with the stored counts
+    table = result.output.split("\n\n")[0].splitlines()[1:]
+    assert table[0].split()[:4] == ["service", "spans", "traces", "errors"]
+    assert set(table[1].replace(" ", "")) == {"-"}
+    printed = {line.split()[0]: int(line.split()[1]) for line in table[2:]}
+    assert printed == per_service
+
+
+def test_invalid_setting_exits_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_TIMEOUT", "0")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["migrate"])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("otel-pgvector: ")
+    assert "OTEL_EXPORTER_PGVECTOR_TIMEOUT" in lines[0]
+
+
+def test_console_script_invalid_schema(schema: str) -> None:
+    done = run("--schema", "bad;name", "migrate")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "OTEL_EXPORTER_PGVECTOR_SCHEMA" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "env_var"),
+    [
+        (["--dsn", "mysql://u:topsecret@h/db", "migrate"], "OTEL_EXPORTER_PGVECTOR_DSN"),
+        (["--dsn", "postgresql://u:topsecret@127.0.0.1:1/db", "migrate"], None),
+    ],
+)
+def test_errors_never_show_the_password(
+    args: list[str], env_var: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "topsecret" not in captured.err + captured.out
+    if env_var:
+        assert env_var in lines[0]
+    else:
+        assert "unavailable" in lines[0] and "u:***@127.0.0.1:1/db" in lines[0]
+
+
+def test_version_and_usage_errors() -> None:
+    version = run("--version")
+    assert version.returncode == 0 and "otel-pgvector" in version.stdout
+    usage = run("no-such-command")
+    assert usage.returncode == 2
+    assert "no-such-command" in usage.stderr

@@ -1,0 +1,228 @@
+"""PgvectorSettings: precedence, env vars, validation messages, and DSN password redaction."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from opentelemetry_exporter_pgvector import PgvectorSpanExporter
+from opentelemetry_exporter_pgvector.config import (
+    ENV_PREFIX,
+    ConfigurationError,
+    PgvectorSettings,
+    redact_dsn,
+)
+from opentelemetry_exporter_pgvector.db.database import Database, DatabaseUnavailable
+
+SECRET = "s3cr3t"
+URI_DSN = f"postgresql://u:{SECRET}@127.0.0.1:1/db"
+KEYVALUE_DSN = f"host=127.0.0.1 port=1 user=u password={SECRET} dbname=db"
+
+
+def test_defaults_without_env_use_embedded_server() -> None:
+    settings = PgvectorSettings()
+    assert settings.dsn == ""
+    assert settings.uses_embedded_server
+    assert settings.db_schema == "public"
+    assert settings.timeout == 10.0
+    assert settings.embedding == "deferred"
+    assert settings.redacted_dsn == f"embedded:{settings.embedded_dir}"
+
+
+def test_env_vars_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env = {
+        "DSN": "postgresql://u@dbhost:5433/telemetry",
+        "EMBEDDED_DIR": str(tmp_path / "pg"),
+        "SCHEMA": "from_env",
+        "TIMEOUT": "3.5",
+        "POOL_MIN_SIZE": "2",
+        "POOL_MAX_SIZE": "7",
+        "EMBEDDING": "inline",
+        "MAX_VALUE_LENGTH": "1000",
+        "PARTITION_DAYS_AHEAD": "5",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(ENV_PREFIX + name, value)
+    settings = PgvectorSettings()
+    assert settings.dsn == "postgresql://u@dbhost:5433/telemetry"
+    assert settings.embedded_dir == tmp_path / "pg"
+    assert settings.db_schema == "from_env"
+    assert settings.timeout == 3.5
+    assert (settings.pool_min_size, settings.pool_max_size) == (2, 7)
+    assert settings.embedding == "inline"
+    assert settings.max_value_length == 1000
+    assert settings.partition_days_ahead == 5
+    assert not settings.uses_embedded_server
+
+
+def test_env_var_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_PREFIX.lower() + "timeout", "4")
+    assert PgvectorSettings().timeout == 4
+
+
+def test_kwargs_take_precedence_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_PREFIX + "DSN", "postgresql://env@envhost/envdb")
+    monkeypatch.setenv(ENV_PREFIX + "SCHEMA", "env_schema")
+    monkeypatch.setenv(ENV_PREFIX + "TIMEOUT", "3")
+    monkeypatch.setenv(ENV_PREFIX + "EMBEDDING", "inline")
+    settings = PgvectorSettings(
+        dsn="postgresql://kw@kwhost/kwdb", schema="kw_schema", timeout=7, embedding="off"
+    )
+    assert settings.dsn == "postgresql://kw@kwhost/kwdb"
+    assert settings.db_schema == "kw_schema"
+    assert settings.timeout == 7
+    assert settings.embedding == "off"
+    # what is not passed still comes from the environment
+    assert PgvectorSettings(timeout=8).db_schema == "env_schema"
+
+
+def test_schema_kwarg_field_name_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert PgvectorSettings(schema="by_kwarg").db_schema == "by_kwarg"
+    assert PgvectorSettings(db_schema="by_field").db_schema == "by_field"
+    monkeypatch.setenv(ENV_PREFIX + "SCHEMA", "by_env")
+    assert PgvectorSettings().db_schema == "by_env"
+    assert PgvectorSettings(schema="by_kwarg").db_schema == "by_kwarg"
+
+
+def test_unprefixed_schema_env_var_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only OTEL_EXPORTER_PGVECTOR_SCHEMA configures the schema, not a generic SCHEMA variable."""
+    monkeypatch.setenv("SCHEMA", "not_ours")
+    monkeypatch.setenv("DB_SCHEMA", "not_ours_either")
+    assert PgvectorSettings().db_schema == "public"
+
+
+INVALID = [
+    ({"timeout": 0}, "TIMEOUT", "0"),
+    ({"timeout": 601}, "TIMEOUT", "601"),
+    ({"schema": "bad;name"}, "SCHEMA", "bad;name"),
+    ({"schema": "x" * 64}, "SCHEMA", "x" * 64),
+    ({"embedding": "sometimes"}, "EMBEDDING", "sometimes"),
+    ({"dsn": "mysql://x"}, "DSN", "mysql://x"),
+    ({"max_value_length": 10}, "MAX_VALUE_LENGTH", "10"),
+    ({"pool_max_size": 0}, "POOL_MAX_SIZE", "0"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "env", "_raw"), INVALID)
+def test_invalid_kwarg_names_env_var(kwargs: dict, env: str, _raw: str) -> None:
+    with pytest.raises(ConfigurationError) as error:
+        PgvectorSettings(**kwargs)
+    assert ENV_PREFIX + env in str(error.value)
+
+
+@pytest.mark.parametrize(("_kwargs", "env", "raw"), INVALID)
+def test_invalid_env_var_is_named(monkeypatch: pytest.MonkeyPatch, _kwargs: dict, env: str, raw: str) -> None:
+    monkeypatch.setenv(ENV_PREFIX + env, raw)
+    with pytest.raises(ConfigurationError) as error:
+        PgvectorSettings()
+    assert ENV_PREFIX + env in str(error.value)
+
+
+def test_pool_min_above_max_names_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match=ENV_PREFIX + "POOL_MIN_SIZE"):
+        PgvectorSettings(pool_min_size=5, pool_max_size=2)
+    monkeypatch.setenv(ENV_PREFIX + "POOL_MIN_SIZE", "9")
+    monkeypatch.setenv(ENV_PREFIX + "POOL_MAX_SIZE", "3")
+    with pytest.raises(ConfigurationError, match=ENV_PREFIX + "POOL_MIN_SIZE"):
+        PgvectorSettings()
+
+
+def test_configuration_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        PgvectorSettings(timeout=-1)
+
+
+def test_unknown_setting_is_rejected() -> None:
+    with pytest.raises(ConfigurationError, match="no_such_setting"):
+        PgvectorSettings(no_such_setting=1)
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dsn", "expected"),
+    [
+        ("postgresql://u:s3cr3t@host:5432/db", "postgresql://u:***@host:5432/db"),
+        ("postgres://u:s3cr3t@host/db?sslmode=require", "postgres://u:***@host/db?sslmode=require"),
+        (
+            "postgresql://u@host/db?password=s3cr3t&sslmode=disable",
+            "postgresql://u@host/db?password=***&sslmode=disable",
+        ),
+        (
+            "postgresql://u@host/db?sslmode=disable&password=s3cr3t",
+            "postgresql://u@host/db?sslmode=disable&password=***",
+        ),
+        ("host=h user=u password=s3cr3t dbname=d", "host=h user=u password=*** dbname=d"),
+        ("host=h password = s3cr3t dbname=d", "host=h password = *** dbname=d"),
+        ("host=h password='s3 cr\\'3t' dbname=d", "host=h password=*** dbname=d"),
+        ("host=h sslpassword=s3cr3t", "host=h sslpassword=***"),
+        ("host=h user=u dbname=d", "host=h user=u dbname=d"),
+        ("postgresql://u@host/db", "postgresql://u@host/db"),
+        ("", ""),
+    ],
+)
+def test_redact_dsn(dsn: str, expected: str) -> None:
+    assert redact_dsn(dsn) == expected
+
+
+@pytest.mark.parametrize("dsn", [URI_DSN, KEYVALUE_DSN, "postgresql://u@127.0.0.1:1/db?password=s3cr3t"])
+def test_password_not_in_repr_str_or_redacted_dsn(dsn: str) -> None:
+    settings = PgvectorSettings(dsn=dsn)
+    assert settings.dsn == dsn  # still usable to connect
+    for text in (repr(settings), str(settings), settings.redacted_dsn, repr(Database(settings))):
+        assert SECRET not in text
+        assert "***" in text
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"dsn": URI_DSN, "timeout": 0},
+        {"dsn": f"mysql://u:{SECRET}@h/db"},
+        {"dsn": f"host=h password={SECRET} ==bad"},
+        {"dsn": f"host=h password='{SECRET}"},
+        {"dsn": f"postgresql://u:{SECRET}@h/db?bogus_option=1"},
+    ],
+)
+def test_password_not_in_configuration_error(kwargs: dict) -> None:
+    with pytest.raises(ConfigurationError) as error:
+        PgvectorSettings(**kwargs)
+    assert SECRET not in str(error.value)
+    assert SECRET not in "".join(traceback.format_exception(error.value))
+
+
+@pytest.mark.parametrize("dsn", [URI_DSN, KEYVALUE_DSN])
+def test_password_not_in_connection_failure(dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = PgvectorSettings(dsn=dsn, timeout=2, schema="nowhere")
+    with pytest.raises(DatabaseUnavailable) as error:
+        Database(settings).connect()
+    assert "unavailable" in str(error.value)
+    assert SECRET not in "".join(traceback.format_exception(error.value))
+
+    provider = TracerProvider()
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider.get_tracer("t").start_span("s").end()
+    exporter = PgvectorSpanExporter(settings)
+    try:
+        started = time.monotonic()
+        assert exporter.export(memory.get_finished_spans()) is SpanExportResult.FAILURE
+        assert time.monotonic() - started < settings.timeout + 10
+    finally:
+        exporter.shutdown()
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert errors, "a failed export must be logged"
+    assert SECRET not in caplog.text
+    for record in caplog.records:
+        assert SECRET not in record.getMessage()
+        if record.exc_info:
+            assert SECRET not in "".join(traceback.format_exception(*record.exc_info))

@@ -1,0 +1,84 @@
+"""The exporter as opentelemetry-instrument finds it: entry point and zero-code configuration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import psycopg
+from psycopg.rows import dict_row
+
+from opentelemetry_exporter_pgvector import PgvectorSpanExporter
+from opentelemetry_exporter_pgvector.convert.spans import signed_span_id
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "examples" / "manual_spans_app.py"
+
+
+def test_traces_exporter_entry_point() -> None:
+    found = [
+        entry for entry in entry_points(group="opentelemetry_traces_exporter") if entry.name == "pgvector"
+    ]
+    assert len(found) == 1
+    assert found[0].load() is PgvectorSpanExporter
+
+
+def test_opentelemetry_instrument_stores_the_app_spans(
+    server_dsn: str, schema: str, conn: psycopg.Connection
+) -> None:
+    instrument = Path(sys.executable).parent / "opentelemetry-instrument"
+    assert instrument.exists(), "opentelemetry-instrument is installed with the test extra"
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "pgvector",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_SERVICE_NAME": "manual-spans-app",
+        "OTEL_EXPORTER_PGVECTOR_DSN": server_dsn,
+        "OTEL_EXPORTER_PGVECTOR_SCHEMA": schema,
+        "OTEL_EXPORTER_PGVECTOR_EMBEDDING": "off",
+    }
+    done = subprocess.run(
+        [str(instrument), sys.executable, str(APP)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "order handled" in done.stdout
+    assert "Failed to export" not in done.stderr
+
+    with conn.cursor(row_factory=dict_row) as cursor:
+        rows = {row["name"]: row for row in cursor.execute("SELECT * FROM otel_spans_view")}
+    assert set(rows) == {"handle-order", "load-inventory", "charge-card"}
+    parent, ok, failed = rows["handle-order"], rows["load-inventory"], rows["charge-card"]
+    assert {row["service_name"] for row in rows.values()} == {"manual-spans-app"}
+    assert parent["resource_attributes"]["service.name"] == "manual-spans-app"
+    assert len({row["trace_id"] for row in rows.values()}) == 1
+    assert parent["parent_span_id"] is None
+    assert ok["parent_span_id"] == failed["parent_span_id"] == parent["span_id"]
+    assert {row["scope_name"] for row in rows.values()} == {"__main__"}
+    assert failed["status_code"] == "ERROR"
+    assert failed["exception_type"] == "ConnectionError"
+    assert [event["name"] for event in failed["events"]] == ["exception"]
+    assert ok["status_code"] == "UNSET" and ok["exception_type"] is None
+    assert parent["status_code"] == "UNSET"
+    assert parent["attributes"] == {"order.id": 4242, "order.payment_retried": True}
+    assert ok["attributes"] == {"inventory.items": 3}
+    assert failed["attributes"] == {"payment.amount": 12.5}
+    assert parent["span_id_hex"] == f"{parent['span_id'] & (2**64 - 1):016x}"
+    assert signed_span_id(int(parent["span_id_hex"], 16)) == parent["span_id"]
+
+
+def test_example_app_configures_no_sdk(server_dsn: str, schema: str, conn: psycopg.Connection) -> None:
+    """Without opentelemetry-instrument the API is a no-op: the app runs and nothing is stored."""
+    env = {**os.environ, "OTEL_EXPORTER_PGVECTOR_DSN": server_dsn, "OTEL_EXPORTER_PGVECTOR_SCHEMA": schema}
+    done = subprocess.run([sys.executable, str(APP)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "order handled" in done.stdout
+    assert conn.execute("SELECT to_regclass(%s)", (f"{schema}.otel_spans",)).fetchone() == (None,)

