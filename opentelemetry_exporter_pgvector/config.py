@@ -156,6 +156,44 @@ class PgvectorSettings(BaseSettings):
         description="Default aggregation of histogram instruments, as OTEL_EXPORTER_OTLP_METRICS_"
         "DEFAULT_HISTOGRAM_AGGREGATION.",
     )
+    # --- resilience: retries, circuit breaker, dead-letter spool (docs/reliability.md) ---
+    retry_max_attempts: int = Field(
+        default=4, ge=1, le=100,
+        description="Attempts per batch on transient errors (08xxx, 40001, 40P01, 57P0x, 53xxx, 25006), "
+        "all within the export timeout.",
+    )
+    retry_initial_backoff: float = Field(
+        default=0.05, gt=0, le=60, description="Seconds before the first retry; doubles per attempt, with jitter."
+    )
+    retry_max_backoff: float = Field(default=1.0, gt=0, le=600, description="Upper bound of one retry pause in seconds.")
+    breaker_threshold: int = Field(
+        default=3, ge=1, le=1000,
+        description="Consecutive failed batches that open the circuit breaker shared by the exporters of a database.",
+    )
+    breaker_cooldown: float = Field(
+        default=2.0, gt=0, le=3600,
+        description="Seconds the breaker stays open before one probe batch is let through.",
+    )
+    dlq_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_state_path(APP_NAME) / "spool",
+        description="Directory of the local dead-letter spool holding batches the database did not take.",
+    )
+    dlq_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=4096, le=1 << 40,
+        description="Upper bound of the spool on disk; when full the oldest batches are dropped and counted.",
+    )
+    dlq_fsync_interval: float = Field(
+        default=1.0, ge=0, le=60,
+        description="Seconds between fsyncs of the spool; 0 fsyncs every batch before export() returns.",
+    )
+    dlq_replay_rate: float = Field(
+        default=20.0, gt=0, le=10000, description="Spooled batches replayed per second at most, on one connection."
+    )
+    ledger_retention_days: int = Field(
+        default=7, ge=1, le=365,
+        description="Days committed batch ids are kept for exactly-once replay; spooled batches older than "
+        "this may be stored twice if their commit was ambiguous.",
+    )
 
     def __init__(self, **values: Any) -> None:
         if "schema" in values and "db_schema" not in values:
@@ -210,6 +248,15 @@ class PgvectorSettings(BaseSettings):
             raise ValueError(
                 f"{ENV_PREFIX}POOL_MIN_SIZE ({self.pool_min_size}) exceeds "
                 f"{ENV_PREFIX}POOL_MAX_SIZE ({self.pool_max_size})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_backoff(self) -> PgvectorSettings:
+        if self.retry_initial_backoff > self.retry_max_backoff:
+            raise ValueError(
+                f"{ENV_PREFIX}RETRY_INITIAL_BACKOFF ({self.retry_initial_backoff}) exceeds "
+                f"{ENV_PREFIX}RETRY_MAX_BACKOFF ({self.retry_max_backoff})"
             )
         return self
 

@@ -32,6 +32,14 @@ def _clean_exporter_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def _private_spool_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Each test's dead-letter spool lives in its own temporary directory, never the user's."""
+    directory = tmp_path / "spool"
+    monkeypatch.setenv(ENV_PREFIX + "DLQ_DIR", str(directory))
+    return directory
+
+
 @pytest.fixture(scope="session")
 def embedded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("embedded") / "pg"

@@ -311,6 +311,72 @@ def trace(ctx: click.Context, trace_id: str) -> None:
         ))
 
 
+@cli.group()
+def dlq() -> None:
+    """The local dead-letter spool of batches the database did not take."""
+
+
+@dlq.command("status")
+@click.pass_context
+def dlq_status(ctx: click.Context) -> None:
+    """Segments, bytes and age of the spool, and rows the database rejected."""
+    from ..query.telemetry import TelemetryQuery
+
+    with TelemetryQuery(_settings(ctx.find_root())) as query:
+        report = query.health()
+    click.echo(render_table(("spool", "segments", "bytes", "batches", "oldest s", "rejected rows"), [(
+        report.spool_dir, report.spool_segments, report.spool_bytes, report.spool_batches,
+        report.oldest_spooled_seconds, report.dead_letter_rows if report.reachable else "(unreachable)",
+    )]))
+
+
+@dlq.command("replay")
+@click.pass_context
+def dlq_replay(ctx: click.Context) -> None:
+    """Replay the spools of exited processes now, exactly once, with a progress bar."""
+    from ..write.delivery import Delivery, spool_directory
+    from ..write.spool import inspect_directory
+
+    settings = _settings(ctx.find_root())
+    database = Database(settings)
+    delivery = Delivery(database, settings, background=False)
+    try:
+        delivery.spool.adopt_orphans()
+        total = delivery.spool.stats().pending_batches
+        with click.progressbar(length=total, label="replaying", file=sys.stderr) as bar:
+            while (replayed := delivery.replay_one()) is not None:
+                if replayed is False:
+                    raise click.ClickException("the database refused a spooled batch; it stays spooled")
+                bar.update(1)
+        stats = delivery.spool.stats()
+    finally:
+        delivery.close(settings.timeout)
+        database.close()
+    left = inspect_directory(spool_directory(settings)).pending_batches
+    click.echo(f"replayed {stats.replayed_batches} batches ({stats.replayed_rows} rows), "
+               f"{stats.duplicate_batches} already stored; {left} left (held by running processes)")
+
+
+@cli.command("health")
+@click.pass_context
+def health_command(ctx: click.Context) -> None:
+    """Reachability, versions, migration, breaker state and spool size; exit 1 when unreachable."""
+    from ..query.telemetry import TelemetryQuery
+
+    with TelemetryQuery(_settings(ctx)) as query:
+        report = query.health()
+    click.echo(render_table(("check", "value"), [
+        ("reachable", "yes" if report.reachable else f"no: {report.error}"),
+        ("postgresql", report.server_version), ("pgvector", report.pgvector_version),
+        ("migration", f"{report.migration_version} of {report.latest_migration}"),
+        ("breaker", report.breaker_state or "no exporter in this process"),
+        ("spool", f"{report.spool_batches} batches, {report.spool_bytes} bytes in {report.spool_dir}"),
+        ("rejected rows", report.dead_letter_rows),
+    ]))
+    if not report.reachable:
+        sys.exit(1)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
     try:

@@ -142,6 +142,10 @@ def _link_json(link: Link) -> dict[str, Any]:
     return entry
 
 
+def _same_row(row: Row) -> Row:
+    return row
+
+
 class _BatchShapes:
     """The ``otel_shapes`` rows of a batch's spans, complete whenever they are iterated.
 
@@ -272,5 +276,7 @@ class SpanConverter:
             TableRows(RESOURCE_TABLE, resource_rows, insert_if_absent=True),
         ]
         if self._shapes is not None:
-            parts.append(TableRows(SHAPE_TABLE, _BatchShapes(stream, shapes), insert_if_absent=True))
+            # A RowStream, so delivery keeps it lazy (and the spans' COPY overlapping their conversion)
+            shape_rows: RowStream[Row] = RowStream(_BatchShapes(stream, shapes), _same_row)
+            parts.append(TableRows(SHAPE_TABLE, shape_rows, insert_if_absent=True))
         return parts

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config import PgvectorSettings
-from ..db.database import Database, acquire
 from ..convert.table import TableRows
-from ..write.writer import TelemetryWriter
+from ..db.database import Database, acquire
+from ..write.delivery import Delivery, delivery_for, release_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class PgvectorExporterBase:
             raise TypeError("pass either settings or keyword overrides, not both")
         self.settings = settings if settings is not None else PgvectorSettings(**overrides)
         self._database: Database = acquire(self.settings)
-        self._writer = TelemetryWriter(self._database)
+        self._delivery: Delivery = delivery_for(self._database, self.settings)
         self._state = threading.Condition()
         self._in_flight = 0
         self._shutdown = False
@@ -58,17 +58,25 @@ class PgvectorExporterBase:
             self._in_flight -= 1
             self._state.notify_all()
 
-    def _write(self, parts: Sequence[TableRows], count: int, timeout: float | None = None) -> bool:
-        """Commit converted rows within ``timeout`` (default: the export timeout); True on success.
+    @property
+    def delivery(self) -> Delivery:
+        """Retries, breaker and spool of this exporter's database (shared with its siblings)."""
+        return self._delivery
 
-        Logs and swallows every error.
+    def _write(self, parts: Sequence[TableRows], count: int) -> bool:
+        """Deliver converted rows exactly once; never raises.
+
+        True when the batch is stored, or durably spooled for replay (docs/reliability.md
+        argues why that is SUCCESS); False when it is lost.
         """
         try:
-            self._writer.write(parts, self.settings.timeout if timeout is None else timeout)
-        except Exception as error:  # the SDK contract: report failure, never raise
-            logger.error("Failed to export %d %s to PostgreSQL: %s", count, self.signal, error)
+            delivered = self._delivery.deliver(parts, self.settings.timeout).delivered
+        except Exception:  # the SDK contract: report failure, never raise
+            logger.exception("Failed to export %d %s", count, self.signal)
             return False
-        return True
+        if not delivered:
+            logger.error("Failed to export %d %s to PostgreSQL", count, self.signal)
+        return delivered
 
     def _shutdown_exporter(self, timeout_millis: float | None = None) -> None:
         timeout = self.settings.timeout if timeout_millis is None else timeout_millis / 1000
@@ -80,4 +88,5 @@ class PgvectorExporterBase:
             deadline = time.monotonic() + timeout
             while self._in_flight and (remaining := deadline - time.monotonic()) > 0:
                 self._state.wait(remaining)  # let exports in flight finish, up to the timeout
+        release_delivery(self._database, timeout)
         self._database.release()

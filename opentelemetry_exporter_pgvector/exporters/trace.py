@@ -74,7 +74,7 @@ class PgvectorSpanExporter(PgvectorExporterBase, SpanExporter):
             started = time.monotonic()
             timeout = self.settings.timeout
             parts = self._converter.convert_batch(spans)
-            ok = self._write(parts, len(spans), timeout)
+            ok = self._write(parts, len(spans))
             if ok and self._encoder is not None:
                 budget = min(self.settings.embedding_inline_wait, timeout * INLINE_EMBED_SHARE,
                              timeout - (time.monotonic() - started))

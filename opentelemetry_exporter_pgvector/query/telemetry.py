@@ -20,6 +20,7 @@ from psycopg.rows import class_row
 from ..config import PgvectorSettings
 from ..db.database import Database, acquire
 from . import logs, metrics, trace_context
+from .health import Health, health
 
 if TYPE_CHECKING:
     from .similar import SimilarSpan
@@ -162,3 +163,7 @@ class TelemetryQuery:
         """A trace's spans as a tree, its logs, and the metric points around it."""
         with self._read() as conn:
             return trace_context.trace_context(conn, self._database, trace_id)
+
+    def health(self) -> Health:
+        """Reachability, server and pgvector versions, migration, breaker state and spool size."""
+        return health(self._database, self.settings.timeout)

@@ -1,8 +1,16 @@
-"""Writes converted rows in one transaction per export, within the export timeout."""
+"""Writes converted rows in one transaction per export, within the export timeout.
+
+Exactly once: a batch written with a ``batch_id`` inserts that id into the ``otel_batches``
+ledger in the same transaction as its rows, first, so a batch that already committed (its
+COMMIT acknowledgement lost, or replayed from the spool twice) commits nothing the second
+time, and two replays of one batch racing each other serialize on the ledger's primary key.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
 from collections.abc import Hashable, Sequence
 
 import psycopg
@@ -12,6 +20,11 @@ from ..convert.table import Row, TableRows, TableSpec
 from ..db.database import Database
 from .copy import copy_rows, copy_statement
 from .known_keys import KnownKeys
+from .poison import DEAD_LETTER_TABLE, Rejected, dead_letter_rows, isolate
+
+logger = logging.getLogger(__name__)
+
+LEDGER_TABLE = "otel_batches"
 
 
 class TelemetryWriter:
@@ -21,6 +34,10 @@ class TelemetryWriter:
         self.database = database
         self._statements: dict[str, sql.Composed] = {}
         self._known: dict[str, KnownKeys] = {}
+        self._begin_statement = sql.SQL(
+            "WITH ledger AS (INSERT INTO {} (batch_id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING 1)"
+            " SELECT set_config('statement_timeout', %s, true), (SELECT count(*) FROM ledger)"
+        ).format(database.qualified(LEDGER_TABLE))
 
     def _copy_statement(self, table: TableSpec, target: str | None = None) -> sql.Composed:
         key = target or table.name
@@ -37,46 +54,104 @@ class TelemetryWriter:
             known = self._known.setdefault(table.name, KnownKeys())
         return known
 
-    def write(self, parts: Sequence[TableRows], timeout: float) -> None:
+    def write(
+        self, parts: Sequence[TableRows], timeout: float, batch_id: bytes | None = None,
+        connect_timeout: float | None = None,
+    ) -> bool:
         """Commit all ``parts`` atomically or raise; never takes much longer than ``timeout``.
 
-        The server enforces the remaining time as the transaction's statement timeout, so a
-        lock wait or a slow disk cannot hold the exporter past its deadline.
+        Returns False, storing nothing, when ``batch_id`` is already in the ledger. The server
+        enforces the remaining time as the transaction's statement timeout, so a lock wait or
+        a slow disk cannot hold the exporter past its deadline; ``connect_timeout`` bounds the
+        wait for a pooled connection (default: ``timeout``).
         """
+        return self._transaction(parts, timeout, batch_id, connect_timeout, isolate_rows=False)[0]
+
+    def write_isolating(
+        self, parts: Sequence[TableRows], timeout: float, batch_id: bytes | None = None,
+        connect_timeout: float | None = None, max_value_length: int = 65536,
+    ) -> tuple[bool, list[Rejected]]:
+        """Like :meth:`write`, but rows the database rejects with a data error are bisected out.
+
+        The good rows, the rejected rows (into ``otel_dead_letters``, with their error) and
+        the ledger entry commit together; returns (stored, rejected rows).
+        """
+        return self._transaction(parts, timeout, batch_id, connect_timeout, True, max_value_length)
+
+    def _transaction(
+        self, parts: Sequence[TableRows], timeout: float, batch_id: bytes | None,
+        connect_timeout: float | None, isolate_rows: bool, max_value_length: int = 65536,
+    ) -> tuple[bool, list[Rejected]]:
         deadline = time.monotonic() + timeout
         stored_keys: list[tuple[KnownKeys, list[Hashable]]] = []
-        with self.database.connection(timeout) as conn:
+        rejected: list[Rejected] = []
+        with self.database.connection(min(timeout, connect_timeout or timeout)) as conn:
             self.database.partitions.ensure_current(conn, self.database.partitioned_tables)
-            remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
-            with conn.transaction():
-                conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(remaining_ms),))
+            remaining_ms = str(max(1, int((deadline - time.monotonic()) * 1000)))
+            duplicate = False
+            with conn.transaction() as transaction:
+                if batch_id is None:
+                    conn.execute("SELECT set_config('statement_timeout', %s, true)", (remaining_ms,))
+                else:
+                    row = conn.execute(self._begin_statement, (uuid.UUID(bytes=batch_id), remaining_ms)).fetchone()
+                    if not row or not row[1]:  # committed before: store nothing twice
+                        duplicate = True
+                        raise psycopg.Rollback(transaction)
                 for part in parts:
-                    if part.insert_if_absent:
-                        stored_keys.append(self._insert_if_absent(conn, part))
+                    if isolate_rows:
+                        isolate(conn, part, lambda subset, part=part: self._store(conn, part, subset, stored_keys),
+                                rejected)
                     else:
-                        copy_rows(conn, self._copy_statement(part.table), part.table, part.rows)
+                        self._store(conn, part, part.rows, stored_keys)
+                if rejected:
+                    copy_rows(conn, self._copy_statement(DEAD_LETTER_TABLE), DEAD_LETTER_TABLE,
+                              dead_letter_rows(batch_id, rejected, max_value_length))
+        if duplicate:
+            return False, []
         for known, keys in stored_keys:
             known.add_all(keys)
+        return True, rejected
 
-    def _insert_if_absent(self, conn: psycopg.Connection, part: TableRows) -> tuple[KnownKeys, list[Hashable]]:
+    def _store(self, conn: psycopg.Connection, part: TableRows, rows: Sequence[Row] | object,
+               stored_keys: list[tuple[KnownKeys, list[Hashable]]]) -> None:
+        if part.insert_if_absent:
+            stored_keys.append(self._insert_if_absent(conn, part, rows))  # type: ignore[arg-type]
+        else:
+            copy_rows(conn, self._copy_statement(part.table), part.table, rows)  # type: ignore[arg-type]
+
+    def _insert_if_absent(self, conn: psycopg.Connection, part: TableRows, rows: Sequence[Row]) -> tuple[KnownKeys, list[Hashable]]:
         """Stage the rows whose keys are not known to be stored, then insert those absent."""
         known = self.known_keys(part.table)
         new_rows: dict[Hashable, Row] = {}
-        for row in part.rows:
+        for row in rows:
             if row[0] not in known:
                 new_rows.setdefault(row[0], row)
         if new_rows:
-            stage = f"otel_stage_{part.table.name}"
+            stage_name = f"otel_stage_{part.table.name}"
+            stage = sql.Identifier(stage_name)
             columns = sql.SQL(", ").join(sql.Identifier(name) for name in part.table.column_names)
             conn.execute(
                 sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
-                    sql.Identifier(stage), self.database.qualified(part.table.name)
+                    stage, self.database.qualified(part.table.name)
                 )
             )
-            copy_rows(conn, self._copy_statement(part.table, stage), part.table, new_rows.values())
+            copy_rows(conn, self._copy_statement(part.table, stage_name), part.table, new_rows.values())
+            # dropped at once rather than at commit: a bisected batch stages a table twice
             conn.execute(
-                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
-                    self.database.qualified(part.table.name), columns, columns, sql.Identifier(stage)
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING; DROP TABLE {}").format(
+                    self.database.qualified(part.table.name), columns, columns, stage, stage
                 )
             )
         return known, list(new_rows)
+
+    def prune_ledger(self, retention_days: int, timeout: float) -> int:
+        """Delete ledger ids older than ``retention_days``; return how many went."""
+        with self.database.connection(timeout) as conn:
+            cursor = conn.execute(
+                sql.SQL("DELETE FROM {} WHERE committed_at < now() - make_interval(days => %s)").format(
+                    self.database.qualified(LEDGER_TABLE)
+                ),
+                (retention_days,),
+            )
+            conn.commit()
+            return cursor.rowcount

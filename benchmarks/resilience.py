@@ -1,0 +1,96 @@
+"""Resilience costs: export() while the breaker is open, and the live-path cost of the ledger.
+
+    python benchmarks/resilience.py [--batches 200]
+
+Prints (1) export() p50/p99 with the breaker open (the batch is converted and appended to the
+spool, no network) next to converting the same batch alone, and (2) the time to commit a
+batch with its ledger id vs. without, as a ratio, interleaved in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from opentelemetry_exporter_pgvector import PgvectorSpanExporter
+from opentelemetry_exporter_pgvector.config import PgvectorSettings
+from opentelemetry_exporter_pgvector.convert.spans import SpanConverter
+from opentelemetry_exporter_pgvector.db.database import Database
+from opentelemetry_exporter_pgvector.db.embedded import embedded_server_dsn
+from opentelemetry_exporter_pgvector.write.breaker import BreakerState
+from opentelemetry_exporter_pgvector.write.writer import TelemetryWriter
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+from span_factory import make_spans
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+def breaker_open(batches: int, size: int, spool: Path) -> None:
+    exporter = PgvectorSpanExporter(dsn="postgresql://u@127.0.0.1:1/db", dlq_dir=spool, breaker_cooldown=3600,
+                                    dlq_max_bytes=1 << 34)
+    exporter.delivery.breaker._state = BreakerState.OPEN
+    exporter.delivery.breaker._opened_at = time.monotonic()
+    spans = [make_spans(size, f"b{n}") for n in range(20)]
+    converter = SpanConverter(65536)
+    export_times, convert_times = [], []
+    for number in range(batches):
+        batch = spans[number % 20]
+        started = time.perf_counter()
+        converter.convert_batch(batch)[0].rows.materialize()  # type: ignore[union-attr]
+        convert_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        exporter.export(batch)
+        export_times.append(time.perf_counter() - started)
+    exporter.shutdown()
+    print(f"breaker open, {size} spans/batch: export() p50 {percentile(export_times, .5) * 1e3:.3f} ms, "
+          f"p99 {percentile(export_times, .99) * 1e3:.3f} ms; conversion alone p50 "
+          f"{percentile(convert_times, .5) * 1e3:.3f} ms; export/conversion p50 ratio "
+          f"{percentile(export_times, .5) / percentile(convert_times, .5):.2f}")
+
+
+def ledger_cost(batches: int, dsn: str) -> None:
+    settings = PgvectorSettings(dsn=dsn, schema=f"bench_{uuid.uuid4().hex[:8]}")
+    database = Database(settings)
+    database.migrate()
+    writer = TelemetryWriter(database)
+    converter = SpanConverter(65536)
+    with_ledger: list[float] = []
+    without: list[float] = []
+    for number in range(batches):  # alternate, so both see the same server and machine load
+        parts = converter.convert_batch(make_spans(512, f"l{number}"))
+        for part in parts:
+            getattr(part.rows, "materialize", lambda: None)()
+        use_ledger = number % 2 == 0
+        started = time.perf_counter()
+        writer.write(parts, 10, uuid.uuid4().bytes if use_ledger else None)
+        (with_ledger if use_ledger else without).append(time.perf_counter() - started)
+    with database.connect() as conn:
+        conn.execute(f'DROP SCHEMA "{settings.db_schema}" CASCADE')
+        conn.commit()
+    database.close()
+    ratio = statistics.median(with_ledger) / statistics.median(without)
+    print(f"ledger, 512 spans/batch: median commit {statistics.median(with_ledger) * 1e3:.2f} ms with the ledger, "
+          f"{statistics.median(without) * 1e3:.2f} ms without; ratio {ratio:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        for size in (16, 64, 512):
+            breaker_open(args.batches, size, Path(directory) / f"spool{size}")
+        ledger_cost(args.batches, embedded_server_dsn(Path(directory) / "pg"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""Delivery of batches to one database: retries, circuit breaker, spool, replay, exactly once.
+
+One :class:`Delivery` per shared :class:`Database` (``delivery_for``), so the span, log and
+metric exporters of a process that write to one database share its breaker and its spool.
+
+The path of a batch (docs/reliability.md tells the guarantees):
+
+1. It gets a random 16-byte id, written to the ``otel_batches`` ledger in its transaction.
+2. If the breaker is closed, it is written; transient errors (see ``retry.CLASSIFICATION``)
+   are retried with jittered exponential backoff within the export timeout, with the same
+   id, so a retry after a lost COMMIT acknowledgement stores nothing twice. A data error
+   bisects the batch (``poison``). Each failed attempt counts towards opening the breaker.
+3. If the breaker is open, or the attempts failed, the converted rows are appended to the
+   local spool and ``export()`` reports success: the batch is in durable custody.
+4. A background thread replays the spool oldest first, at most ``dlq_replay_rate`` batches
+   per second on one pooled connection, whenever the breaker lets it; a batch already in the
+   ledger is skipped. It also fsyncs the spool, adopts the spools of exited processes and
+   prunes the ledger.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import PgvectorSettings
+from ..convert.table import RowStream, TableRows
+from ..db.database import Database
+from .breaker import BreakerCounters, BreakerState, CircuitBreaker
+from .retry import Action, Backoff, classify
+from .spool import Spool, SpoolError, SpoolStats
+from .writer import TelemetryWriter
+
+logger = logging.getLogger(__name__)
+
+_ADOPT_EVERY = 30.0  # seconds between looks for the spools of exited processes
+_PRUNE_EVERY = 3600.0  # seconds between ledger prunes
+
+
+def spool_directory(settings: PgvectorSettings) -> Path:
+    """The spool directory of a database and schema: ``DLQ_DIR/<schema>-<hash of the server>``."""
+    server = settings.redacted_dsn  # the password does not change which database it is
+    digest = hashlib.sha256(server.encode()).hexdigest()[:12]
+    return settings.dlq_dir.expanduser() / f"{settings.db_schema}-{digest}"
+
+
+class Outcome(enum.Enum):
+    """What became of a batch."""
+
+    STORED = "stored"  # committed now (rows the database rejected are in otel_dead_letters)
+    DUPLICATE = "duplicate"  # its id was in the ledger: it had been committed before
+    SPOOLED = "spooled"  # on local disk, to be replayed
+    LOST = "lost"  # neither stored nor spooled (the spool refused it): counted, logged
+
+    @property
+    def delivered(self) -> bool:
+        """True when the batch is stored or in durable custody (what export() reports)."""
+        return self is not Outcome.LOST
+
+
+@dataclass(frozen=True)
+class DeliveryStats:
+    breaker: BreakerCounters
+    spool: SpoolStats
+    stored_batches: int
+    rejected_rows: int
+    lost_batches: int
+
+
+class Delivery:
+    """Writes batches to one database, resiliently; see the module docstring."""
+
+    def __init__(self, database: Database, settings: PgvectorSettings, background: bool = True) -> None:
+        self.database = database
+        self.settings = settings
+        self.writer = TelemetryWriter(database)
+        self.breaker = CircuitBreaker(
+            settings.breaker_threshold, settings.breaker_cooldown, name=repr(database),
+            on_close=self._wake_replayer, probe_timeout=settings.breaker_cooldown + settings.timeout,
+        )
+        self.spool = Spool(spool_directory(settings), settings.dlq_max_bytes, settings.dlq_fsync_interval)
+        self._backoff = Backoff(settings.retry_initial_backoff, settings.retry_max_backoff)
+        self._counts_lock = threading.Lock()
+        self._stored = self._rejected = self._lost = 0
+        self._start_process_state()
+        self._background = background  # False: the caller replays (``otel-pgvector dlq replay``)
+        if background and any(self.spool.directory.glob("*.seg")):
+            self._ensure_replayer()  # a previous process left batches behind
+
+    def _start_process_state(self) -> None:
+        self._pid = os.getpid()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+
+    # --- the live path ---------------------------------------------------------------------
+
+    def deliver(self, parts: Sequence[TableRows], timeout: float) -> Outcome:
+        """Store ``parts`` exactly once, or spool them; never raises, bounded by ``timeout``."""
+        if self._pid != os.getpid():
+            self._start_process_state()  # forked: the replayer thread did not come along
+        deadline = time.monotonic() + timeout
+        parts = [part if isinstance(part.rows, (list, tuple, RowStream))
+                 else TableRows(part.table, list(part.rows), part.insert_if_absent) for part in parts]
+        batch_id = uuid.uuid4().bytes
+        if self.breaker.allow():
+            try:
+                return self._attempt(parts, batch_id, deadline)
+            except Exception as error:  # spooled below; the breaker already counted it
+                logger.error("could not write a batch to %s, spooling it: %s", self.database, error)
+        return self._spool(batch_id, parts)
+
+    def _attempt(self, parts: Sequence[TableRows], batch_id: bytes, deadline: float) -> Outcome:
+        """Write with retries until ``deadline``, reporting each attempt to the breaker; raise on failure."""
+        settings = self.settings
+        reserve = min(0.5, settings.timeout * 0.1)  # kept back to spool the batch if all attempts fail
+        connect_wait = max(0.2, settings.timeout / 10)
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic() - reserve
+            try:
+                if remaining <= 0:
+                    raise TimeoutError("the export timeout elapsed before the batch could be written")
+                action = Action.RETRY
+                try:
+                    stored = self.writer.write(parts, remaining, batch_id, connect_wait)
+                    rejected = 0
+                except Exception as error:
+                    action = classify(error)
+                    if action is not Action.ISOLATE:
+                        raise
+                    stored, rows = self.writer.write_isolating(
+                        parts, max(0.001, deadline - time.monotonic() - reserve), batch_id, connect_wait,
+                        settings.max_value_length,
+                    )
+                    rejected = len(rows)
+                    if rows:
+                        logger.warning("%d rows rejected by the database went to otel_dead_letters: %s",
+                                       rejected, rows[0].error.splitlines()[0])
+            except Exception as error:
+                self.breaker.record_failure()
+                action = classify(error)
+                attempt += 1
+                pause = self._backoff.pause(attempt - 1)
+                if (action is not Action.RETRY or attempt >= settings.retry_max_attempts
+                        or self.breaker.state is not BreakerState.CLOSED
+                        or time.monotonic() + pause >= deadline - reserve):
+                    raise
+                logger.info("transient error writing a batch (attempt %d), retrying in %.2f s: %s",
+                            attempt, pause, error)
+                time.sleep(pause)
+                continue
+            self.breaker.record_success()
+            with self._counts_lock:
+                self._stored += stored
+                self._rejected += rejected
+            return Outcome.STORED if stored else Outcome.DUPLICATE
+
+    def _spool(self, batch_id: bytes, parts: Sequence[TableRows]) -> Outcome:
+        try:
+            self.spool.append(batch_id, parts)
+        except SpoolError as error:
+            with self._counts_lock:
+                self._lost += 1
+            logger.error("lost a batch: the database did not take it and the spool refused it: %s", error)
+            return Outcome.LOST
+        self._ensure_replayer()
+        return Outcome.SPOOLED
+
+    # --- the replayer --------------------------------------------------------------------------
+
+    def _wake_replayer(self) -> None:
+        self._wake.set()
+
+    def _ensure_replayer(self) -> None:
+        if not self._background or self._thread is not None and self._thread.is_alive():
+            return
+        with self._thread_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._replay_loop, name="otel-pgvector-replayer",
+                                                daemon=True)
+                self._thread.start()
+
+    def _replay_loop(self) -> None:
+        last_adopt = last_prune = 0.0
+        last_sync = time.monotonic()
+        pause = 1.0 / self.settings.dlq_replay_rate
+        failures = 0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                if now - last_adopt >= _ADOPT_EVERY:
+                    last_adopt = now
+                    self.spool.adopt_orphans()
+                if now - last_sync >= self.settings.dlq_fsync_interval:
+                    last_sync = now
+                    self.spool.sync()
+                if now - last_prune >= _PRUNE_EVERY and self.breaker.state is BreakerState.CLOSED:
+                    last_prune = now
+                    self.writer.prune_ledger(self.settings.ledger_retention_days, self.settings.timeout)
+                replayed = self.replay_one()
+            except Exception:  # the loop must survive anything; the next round tries again
+                logger.exception("dead-letter replayer error")
+                replayed = False
+            if replayed:
+                failures, wait = 0, pause
+            elif replayed is None:
+                wait = min(0.25, self.settings.breaker_cooldown / 4)
+            else:  # a batch that keeps failing (say, a dropped table) backs off up to a minute
+                failures += 1
+                wait = min(60.0, self.settings.breaker_cooldown * 2 ** min(failures, 10))
+            if self._wake.wait(wait):
+                self._wake.clear()
+
+    def replay_one(self) -> bool | None:
+        """Replay the oldest spooled batch if the breaker lets us.
+
+        True if it reached the database, False if it failed (it stays first in line), None if
+        there was nothing to do.
+        """
+        if not self.spool.pending() or not self.breaker.ready():
+            return None
+        batch = self.spool.next_batch()
+        if batch is None:
+            return None
+        if not self.breaker.allow():  # another caller took the probe slot meanwhile
+            self.spool.release(batch)
+            return None
+        try:
+            outcome = self._attempt(batch.parts, batch.batch_id, time.monotonic() + self.settings.timeout)
+        except Exception as error:
+            self.spool.release(batch)
+            logger.info("replaying a spooled batch failed, it stays spooled: %s", error)
+            return False
+        self.spool.ack(batch, duplicate=outcome is Outcome.DUPLICATE)
+        return True
+
+    # --- reporting and closing --------------------------------------------------------------------
+
+    def stats(self) -> DeliveryStats:
+        with self._counts_lock:
+            return DeliveryStats(self.breaker.counters(), self.spool.stats(), self._stored, self._rejected, self._lost)
+
+    def close(self, timeout: float) -> None:
+        """Stop the replayer and close the spool (its unreplayed batches stay for the next process)."""
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
+            thread.join(timeout)
+        self.spool.close()
+
+
+_deliveries: dict[int, tuple[Database, Delivery, int]] = {}
+_deliveries_lock = threading.Lock()
+
+
+def delivery_for(database: Database, settings: PgvectorSettings) -> Delivery:
+    """The shared :class:`Delivery` of ``database``; give it back with :func:`release_delivery`."""
+    with _deliveries_lock:
+        entry = _deliveries.get(id(database))
+        if entry is None or entry[0] is not database:
+            entry = (database, Delivery(database, settings), 0)
+        _deliveries[id(database)] = (entry[0], entry[1], entry[2] + 1)
+        return entry[1]
+
+
+def active_delivery(database: Database) -> Delivery | None:
+    """The :class:`Delivery` exporters of this process use for ``database``, if any."""
+    with _deliveries_lock:
+        entry = _deliveries.get(id(database))
+        return entry[1] if entry is not None and entry[0] is database else None
+
+
+def release_delivery(database: Database, timeout: float) -> None:
+    """Give back a :func:`delivery_for` handle; the last one stops the replayer and closes the spool."""
+    with _deliveries_lock:
+        entry = _deliveries.get(id(database))
+        if entry is None or entry[0] is not database:
+            return
+        if entry[2] > 1:
+            _deliveries[id(database)] = (entry[0], entry[1], entry[2] - 1)
+            return
+        del _deliveries[id(database)]
+    entry[1].close(timeout)

@@ -1,0 +1,97 @@
+"""The circuit breaker: its states on a controlled clock, and shared by exporters of a database."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from opentelemetry.sdk.trace.export import SpanExportResult
+from span_factory import make_spans
+
+from opentelemetry_exporter_pgvector import PgvectorSpanExporter
+from opentelemetry_exporter_pgvector.write.breaker import BreakerState, CircuitBreaker
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_opens_after_threshold_then_half_opens_with_one_probe() -> None:
+    clock = Clock()
+    closed: list[bool] = []
+    breaker = CircuitBreaker(3, 5.0, on_close=lambda: closed.append(True), clock=clock)
+    for _ in range(2):
+        assert breaker.allow()
+        breaker.record_failure()
+    assert breaker.state is BreakerState.CLOSED
+    breaker.record_success()  # a success resets the count: failures must be consecutive
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN
+    assert not breaker.allow() and not breaker.ready()
+    clock.now = 5.0
+    assert breaker.ready()
+    assert breaker.allow()  # the probe
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert not breaker.allow()  # only one probe at a time
+    breaker.record_failure()  # the probe failed: open for another cool-down
+    assert breaker.state is BreakerState.OPEN and not breaker.allow()
+    clock.now = 10.0
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED and closed == [True]
+    counters = breaker.counters()
+    assert (counters.opened, counters.closed, counters.probes) == (1, 1, 2)
+    assert counters.short_circuited == 3
+
+
+def test_a_probe_that_never_reports_back_expires() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(1, 1.0, probe_timeout=3.0, clock=clock)
+    breaker.record_failure()
+    clock.now = 1.0
+    assert breaker.allow()  # probe taken, and its thread dies
+    clock.now = 3.5
+    assert not breaker.allow()
+    clock.now = 4.0
+    assert breaker.allow()
+
+
+def test_state_changes_are_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(2, 1.0, clock=clock)
+    with caplog.at_level(logging.INFO, logger="opentelemetry_exporter_pgvector.write.breaker"):
+        for _ in range(50):
+            if breaker.allow():
+                breaker.record_failure()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1 and "open after 2 consecutive" in messages[0]
+
+
+def test_exporters_of_one_database_share_the_breaker_and_spool_when_it_is_down(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = {"dsn": "postgresql://u@127.0.0.1:1/db", "timeout": 2, "breaker_threshold": 2,
+                "breaker_cooldown": 600, "retry_max_attempts": 1}
+    first = PgvectorSpanExporter(**settings)
+    second = PgvectorSpanExporter(**settings)
+    try:
+        assert first.delivery is second.delivery
+        with caplog.at_level(logging.WARNING):
+            results = [exporter.export(make_spans(3)) for exporter in (first, second) * 10]
+        stats = first.delivery.stats()
+    finally:
+        first.shutdown()
+        second.shutdown()
+    assert results == [SpanExportResult.SUCCESS] * 20  # every batch is in the spool
+    assert stats.breaker.state is BreakerState.OPEN and stats.breaker.opened == 1
+    assert stats.breaker.short_circuited == 18  # two tries opened it; the rest never touched the network
+    assert stats.spool.spooled_batches == 20
+    assert stats.spool.pending_rows == 20 * (3 + 1)  # three spans and their resource row per batch
+    opened = [r for r in caplog.records if "circuit breaker" in r.getMessage() and "open" in r.getMessage()]
+    assert len(opened) == 1

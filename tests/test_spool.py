@@ -1,0 +1,131 @@
+"""The dead-letter spool on disk: lossless records, torn and corrupt records, bounds, processes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from span_factory import make_spans
+
+from opentelemetry_exporter_pgvector.convert.scope import RESOURCE_TABLE
+from opentelemetry_exporter_pgvector.convert.spans import SPAN_TABLE, SpanConverter
+from opentelemetry_exporter_pgvector.convert.table import Column, TableRows, TableSpec
+from opentelemetry_exporter_pgvector.write.spool import Spool, SpoolError, inspect_directory
+
+ODD = TableSpec("odd_table", (Column("a", "int8"), Column("b", "bytea"), Column("c", "text"), Column("d", "float8")))
+
+
+def odd_batch(index: int, rows: int = 3) -> list[TableRows]:
+    values = [(index * 1000 + n, bytes([n % 256]) * n, f"text \ud800 \x00 {n}", float("nan") if n % 2 else -0.0)
+              for n in range(rows)]
+    return [TableRows(ODD, values)]
+
+
+def drain(spool: Spool) -> list[tuple[bytes, list[TableRows]]]:
+    out = []
+    while (batch := spool.next_batch()) is not None:
+        out.append((batch.batch_id, batch.parts))
+        spool.ack(batch)
+    return out
+
+
+def test_round_trip_is_lossless_and_self_describing(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20, 1.0)
+    parts = SpanConverter(1000).convert_batch(make_spans(10))
+    ids = [uuid.uuid4().bytes for _ in range(3)]
+    spool.append(ids[0], parts)
+    spool.append(ids[1], odd_batch(1))
+    spool.append(ids[2], [TableRows(RESOURCE_TABLE, [], insert_if_absent=True)])
+    read = drain(spool)
+    assert [batch_id for batch_id, _ in read] == ids
+    spans, resources = read[0][1]
+    assert spans.table == SPAN_TABLE and resources.table == RESOURCE_TABLE and resources.insert_if_absent
+    assert spans.rows == parts[0].rows.materialize() and resources.rows == list(parts[1].rows)
+    odd = read[1][1][0]
+    assert odd.table == ODD
+    for got, expected in zip(odd.rows, odd_batch(1)[0].rows):
+        assert got[:3] == expected[:3] and repr(got[3]) == repr(expected[3])  # nan, -0.0, surrogates
+    assert spool.stats().pending_batches == 0 and not list(tmp_path.glob("*.seg"))
+    spool.close()
+
+
+def test_torn_tail_is_counted_and_does_not_block(tmp_path: Path) -> None:
+    writer = Spool(tmp_path, 1 << 20, 0)
+    for index in range(3):
+        writer.append(bytes([index]) * 16, odd_batch(index))
+    segment = next(tmp_path.glob("*.seg"))
+    size = segment.stat().st_size
+    with open(segment, "r+b") as file:
+        file.truncate(size - 10)  # the last record torn, as by a crash mid-write
+    os.close(writer._owner_fd)  # the writer "dies": its lock is gone
+    writer._owner_fd = None
+    reader = Spool(tmp_path, 1 << 20, 0)
+    assert reader.adopt_orphans() == 1
+    assert [batch_id[0] for batch_id, _ in drain(reader)] == [0, 1]
+    assert reader.stats().corrupt_records == 1
+    reader.close()
+
+
+def test_corrupt_record_in_the_middle_is_skipped(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20, 0)
+    sizes = [spool.append(bytes([index]) * 16, odd_batch(index, rows=20)) for index in range(5)]
+    segment = next(tmp_path.glob("*.seg"))
+    data = bytearray(segment.read_bytes())
+    data[sizes[0] + sizes[1] + 100] ^= 0xFF  # a flipped bit inside the third record
+    data[sizes[0] + 2] ^= 0xFF  # and a damaged header of the second
+    segment.write_bytes(bytes(data))
+    assert inspect_directory(tmp_path).corrupt_records == 1  # one damaged region: records 2 and 3
+    assert [batch_id[0] for batch_id, _ in drain(spool)] == [0, 3, 4]
+    assert spool.stats().corrupt_records == 1
+    spool.close()
+
+
+def test_full_spool_drops_oldest_and_counts_exactly(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 64 * 1024, 1.0)
+    appended = 0
+    while spool.stats().dropped_batches == 0 or appended < 200:
+        spool.append(uuid.uuid4().bytes, odd_batch(appended, rows=10))
+        appended += 1
+        assert spool.stats().bytes <= 64 * 1024
+    stats = spool.stats()
+    kept = drain(spool)
+    assert stats.dropped_batches + len(kept) == appended  # every batch is replayed or counted
+    assert stats.dropped_rows == 10 * stats.dropped_batches
+    assert [parts[0].rows[0][0] // 1000 for _, parts in kept] == list(range(stats.dropped_batches, appended))
+    with pytest.raises(SpoolError):
+        spool.append(uuid.uuid4().bytes, odd_batch(0, rows=20000))  # larger than the whole spool
+    assert spool.stats().dropped_batches == stats.dropped_batches + 1
+    spool.close()
+
+
+def test_forked_child_spools_to_its_own_files(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20, 0)
+    spool.append(b"p" * 16, odd_batch(1))
+    pid = os.fork()
+    if pid == 0:  # the child: append, close, leave without running the parent's cleanup
+        try:
+            spool.append(b"c" * 16, odd_batch(2))
+            spool.close()
+        finally:
+            os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    spool.append(b"q" * 16, odd_batch(3))
+    owners = {path.name.split("-")[1] for path in tmp_path.glob("*.seg")}
+    assert owners == {str(os.getpid()), str(pid)}
+    assert spool.adopt_orphans() == 1  # the child exited: its segment is ours to replay
+    assert sorted(batch_id[:1] for batch_id, _ in drain(spool)) == [b"c", b"p", b"q"]
+    spool.close()
+
+
+def test_a_live_owner_is_never_adopted(tmp_path: Path) -> None:
+    first = Spool(tmp_path, 1 << 20, 0)
+    second = Spool(tmp_path, 1 << 20, 0)
+    first.append(b"f" * 16, odd_batch(1))
+    assert second.adopt_orphans() == 0
+    first.close()  # closed, its segment left behind for the next process
+    assert second.adopt_orphans() == 1
+    assert [batch_id for batch_id, _ in drain(second)] == [b"f" * 16]
+    second.close()
+    assert list(tmp_path.iterdir()) == []  # replayed segments and released locks are removed
