@@ -1,9 +1,10 @@
 """Span export cost against the OTLP protobuf encoding of the same spans, measured in one run.
 
-    python benchmarks/export_throughput.py [--batches 40] [--dsn postgresql://...]
+    python benchmarks/export_throughput.py [--batches 40] [--dsn postgresql://...] [--embedding deferred]
 
 Realistic traces (an HTTP server span with a few attributes and three DB child spans with
-an event each) in 512-span batches, embeddings off. Prints per-span figures and ratios:
+an event each) in 512-span batches, embeddings off unless ``--embedding deferred`` (every span
+then also gets its shape key, and new shapes are inserted). Prints per-span figures and ratios:
 
 * baseline: ``encode_spans(batch).SerializeToString()`` CPU time per span;
 * exporter CPU per span (``time.process_time()``, so the server's work is excluded);
@@ -98,10 +99,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--dsn", default="", help="use this server instead of a fresh embedded one")
+    parser.add_argument("--embedding", choices=("off", "deferred"), default="off")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="otel-pgvector-bench-"))
-    base = dict(dsn=args.dsn, embedded_dir=workdir / "pg", embedding="off")
+    base = dict(dsn=args.dsn, embedded_dir=workdir / "pg", embedding=args.embedding)
     *spans, warm_up = realistic_spans(BATCH * args.batches + 1)
     batches = [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
 

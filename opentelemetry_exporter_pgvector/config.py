@@ -22,6 +22,7 @@ ENV_PREFIX = "OTEL_EXPORTER_PGVECTOR_"
 APP_NAME = "opentelemetry-exporter-pgvector"
 
 EmbeddingMode = Literal["inline", "deferred", "off"]
+EmbeddingBackendKind = Literal["auto", "onnx", "torch"]
 MetricsTemporality = Literal["cumulative", "delta", "lowmemory"]
 HistogramAggregation = Literal["explicit_bucket_histogram", "base2_exponential_bucket_histogram"]
 
@@ -97,6 +98,38 @@ class PgvectorSettings(BaseSettings):
         default="deferred",
         description="inline: embed new span shapes while exporting; deferred: leave it to "
         "`otel-pgvector embed`; off: no shapes, no vectors.",
+    )
+    embedding_model: Path | None = Field(
+        default=None,
+        description="Directory of a sentence-transformers model to embed span shapes with; "
+        "empty uses the bundled all-MiniLM-L6-v2. Its dimension must match otel_shapes.embedding.",
+    )
+    embedding_backend: EmbeddingBackendKind = Field(
+        default="auto",
+        description="auto (currently onnx), onnx (ONNX Runtime, no torch once exported) or torch "
+        "(sentence-transformers, the reference).",
+    )
+    embedding_cache_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_cache_path(APP_NAME) / "onnx",
+        description="Where the ONNX backend keeps the model it exports once from the weights.",
+    )
+    embedding_batch_size: int = Field(
+        default=64, ge=1, le=4096, description="Texts encoded per model call."
+    )
+    embedding_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Threads the ONNX backend computes with. One by default: an exporter borrows "
+        "the application's CPUs; raise it for a dedicated `otel-pgvector embed` worker.",
+    )
+    embedding_inline_wait: float = Field(
+        default=0.2,
+        ge=0,
+        le=600,
+        description="In inline mode, the longest an export waits (after committing its spans) for "
+        "its new shapes' vectors, capped at half the export timeout; later vectors are filled in "
+        "the background.",
     )
     max_value_length: int = Field(
         default=65536,
@@ -188,6 +221,11 @@ class PgvectorSettings(BaseSettings):
         except Exception:  # psycopg's message may quote the password: replace it
             raise ValueError("is not a valid PostgreSQL connection string") from None
         return value
+
+    @field_validator("embedding_model", mode="before")
+    @classmethod
+    def _empty_model_is_bundled(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("metrics_temporality", "metrics_histogram_aggregation", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -71,3 +72,27 @@ def conn(server_dsn: str, schema: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(server_dsn, autocommit=True) as connection:
         connection.execute(f'SET search_path TO "{schema}", public')
         yield connection
+
+
+@pytest.fixture(scope="session")
+def embedding_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's ONNX export directory: the model is exported once per test session."""
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.fixture(scope="session")
+def embedding_backend(embedding_cache_dir: Path) -> Any:
+    """The real embedding model (bundled all-MiniLM-L6-v2), loaded once per test session.
+
+    Settings with ``embedding_cache_dir=embedding_cache_dir`` share this loaded instance.
+    """
+    from opentelemetry_exporter_pgvector.embedding.encoder import load_encoder_backend
+
+    return load_encoder_backend(PgvectorSettings(embedding_cache_dir=embedding_cache_dir))
+
+
+@pytest.fixture
+def shape_settings(server_dsn: str, schema: str, embedding_cache_dir: Path) -> PgvectorSettings:
+    """:func:`settings` with shapes on (deferred) and the session's embedding model cache."""
+    return PgvectorSettings(dsn=server_dsn, schema=schema, timeout=10, embedding="deferred",
+                            embedding_cache_dir=embedding_cache_dir)

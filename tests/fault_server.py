@@ -85,6 +85,7 @@ class CommitCuttingProxy:
 
     def _pipe(self, source: socket.socket, sink: socket.socket, from_client: bool, cutting: threading.Event) -> None:
         in_batch = False  # the cut aims at the COMMIT of a batch transaction (it wrote the ledger)
+        # b"COMMIT\x00" is the COMMIT statement itself, not a staging table's ON COMMIT DROP
         try:
             while data := source.recv(65536):
                 if not from_client:
@@ -93,7 +94,7 @@ class CommitCuttingProxy:
                     sink.sendall(data)
                     continue
                 in_batch = in_batch or b"otel_batches" in data
-                cut = in_batch and b"COMMIT" in data and self.cut_after_commit.is_set()
+                cut = in_batch and b"COMMIT\x00" in data and self.cut_after_commit.is_set()
                 if cut:
                     cutting.set()
                 sink.sendall(data)

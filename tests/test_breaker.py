@@ -92,6 +92,6 @@ def test_exporters_of_one_database_share_the_breaker_and_spool_when_it_is_down(
     assert stats.breaker.state is BreakerState.OPEN and stats.breaker.opened == 1
     assert stats.breaker.short_circuited == 18  # two tries opened it; the rest never touched the network
     assert stats.spool.spooled_batches == 20
-    assert stats.spool.pending_rows == 20 * (3 + 1)  # three spans and their resource row per batch
+    assert stats.spool.pending_rows == 20 * (3 + 1 + 1)  # three spans, their resource row and their one shape row
     opened = [r for r in caplog.records if "circuit breaker" in r.getMessage() and "open" in r.getMessage()]
     assert len(opened) == 1

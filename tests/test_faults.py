@@ -258,4 +258,4 @@ def test_tiny_spool_drops_oldest_and_counts_exactly() -> None:
     assert results == [SpanExportResult.SUCCESS] * 60
     assert spool.dropped_batches > 0 and spool.peak_bytes <= 16384
     assert spool.pending_batches + spool.dropped_batches == spool.spooled_batches == 60
-    assert spool.dropped_rows == 11 * spool.dropped_batches  # ten spans and a resource row each
+    assert spool.dropped_rows == 12 * spool.dropped_batches  # ten spans, a resource and a shape row each

@@ -31,7 +31,7 @@ def test_spooled_batches_shown_replayed_and_healthy(settings: PgvectorSettings, 
     assert (segments, batches) == ("1", "1") and int(size) > 0 and directory.startswith(str(settings.dlq_dir))
     replay = runner.invoke(cli, [*args, "dlq", "replay"])
     assert replay.exit_code == 0, replay.output
-    assert "replayed 1 batches (16 rows), 0 already stored; 0 left" in replay.output
+    assert "replayed 1 batches (17 rows), 0 already stored; 0 left" in replay.output
     assert stored_ids(conn) == span_ids(spans)
     with TelemetryQuery(settings) as query:
         report = query.health()

@@ -446,7 +446,7 @@ def test_unreachable_database_spools_within_timeout(caplog: pytest.LogCaptureFix
     finally:
         exporter.shutdown()
     assert result is SpanExportResult.SUCCESS
-    assert (spool.spooled_batches, spool.spooled_rows) == (1, 3)  # two spans and their resource
+    assert (spool.spooled_batches, spool.spooled_rows) == (1, 4)  # two spans, their resource and shape
     assert elapsed < 2 + 8
     assert any("spooling it" in record.getMessage() for record in caplog.records)
 

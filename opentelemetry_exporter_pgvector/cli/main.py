@@ -7,7 +7,9 @@ database layer return.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import logging
 import re
 import sys
@@ -107,8 +109,50 @@ def demo(ctx: click.Context, requests: int) -> None:
         ("service", "spans", "traces", "errors", "p50 ms", "p95 ms"),
         [(r.service_name, r.spans, r.traces, r.errors, r.p50_ms, r.p95_ms) for r in summary],
     ))
+    if settings.embedding != "off":
+        embedded = _embed(settings, batch_size=settings.embedding_batch_size, follow=False)
+        click.echo(f"\nembedded {embedded} span shapes; try: otel-pgvector similar \"payments database timed out\"")
     click.echo("\nnext: otel-pgvector logs --patterns; otel-pgvector logs timeout; "
                "otel-pgvector metrics http.server.request.duration --agg p95; otel-pgvector trace <trace id>")
+
+
+def _embed(settings: PgvectorSettings, batch_size: int, follow: bool) -> int:
+    """Fill missing shape vectors, with a progress bar (rate, ETA) when stdout is a terminal."""
+    try:
+        from tqdm import tqdm
+
+        from ..embedding.backfill import count_missing, embed_missing
+        from ..embedding.encoder import EmbeddingDimensionError, load_encoder_backend
+        from ..embedding.model import configured_model_name
+
+        backend = load_encoder_backend(settings)
+    except ImportError as error:
+        raise click.ClickException(str(error)) from None
+    database = Database(settings)
+    try:
+        total = None if follow else count_missing(database, configured_model_name(settings))
+        with tqdm(total=total, unit="shape", desc="embedding", disable=not sys.stdout.isatty()) as bar:
+            return embed_missing(database, backend, batch_size=batch_size, follow=follow,
+                                 on_batch=lambda keys: bar.update(len(keys)))
+    except EmbeddingDimensionError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        database.close()
+
+
+@cli.command()
+@click.option("--follow", is_flag=True, help="Keep running, embedding new shapes as they arrive.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=None,
+              help="Shapes claimed and encoded per transaction (default: $OTEL_EXPORTER_PGVECTOR_EMBEDDING_BATCH_SIZE).")
+@click.pass_context
+def embed(ctx: click.Context, follow: bool, batch_size: int | None) -> None:
+    """Embed the span shapes stored without a vector (deferred mode). Safe to run several at once."""
+    settings = _settings(ctx)
+    try:
+        done = _embed(settings, batch_size or settings.embedding_batch_size, follow)
+    except KeyboardInterrupt:
+        raise click.exceptions.Abort() from None
+    click.echo(f"embedded {done} shapes")
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -129,6 +173,58 @@ def _since(text: str | None) -> dt.datetime | None:
 
 def _local(time: dt.datetime) -> str:
     return time.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _when(value: str | None) -> dt.datetime | None:
+    """A time given as ISO 8601 or as an age before now (``15m``, ``2h``, ``7d``)."""
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return _since(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--span-id", help="Find spans like this stored span (16 hex digits) instead of TEXT.")
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Shapes to show.")
+@click.option("--service", help="Only shapes of this service.")
+@click.option("--status", type=click.Choice(["UNSET", "OK", "ERROR"], case_sensitive=False), help="Only this status.")
+@click.option("--since", help="Only spans since (ISO 8601, or an age: 15m, 2h, 7d).")
+@click.option("--until", help="Only spans before (ISO 8601, or an age).")
+@click.option("--min-similarity", type=click.FloatRange(0, 1), help="Leave out shapes less similar than this.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def similar(ctx: click.Context, text: str | None, span_id: str | None, k: int, service: str | None,
+            status: str | None, since: str | None, until: str | None, min_similarity: float | None,
+            as_json: bool) -> None:
+    """Span shapes most similar to TEXT (or to --span-id), with their span counts and an example."""
+    from ..query.telemetry import TelemetryQuery
+
+    if (text is None) == (span_id is None):
+        raise click.UsageError("give either TEXT or --span-id")
+    try:
+        with TelemetryQuery(_settings(ctx)) as query:
+            results = query.similar_spans(
+                text=text, span_id=span_id, k=k, min_similarity=min_similarity, service=service,
+                status=status, since=_when(since), until=_when(until),
+            )
+    except (ImportError, LookupError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(result) for result in results], default=str, indent=2))
+        return
+    click.echo(render_table(
+        ("similarity", "spans", "service", "status", "shape", "last seen", "example trace"),
+        [(r.similarity, r.span_count, r.service_name, r.status_code, _shorten(r.text, 90),
+          r.last_seen.isoformat(timespec="seconds"), r.example_trace_id) for r in results],
+    ))
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @cli.command()

@@ -1,19 +1,23 @@
 """``ReadableSpan`` -> ``otel_spans`` row: a pure function of the span, every field kept.
 
 Rows are tuples in :data:`SPAN_TABLE` column order, following the row conventions of
-``convert/table.py``; span ids are stored as signed 64-bit ints.
+``convert/table.py``; span ids are stored as signed 64-bit ints. Unless embeddings are off,
+each span also gets its shape key, and each batch the ``otel_shapes`` rows of its shapes
+(``embedding/shape.py``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode
 
+from ..embedding.shape import SHAPE_ATTRIBUTES, SHAPE_TABLE, ShapeBuilder
 from .scope import RESOURCE_TABLE, ScopeCache
 from .table import Column, Row, RowStream, TableRows, TableSpec, pg_timestamp
 from .values import EMPTY_JSONB_ARRAY, EMPTY_JSONB_OBJECT, clean_optional_text, clean_text, to_jsonb
@@ -51,6 +55,7 @@ SPAN_TABLE = TableSpec(
         Column("links", "jsonb"),
         Column("scope_attributes", "jsonb"),
         Column("scope_schema_url", "text"),
+        Column("shape_key", "int8"),
     ),
 )
 
@@ -137,17 +142,45 @@ def _link_json(link: Link) -> dict[str, Any]:
     return entry
 
 
+def _same_row(row: Row) -> Row:
+    return row
+
+
+class _BatchShapes:
+    """The ``otel_shapes`` rows of a batch's spans, complete whenever they are iterated.
+
+    Shapes are collected while the span rows convert, so iterating this first converts every
+    span: the writer may write the dictionary before or after the spans.
+    """
+
+    def __init__(self, spans: RowStream[ReadableSpan], shapes: dict[int, Row]) -> None:
+        self._spans = spans
+        self._shapes = shapes
+
+    def __iter__(self) -> Iterator[Row]:
+        self._spans.materialize()
+        return iter(list(self._shapes.values()))
+
+
 class SpanConverter:
-    """Turns SDK spans into ``otel_spans`` rows; one instance per exporter (it caches resources)."""
+    """Turns SDK spans into ``otel_spans`` rows; one instance per exporter (it caches resources).
+
+    With a :class:`ShapeBuilder` each row carries its shape key; without one (embeddings off)
+    ``shape_key`` is NULL.
+    """
 
     table = SPAN_TABLE
 
-    def __init__(self, max_value_length: int) -> None:
+    def __init__(self, max_value_length: int, shapes: ShapeBuilder | None = None) -> None:
         self._max = max_value_length
         self._scopes = ScopeCache(max_value_length)
+        self._shapes = shapes
 
-    def convert(self, span: ReadableSpan) -> Row:
-        """The row for one span. Pure apart from the resource/scope cache."""
+    def convert(self, span: ReadableSpan, shapes: dict[int, Row] | None = None) -> Row:
+        """The row for one span; its shape's row is added to ``shapes`` when given.
+
+        Pure apart from the resource/scope and shape caches.
+        """
         max_length = self._max
         context = span.context
         parent = span.parent
@@ -161,7 +194,7 @@ class SpanConverter:
             start = end if end is not None else time.time_ns()
         duration = end - start if end is not None else None
 
-        exception_type = None
+        exception_type = exception_message = None
         events_jsonb = EMPTY_JSONB_ARRAY
         span_events = span.events
         if span_events:
@@ -173,6 +206,7 @@ class SpanConverter:
                     entry["attributes"] = attribute_mapping(event_attributes)
                     if exception_type is None and event.name == "exception":
                         exception_type = _str_attribute(event_attributes, "exception.type", max_length)
+                        exception_message = event_attributes.get("exception.message")
                 if event.dropped_attributes:
                     entry["dropped_attributes_count"] = event.dropped_attributes
                 events.append(entry)
@@ -181,6 +215,17 @@ class SpanConverter:
         links: Sequence[Link] = span.links
         status = span.status
         trace_state = context.trace_state.to_header() if context and context.trace_state else None
+        kind = _KIND_NAMES[span.kind]
+        status_code = _STATUS_NAMES[status.status_code]
+        shape_key = None
+        if self._shapes is not None:
+            shape = self._shapes.shape((
+                resource.service_name, span.name, kind, status_code, status.description,
+                exception_type, exception_message, tuple(map(attributes.get, SHAPE_ATTRIBUTES)),
+            ))
+            shape_key = shape[0]
+            if shapes is not None:
+                shapes[shape_key] = shape
         return (
             pg_timestamp(start),
             pg_timestamp(end) if end is not None else None,
@@ -197,8 +242,8 @@ class SpanConverter:
             span.dropped_links,
             resource.service_name,
             clean_text(span.name, max_length),
-            _KIND_NAMES[span.kind],
-            _STATUS_NAMES[status.status_code],
+            kind,
+            status_code,
             clean_optional_text(status.description, max_length),
             exception_type,
             _str_attribute(attributes, "http.route", max_length),
@@ -210,20 +255,28 @@ class SpanConverter:
             to_jsonb([_link_json(link) for link in links], max_length) if links else EMPTY_JSONB_ARRAY,
             scope.attributes_jsonb,
             scope.schema_url,
+            shape_key,
         )
 
-    def _convert_or_skip(self, span: ReadableSpan) -> Row | None:
+    def _convert_or_skip(self, shapes: dict[int, Row], span: ReadableSpan) -> Row | None:
         try:
-            return self.convert(span)
+            return self.convert(span, shapes)
         except Exception:  # one malformed span must not cost the rest of the batch
             logger.exception("dropping span %r: it could not be converted", getattr(span, "name", "?"))
             return None
 
     def convert_batch(self, spans: Sequence[ReadableSpan]) -> list[TableRows]:
-        """The rows of a batch: spans (converted while COPY streams them) and their resources."""
+        """The rows of a batch: spans (converted while COPY streams them), their resources and shapes."""
         resources = {id(span.resource): span.resource for span in spans}
         resource_rows = [self._scopes.resource(resource).row for resource in resources.values()]
-        return [
-            TableRows(SPAN_TABLE, RowStream(spans, self._convert_or_skip)),
+        shapes: dict[int, Row] = {}
+        stream = RowStream(spans, functools.partial(self._convert_or_skip, shapes))
+        parts = [
+            TableRows(SPAN_TABLE, stream),
             TableRows(RESOURCE_TABLE, resource_rows, insert_if_absent=True),
         ]
+        if self._shapes is not None:
+            # A RowStream, so delivery keeps it lazy (and the spans' COPY overlapping their conversion)
+            shape_rows: RowStream[Row] = RowStream(_BatchShapes(stream, shapes), _same_row)
+            parts.append(TableRows(SHAPE_TABLE, shape_rows, insert_if_absent=True))
+        return parts

@@ -24,7 +24,6 @@ import importlib.util
 import json
 import logging
 import os
-import re
 import sysconfig
 import tempfile
 import time
@@ -34,6 +33,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 import platformdirs
+
+from .model import model_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,7 +76,6 @@ _LEGACY_POOLING_FLAGS = {
     "pooling_mode_weightedmean_tokens": "weightedmean",
     "pooling_mode_lasttoken": "lasttoken",
 }
-_MODEL_CARD_TITLE = re.compile(r"^# +([A-Za-z0-9][A-Za-z0-9._-]*) *$")
 
 
 @runtime_checkable
@@ -142,25 +142,6 @@ def _require_model_dir(model_path: Path) -> None:
         )
 
 
-def _model_name(model_path: Path) -> str:
-    """Return a stable identifier of the model stored in ``model_path``.
-
-    The model card title (first ``# name`` line of README.md, as written by
-    sentence-transformers and the Hugging Face Hub) is preferred over the directory name
-    because bundled or cached copies live in directories such as ``model`` or a commit hash,
-    which would make cache keys meaningless or unstable.
-    """
-    readme = model_path / "README.md"
-    if readme.is_file():
-        for line in readme.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("# "):
-                title = _MODEL_CARD_TITLE.match(line)
-                if title:
-                    return title.group(1)
-                break
-    return model_path.resolve().name
-
-
 class _OnnxModelSpec:
     """The parts of a sentence-transformers model directory the ONNX backend re-implements."""
 
@@ -210,7 +191,7 @@ class _OnnxModelSpec:
         max_seq_length = _read_json(sbert_config_path).get("max_seq_length")
         if not isinstance(max_seq_length, int) or max_seq_length <= 0:
             raise ValueError(f"{sbert_config_path} has no positive integer max_seq_length")
-        self.model_name = _model_name(model_path)
+        self.model_name = model_name(model_path)
         self.dimension = dimension
         self.max_seq_length = max_seq_length
 
@@ -255,7 +236,7 @@ class TorchBackend:
             raise ValueError(
                 f"sentence-transformers cannot tell the embedding dimension of the model in {model_path}"
             )
-        self.model_name: str = _model_name(model_path)
+        self.model_name: str = model_name(model_path)
         self.dimension: int = int(dimension)
         self.batch_size = batch_size
         logger.info(
@@ -453,8 +434,8 @@ def export_onnx(model_path: Path, cache_dir: Path) -> Path:
     interpreter.
     """
     _require_model_dir(model_path)
-    model_name = _model_name(model_path)
-    target_dir = cache_dir / f"{model_name}-{_weights_fingerprint(model_path)}"
+    name = model_name(model_path)
+    target_dir = cache_dir / f"{name}-{_weights_fingerprint(model_path)}"
     target = target_dir / "model.onnx"
     if target.is_file():
         logger.debug("Using cached ONNX export %s", target)
@@ -476,7 +457,7 @@ def export_onnx(model_path: Path, cache_dir: Path) -> Path:
         )
 
     started = time.perf_counter()
-    logger.info("Exporting %s to ONNX at %s (once; takes a few seconds)", model_name, target)
+    logger.info("Exporting %s to ONNX at %s (once; takes a few seconds)", name, target)
     target_dir.mkdir(parents=True, exist_ok=True)
     model = AutoModel.from_pretrained(str(model_path), local_files_only=True)
     model.eval()
@@ -532,7 +513,7 @@ def export_onnx(model_path: Path, cache_dir: Path) -> Path:
         temporary.replace(target)
     finally:
         temporary.unlink(missing_ok=True)
-    logger.info("Exported %s to %s in %.1f s", model_name, target, time.perf_counter() - started)
+    logger.info("Exported %s to %s in %.1f s", name, target, time.perf_counter() - started)
     return target
 
 
@@ -569,13 +550,15 @@ def load_backend(
     model_path: Path | None = None,
     cache_dir: Path | None = None,
     batch_size: int = 64,
+    intra_op_threads: int | None = None,
 ) -> EmbeddingBackend:
     """Return a ready embedding backend.
 
     ``"auto"`` means the recommended backend, currently ONNX (exported once on first use,
     see :func:`export_onnx`), so configurations that say ``auto`` follow future changes of the
     default. ``model_path`` defaults to the bundled all-MiniLM-L6-v2 and ``cache_dir`` to the
-    per-user cache directory, never site-packages.
+    per-user cache directory, never site-packages. ``intra_op_threads`` caps the ONNX
+    backend's threads (default: one per CPU).
     """
     if kind not in ("auto", "onnx", "torch"):
         raise ValueError(f"Unknown embedding backend {kind!r}; expected 'auto', 'onnx' or 'torch'")
@@ -586,4 +569,4 @@ def load_backend(
         cache_dir if cache_dir is not None else Path(platformdirs.user_cache_dir(_CACHE_APP_NAME)) / "onnx"
     )
     onnx_path = export_onnx(resolved_model, resolved_cache)
-    return OnnxBackend(resolved_model, onnx_path, batch_size=batch_size)
+    return OnnxBackend(resolved_model, onnx_path, batch_size=batch_size, intra_op_threads=intra_op_threads)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -21,6 +21,9 @@ from ..config import PgvectorSettings
 from ..db.database import Database, acquire
 from . import logs, metrics, trace_context
 from .health import Health, health
+
+if TYPE_CHECKING:
+    from .similar import SimilarSpan
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,29 @@ class TelemetryQuery:
         since = since or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
         with self._read() as conn, conn.cursor(row_factory=class_row(ServiceSummary)) as cursor:
             return cursor.execute(query, (since,)).fetchall()
+
+    def similar_spans(
+        self,
+        text: str | None = None,
+        span_id: str | int | None = None,
+        vector: Sequence[float] | None = None,
+        k: int = 10,
+        min_similarity: float | None = None,
+        service: str | None = None,
+        status: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[SimilarSpan]:
+        """The shapes of span nearest ``text``, a stored span's shape or ``vector``; see ``query/similar.py``.
+
+        Imported on first use: searching by text loads the embedding model (``embeddings`` extra).
+        """
+        from .similar import similar_spans
+
+        return similar_spans(
+            self._read, self._database, self.settings, text=text, span_id=span_id, vector=vector, k=k,
+            min_similarity=min_similarity, service=service, status=status, since=since, until=until,
+        )
 
     # Logs, metrics and trace context (query/logs.py, query/metrics.py, query/trace_context.py).
 

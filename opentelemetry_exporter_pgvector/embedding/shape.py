@@ -1,0 +1,194 @@
+"""Span shapes: the text embedded for a span, and the key spans of one shape share.
+
+A shape is what stays the same across the millions of spans one code path emits: service,
+span name, kind, status and status message, exception type and message, and the attributes
+that carry meaning (HTTP method/route/status, database system/operation, RPC service/method,
+messaging destination, error type). Values unique per request (numbers, UUIDs, hex ids, IP
+addresses, quoted literals, timestamps) are masked, so spans that differ only in those get
+one text. The text is embedded once, in ``otel_shapes``; spans carry its 64-bit key.
+
+This runs on every exported span, including in ``deferred`` mode, so it must cost little:
+:meth:`ShapeBuilder.shape` looks the span's raw (unmasked) components up in an LRU cache, so
+a repeated shape costs one tuple hash and one dict lookup; the regular expressions only run on
+cache misses. This module imports nothing beyond the standard library and ``convert``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..convert.table import Column, Row, TableSpec
+from ..convert.values import clean_text
+
+SHAPE_TABLE = TableSpec(
+    name="otel_shapes",
+    columns=(
+        Column("shape_key", "int8"),
+        Column("signal", "text"),
+        Column("service_name", "text"),
+        Column("kind", "text"),
+        Column("status_code", "text"),
+        Column("model", "text"),
+        Column("text", "text"),
+    ),
+)
+
+# Attributes whose values tell what a span did, in the order they appear in the text. Old and
+# current semantic-convention names both count; per-request values (url.path, db.query.text,
+# client.address...) are deliberately absent.
+SHAPE_ATTRIBUTES = (
+    "http.request.method",
+    "http.method",
+    "http.route",
+    "http.response.status_code",
+    "http.status_code",
+    "db.system.name",
+    "db.system",
+    "db.operation.name",
+    "db.operation",
+    "db.collection.name",
+    "rpc.system",
+    "rpc.service",
+    "rpc.method",
+    "rpc.grpc.status_code",
+    "messaging.system",
+    "messaging.operation.type",
+    "messaging.destination.name",
+    "error.type",
+)
+
+# Longest masked free-text component kept (the model reads 256 tokens at most anyway).
+MAX_COMPONENT_LENGTH = 500
+# Raw component tuples remembered; a few hundred shapes per service is typical.
+DEFAULT_CACHE_SIZE = 16_384
+
+# One alternation, so a text is scanned once; earlier alternatives win at a position.
+_MASK = re.compile(
+    # ISO 8601 / RFC 3339 timestamps and bare dates
+    r"(?P<time>\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b)"
+    r"|(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)"
+    r"|(?P<ip>\b(?:\d{1,3}\.){3}\d{1,3}\b"
+    r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![\w:])"
+    r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?::(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?(?![\w:]))"
+    # hex ids of 8+ digits with at least one decimal digit (so plain words survive)
+    r"|(?P<hex>\b(?:0x)?(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b)"
+    # quoted values ('sku-4412', "orders_pkey"); a quoted phrase with spaces is a message
+    # (KeyError quotes its whole message), so it is kept and masked inside instead
+    r"|(?P<str>'[^'\s]{1,200}'|\"[^\"\s]{1,200}\"|`[^`\s]{1,200}`)"
+    r"|(?P<num>(?<![\w<])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
+)
+_PLACEHOLDERS = {name: f"<{name}>" for name in _MASK.groupindex}
+# Text without a digit or a quote has nothing to mask (an address without digits aside).
+_MAYBE_MASKED = re.compile(r"[\d'\"`]")
+
+RawComponents = tuple[Any, ...]
+
+
+def mask(text: str) -> str:
+    """``text`` with per-request values replaced by placeholders (``<num>``, ``<uuid>``...)."""
+    if not _MAYBE_MASKED.search(text):
+        return text
+    return _MASK.sub(lambda match: _PLACEHOLDERS[match.lastgroup or "num"], text)
+
+
+@functools.lru_cache(maxsize=DEFAULT_CACHE_SIZE)
+def _masked_text(text: str) -> str:
+    return mask(clean_text(text, MAX_COMPONENT_LENGTH))
+
+
+def _masked(value: Any) -> str | None:
+    """A component as it appears in a shape text; components repeat, so they are cached."""
+    if value is None or value == "":
+        return None
+    return _masked_text(value if isinstance(value, str) else str(value))
+
+
+def shape_text(
+    service: str,
+    name: str,
+    kind: str,
+    status: str,
+    status_message: Any = None,
+    exception_type: Any = None,
+    exception_message: Any = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> str:
+    """The text embedded for a span of this shape; the one definition of a span's shape.
+
+    ``TimeoutError: connection to payments-db:<num> timed out after <num> ms | payments CLIENT
+    INSERT payment | postgresql INSERT | ERROR``: the exception first, then service, kind and
+    name, the values of :data:`SHAPE_ATTRIBUTES` (their keys add tokens that carry no
+    meaning), the status last. Measured with all-MiniLM-L6-v2 on the tests' shapes, this order
+    puts different timeouts 0.15-0.28 cosine ahead of unrelated successes, against 0.01-0.17
+    with the exception after the name and ``key=value`` attributes. The status message is
+    left out when it only repeats the exception, as web frameworks often make it. Attribute
+    values are masked too except integer status codes, which tell shapes apart.
+    """
+    error_type, error_message = _masked(exception_type), _masked(exception_message)
+    parts = []
+    if error_type or error_message:
+        parts.append(": ".join(part for part in (error_type, error_message) if part))
+    parts.append(f"{service} {kind} {_masked(name) or ''}".rstrip())
+    if attributes:
+        values = []
+        for key in SHAPE_ATTRIBUTES:
+            value = attributes.get(key)
+            if value is None:
+                continue
+            if isinstance(value, int) and not isinstance(value, bool) and key.endswith("status_code"):
+                values.append(str(value))
+            else:
+                values.append(_masked(value) or "")
+        if any(values):
+            parts.append(" ".join(value for value in values if value))
+    message = _masked(status_message)
+    if message and not (error_message and error_message in message):
+        parts.append(f"{status}: {message}")
+    else:
+        parts.append(status)
+    return " | ".join(parts)
+
+
+def shape_key(model: str, text: str) -> int:
+    """64 bits of BLAKE2b over model and text, as the signed value a ``bigint`` holds."""
+    digest = hashlib.blake2b(model.encode(), digest_size=8, person=b"otel-shape")
+    digest.update(b"\x00" + text.encode("utf-8", "replace"))
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+class ShapeBuilder:
+    """Shape key and dictionary row of spans, cached by their raw components.
+
+    One instance per converter. The cache (``functools.lru_cache``, implemented in C and
+    thread-safe) maps the raw components tuple (the span's values before masking) to the
+    ``otel_shapes`` row, whose first value is the key.
+    """
+
+    def __init__(self, model: str, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        self.model = model
+        self._cached = functools.lru_cache(maxsize=cache_size)(self._build)
+
+    def shape(self, components: RawComponents) -> Row:
+        """The ``otel_shapes`` row of a span whose raw components are ``components``.
+
+        ``components`` is ``(service, name, kind, status, status_message, exception_type,
+        exception_message, attribute_values)`` with ``attribute_values`` the values of
+        :data:`SHAPE_ATTRIBUTES` in order (None when absent).
+        """
+        try:
+            return self._cached(components)
+        except TypeError:  # an unhashable attribute value (a list): build it uncached
+            return self._build(components)
+
+    def cache_info(self) -> Any:
+        return self._cached.cache_info()
+
+    def _build(self, components: RawComponents) -> Row:
+        service, name, kind, status, status_message, exception_type, exception_message, values = components
+        attributes = {key: value for key, value in zip(SHAPE_ATTRIBUTES, values) if value is not None}
+        text = shape_text(service, name, kind, status, status_message, exception_type, exception_message, attributes)
+        return (shape_key(self.model, text), "span", service, kind, status, self.model, text)

@@ -1,0 +1,103 @@
+"""Shape text, masking and keys, and what deferred/off modes store."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from opentelemetry.trace import SpanKind
+
+from opentelemetry_exporter_pgvector import PgvectorSettings
+from opentelemetry_exporter_pgvector.embedding.shape import ShapeBuilder, mask, shape_text
+
+from shape_workload import SpanSpec, export_specs
+
+
+@pytest.mark.parametrize(
+    ("raw", "masked"),
+    [
+        ("order 88231 failed after 2.5 s", "order <num> failed after <num> s"),
+        ("user 3fa85f64-5717-4562-b3fc-2c963f66afa6 missing", "user <uuid> missing"),
+        ("trace 4bf92f3577b34da6a3ce929d0e0e4736 span 0x00f067aa0ba902b7", "trace <hex> span <hex>"),
+        ("ECONNREFUSED 10.0.3.7:6379", "ECONNREFUSED <ip>:<num>"),
+        ("from fe80::1ff:fe23:4567:890a", "from <ip>"),
+        ("KeyError: 'sku-4412'", "KeyError: <str>"),
+        ('duplicate key "orders_pkey"', "duplicate key <str>"),
+        ("KeyError: 'sku-4412 not found in eu-west'", "KeyError: 'sku-<num> not found in eu-west'"),
+        ("at 2024-05-01T12:00:00.123Z retrying", "at <time> retrying"),
+        ("deadline exceeded for http2 stream", "deadline exceeded for http2 stream"),
+    ],
+)
+def test_mask_replaces_per_request_values(raw: str, masked: str) -> None:
+    assert mask(raw) == masked
+
+
+def test_shape_text_keeps_what_carries_meaning() -> None:
+    text = shape_text(
+        "payments", "INSERT payment", "CLIENT", "ERROR",
+        "TimeoutError: connection to payments-db:5432 timed out after 5000 ms",
+        "TimeoutError", "connection to payments-db:5432 timed out after 5000 ms",
+        {"db.system.name": "postgresql", "http.response.status_code": 504, "url.path": "/orders/17"},
+    )
+    assert text == (
+        "TimeoutError: connection to payments-db:<num> timed out after <num> ms"
+        " | payments CLIENT INSERT payment | 504 postgresql | ERROR"
+    )
+    assert shape_text("web", "GET /", "SERVER", "ERROR", "upstream failed") == "web SERVER GET / | ERROR: upstream failed"
+
+
+def test_unhashable_components_still_get_a_shape() -> None:
+    builder = ShapeBuilder("all-MiniLM-L6-v2")
+    values = (None,) * 2 + (["/a", "/b"],) + (None,) * 15
+    row = builder.shape(("svc", "op", "INTERNAL", "OK", None, None, None, values))
+    assert row[0] == builder.shape(("svc", "op", "INTERNAL", "OK", None, None, None, values))[0]
+    assert "[<str>, <str>]" in row[-1]
+
+
+def _stored(conn: psycopg.Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    spans = conn.execute("SELECT name, shape_key FROM otel_spans ORDER BY name").fetchall()
+    shapes = conn.execute("SELECT shape_key, text, embedding FROM otel_shapes ORDER BY text").fetchall()
+    return spans, shapes
+
+
+def test_spans_differing_in_ids_and_numbers_share_one_shape(
+    shape_settings: PgvectorSettings, conn: psycopg.Connection
+) -> None:
+    specs = [
+        SpanSpec("checkout", f"GET /api/orders/{order}", SpanKind.SERVER,
+                 LookupError(f"order {order} for user {user} not found in 10.0.{order % 200}.7 at 2024-05-0{order % 9 + 1}"),
+                 {"http.request.method": "GET", "url.path": f"/api/orders/{order}"})
+        for order, user in ((17, "3fa85f64-5717-4562-b3fc-2c963f66afa6"), (90210, "0b7e4e2c-0000-4f3b-8d5e-9c7a6b5d4e3f"))
+    ] + [SpanSpec("checkout", "GET /api/orders/17", SpanKind.SERVER, ValueError("order 17 not found"))]
+    export_specs(shape_settings, specs)
+    spans, shapes = _stored(conn)
+    keys = [key for _, key in spans]
+    assert None not in keys
+    assert len(set(keys)) == 2  # the LookupError spans share a shape; the ValueError span has its own
+    assert {key for key, _, _ in shapes} == set(keys)
+    texts = [text for _, text, _ in shapes]
+    assert texts[0].startswith("LookupError: order <num> for user <uuid> not found in <ip> at <time> |")
+    assert all(embedding is None for _, _, embedding in shapes)  # deferred: vectors come later
+
+
+def test_off_mode_stores_no_shapes(settings: PgvectorSettings, conn: psycopg.Connection) -> None:
+    export_specs(settings, [SpanSpec("svc", "op")])  # the fixture's settings have embedding="off"
+    spans, shapes = _stored(conn)
+    assert spans == [("op", None)]
+    assert shapes == []
+
+
+def test_bad_text_in_a_shape_is_sanitized_without_losing_the_batch(
+    shape_settings: PgvectorSettings, conn: psycopg.Connection
+) -> None:
+    specs = [SpanSpec("svc", "op\x00", SpanKind.INTERNAL, RuntimeError("bad \udc80 byte\x00 " + "x" * 5000)),
+             SpanSpec("svc", "fine")]
+    export_specs(shape_settings, specs)
+    spans, shapes = _stored(conn)
+    assert len(spans) == 2 and len(shapes) == 2
+    assert all("\x00" not in text and len(text) < 1200 for _, text, _ in shapes)
+
+
+def test_repeated_batches_insert_each_shape_once(shape_settings: PgvectorSettings, conn: psycopg.Connection) -> None:
+    export_specs(shape_settings, [SpanSpec("svc", "op"), SpanSpec("svc", "op2")], times=3)
+    spans, shapes = _stored(conn)
+    assert len(spans) == 6 and len(shapes) == 2

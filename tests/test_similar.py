@@ -1,0 +1,158 @@
+"""``similar_spans`` and ``otel-pgvector similar`` with the real model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from click.testing import CliRunner
+from pgvector.psycopg import register_vector
+
+from opentelemetry_exporter_pgvector import PgvectorSettings
+from opentelemetry_exporter_pgvector.cli.main import cli
+from opentelemetry_exporter_pgvector.db.database import Database
+from opentelemetry_exporter_pgvector.embedding.backfill import embed_missing
+from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
+
+from shape_workload import REFUSALS, SUCCESSES, TIMEOUTS, SpanSpec, export_specs
+
+_WEEK_AGO = int((dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=7)).timestamp() * 1e9)
+
+
+@pytest.fixture
+def shop(shape_settings: PgvectorSettings, embedding_backend: Any) -> PgvectorSettings:
+    """Timeouts, refusals and successes of several services, stored and embedded.
+
+    Each success appears three times, each failure once, plus one old refusal a week ago.
+    """
+    specs = list(TIMEOUTS + REFUSALS + SUCCESSES * 3)
+    old = SpanSpec("inventory", "SELECT stock", REFUSALS[0].kind, ConnectionRefusedError("connection refused by db-old"),
+                   {"db.system.name": "postgresql"}, start_time=_WEEK_AGO)
+    export_specs(shape_settings, [*specs, old])
+    database = Database(shape_settings)
+    embed_missing(database, embedding_backend)
+    database.close()
+    return shape_settings
+
+
+def _span_id(conn: psycopg.Connection, exception_type: str) -> str:
+    row = conn.execute("SELECT otel_span_id_hex(span_id) FROM otel_spans WHERE exception_type = %s LIMIT 1",
+                       (exception_type,)).fetchone()
+    return row[0]
+
+
+def test_a_timeout_spans_nearest_shapes_are_other_timeouts(shop: PgvectorSettings, conn: psycopg.Connection) -> None:
+    with TelemetryQuery(shop) as query:
+        results = query.similar_spans(span_id=_span_id(conn, "TimeoutError"), k=10)
+    assert results[0].similarity == pytest.approx(1.0, abs=1e-5)  # the span's own shape
+    timeouts = [rank for rank, result in enumerate(results) if result.text.startswith("TimeoutError")]
+    successes = [rank for rank, result in enumerate(results) if result.status_code == "OK"]
+    assert len(timeouts) == len(TIMEOUTS) and successes, [r.text for r in results]
+    assert max(timeouts) < min(successes), [r.text for r in results]
+    assert {results[rank].service_name for rank in timeouts} == {"payments", "inventory", "checkout"}
+    assert all(0 <= r.similarity <= 1 for r in results)
+    assert [r.similarity for r in results] == sorted((r.similarity for r in results), reverse=True)
+
+
+def test_a_paraphrase_finds_differently_worded_refusals(shop: PgvectorSettings) -> None:
+    with TelemetryQuery(shop) as query:
+        results = query.similar_spans(text="database connection refused", k=10)
+    texts = [result.text for result in results]
+    reworded = [rank for rank, text in enumerate(texts)
+                if "could not connect to server" in text or "ECONNREFUSED" in text]
+    successes = [rank for rank, result in enumerate(results) if result.status_code == "OK"]
+    assert len(reworded) == 2 and max(reworded) < 4, texts  # among the top few of 11 shapes
+    assert max(reworded) < min(successes), texts
+
+
+def test_results_carry_counts_and_an_example_of_the_window(shop: PgvectorSettings, conn: psycopg.Connection) -> None:
+    with TelemetryQuery(shop) as query:
+        recent = query.similar_spans(text="GET /api/products", k=1, status="ok")
+        old = query.similar_spans(text="connection refused by db-old", k=1, service="inventory",
+                                  until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1))
+        none = query.similar_spans(text="connection refused by db-old", k=3,
+                                   since=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+    (products,) = recent
+    assert products.span_count == 3 and "GET /api/products" in products.text
+    example = conn.execute(
+        "SELECT otel_trace_id_hex(trace_id), shape_key, start_time FROM otel_spans WHERE otel_span_id_hex(span_id) = %s",
+        (products.example_span_id,),
+    ).fetchone()
+    assert example[0] == products.example_trace_id and example[1] == products.shape_key
+    assert products.first_seen <= example[2] == products.last_seen
+    (only_old,) = old
+    assert only_old.span_count == 1 and "db-old" in only_old.text
+    assert only_old.last_seen < dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=6)
+    assert none == []
+
+
+def test_filters_and_thresholds(shop: PgvectorSettings) -> None:
+    with TelemetryQuery(shop) as query:
+        payments = query.similar_spans(text="timed out", service="payments", k=10)
+        errors = query.similar_spans(text="timed out", status="ERROR", k=10)
+        close = query.similar_spans(text="timed out", min_similarity=0.3, k=10)
+    assert payments and {r.service_name for r in payments} == {"payments"}
+    assert len(errors) == len(TIMEOUTS) + len(REFUSALS) + 1 and {r.status_code for r in errors} == {"ERROR"}
+    assert close and all(r.similarity >= 0.3 for r in close) and len(close) < 14
+
+
+def test_bad_queries_fail_clearly(shop: PgvectorSettings) -> None:
+    with TelemetryQuery(shop) as query:
+        with pytest.raises(ValueError, match="exactly one"):
+            query.similar_spans(text="x", span_id="00f067aa0ba902b7")
+        with pytest.raises(ValueError, match="dimensions"):
+            query.similar_spans(vector=[0.1, 0.2])
+        with pytest.raises(LookupError, match="00f067aa0ba902b7"):
+            query.similar_spans(span_id="00f067aa0ba902b7")
+        with pytest.raises(ValueError, match="status"):
+            query.similar_spans(text="x", status="FAILED")
+
+
+def test_filtered_search_keeps_recall_against_an_exact_scan(shape_settings: PgvectorSettings,
+                                                            conn: psycopg.Connection) -> None:
+    """A filter matching 1% of 3000 shapes still returns the exact nearest ones of that service."""
+    Database(shape_settings).migrate()
+    register_vector(conn)
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(3000, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    services = ["rare" if i % 100 == 0 else f"svc{i % 7}" for i in range(3000)]
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO otel_shapes (shape_key, service_name, kind, status_code, model, text, embedding)"
+            " VALUES (%s, %s, 'INTERNAL', 'OK', 'all-MiniLM-L6-v2', %s, %s)",
+            [(i, services[i], f"shape {i}", vectors[i]) for i in range(3000)],
+        )
+        cursor.executemany(
+            "INSERT INTO otel_spans (start_time, span_id, resource_id, trace_id, service_name, name, kind,"
+            " status_code, shape_key) VALUES (now(), %s, 1, gen_random_uuid(), %s, 'x', 'INTERNAL', 'OK', %s)",
+            [(i, services[i], i) for i in range(3000)],
+        )
+    query_vector = vectors[500] + rng.normal(scale=0.5, size=384).astype(np.float32)
+    rare = [i for i in range(3000) if services[i] == "rare"]
+    exact = sorted(rare, key=lambda i: -float(vectors[i] @ query_vector))[:10]
+    with TelemetryQuery(shape_settings) as query:
+        results = query.similar_spans(vector=query_vector.tolist(), service="rare", k=10)
+    assert [r.shape_key for r in results] == exact
+
+
+def test_similar_command_prints_a_table_and_json(shop: PgvectorSettings) -> None:
+    base = ["--dsn", shop.dsn, "--schema", shop.db_schema]
+    env = {"OTEL_EXPORTER_PGVECTOR_EMBEDDING_CACHE_DIR": str(shop.embedding_cache_dir)}
+    table = CliRunner().invoke(cli, [*base, "similar", "payments database timed out", "-k", "2"], env=env)
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert lines[0].split()[:3] == ["similarity", "spans", "service"] and len(lines) == 4
+    assert "TimeoutError" in lines[2]
+    as_json = CliRunner().invoke(cli, [*base, "similar", "payments database timed out", "-k", "2", "--json",
+                                       "--service", "payments"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    records = json.loads(as_json.output)
+    assert len(records) == 2 and {record["service_name"] for record in records} == {"payments"}
+    assert "connection to payments-db:<num> timed out" in records[0]["text"]
+    missing = CliRunner().invoke(cli, [*base, "similar"], env=env)
+    assert missing.exit_code == 2 and "TEXT or --span-id" in missing.output
