@@ -143,7 +143,13 @@ class Database:
             pool = self._current_pool()
             remaining = max(0.001, timeout - (time.monotonic() - started))
             with pool.connection(timeout=remaining) as conn:
-                yield conn
+                try:
+                    yield conn
+                except psycopg.errors.ReadOnlySqlTransaction:
+                    # A read-only session is a standby or a server mid-failover: never reuse it,
+                    # so the pool reconnects (to the new primary) instead of failing forever.
+                    conn.close()
+                    raise
         except psycopg.OperationalError as error:
             raise DatabaseUnavailable(self._describe(error)) from error
 
