@@ -1,4 +1,4 @@
-"""Finished SDK spans for the resilience tests."""
+"""Finished SDK spans for the tests."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from opentelemetry_exporter_pgvector.convert.spans import signed_span_id
 RESOURCE = Resource.create({"service.name": "resilience-test"})
 
 
-def make_spans(count: int, prefix: str = "span") -> tuple[ReadableSpan, ...]:
+def make_spans(count: int, prefix: str = "span", resource: Resource = RESOURCE) -> tuple[ReadableSpan, ...]:
     """``count`` finished spans named ``<prefix>-<n>``, each its own trace."""
     memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=RESOURCE)
+    provider = TracerProvider(resource=resource)
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("resilience.test")
     for index in range(count):
