@@ -248,3 +248,35 @@ def test_supported_sdk_range_is_pinned_and_the_interface_matches() -> None:
     assert version("opentelemetry-sdk").startswith("1.45.")
     assert issubclass(PgvectorLogExporter, LogRecordExporter)
     assert not PgvectorLogExporter.__abstractmethods__
+
+
+def test_log_bodies_get_shapes_in_the_span_shape_dictionary(
+    settings: PgvectorSettings, conn: psycopg.Connection
+) -> None:
+    """Deferred mode: bodies differing only in ids share one shape; patterns come from it."""
+    shaped = settings.model_copy(update={"embedding": "deferred"})
+    provider = LoggerProvider(resource=Resource.create({"service.name": "payments"}))
+    provider.add_log_record_processor(BatchLogRecordProcessor(PgvectorLogExporter(shaped)))
+    logger = logging.getLogger("shop.payments.shapes")
+    handler = _handler(provider)
+    logger.addHandler(handler)
+    try:
+        for order in (7, 88, 999):
+            logger.warning("card declined for order %d (request 3f2a9c1e-77aa-4b1c-9d2e-0a1b2c3d4e5f)", order)
+        logger.warning("")  # no body text: no shape
+    finally:
+        logger.removeHandler(handler)
+        provider.shutdown()
+
+    keys = conn.execute("SELECT shape_key FROM otel_logs ORDER BY time").fetchall()
+    assert len(keys) == 4 and keys[3] == (None,)
+    assert len({key for (key,) in keys[:3]}) == 1
+    shape = conn.execute(
+        "SELECT signal, service_name, kind, status_code, text, embedding IS NULL FROM otel_shapes WHERE shape_key = %s",
+        keys[0],
+    ).fetchone()
+    assert shape == ("log", "payments", "LOG", "WARN", "payments WARN: card declined for order <num> (request <uuid>)",
+                     True)
+    with TelemetryQuery(shaped) as query:
+        patterns = {pattern.pattern: pattern.count for pattern in query.log_patterns()}
+    assert patterns["card declined for order <num> (request <uuid>)"] == 3

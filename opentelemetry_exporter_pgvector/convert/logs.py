@@ -19,6 +19,7 @@ one more per failure, for ever.
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -26,9 +27,10 @@ from typing import Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 
-from .scope import RESOURCE_TABLE, ScopeCache
+from ..embedding.shape import SHAPE_TABLE, ShapeBuilder
+from .scope import ScopeCache
 from .spans import attribute_mapping, signed_span_id
-from .table import Column, Row, RowStream, TableRows, TableSpec, pg_timestamp
+from .table import Column, Row, RowStream, TableRows, TableSpec, collected_part, pg_timestamp
 from .values import EMPTY_JSONB_OBJECT, clean_optional_text, clean_text, to_json, to_jsonb
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ LOG_TABLE = TableSpec(
         Column("attributes", "jsonb"),
         Column("scope_attributes", "jsonb"),
         Column("scope_schema_url", "text"),
+        Column("shape_key", "int8"),
     ),
 )
 
@@ -98,16 +101,21 @@ def body_columns(body: Any, max_length: int) -> tuple[str, str | None, bytes | N
 
 
 class LogConverter:
-    """Turns SDK log records into ``otel_logs`` rows; one instance per exporter (it caches resources)."""
+    """Turns SDK log records into ``otel_logs`` rows; one instance per exporter (it caches resources).
+
+    With a :class:`ShapeBuilder` each record with a body carries the key of its body's shape
+    (the same dictionary and masking as spans); without one (embeddings off) it is NULL.
+    """
 
     table = LOG_TABLE
 
-    def __init__(self, max_value_length: int) -> None:
+    def __init__(self, max_value_length: int, shapes: ShapeBuilder | None = None) -> None:
         self._max = max_value_length
         self._scopes = ScopeCache(max_value_length)
+        self._shapes = shapes
 
-    def convert(self, readable: ReadableLogRecord) -> Row:
-        """The row for one record. Pure apart from the resource/scope cache."""
+    def convert(self, readable: ReadableLogRecord, shapes: dict[int, Row] | None = None) -> Row:
+        """The row for one record; its shape's row is added to ``shapes`` when given."""
         max_length = self._max
         record = readable.log_record
         resource = self._scopes.resource(readable.resource)
@@ -119,6 +127,13 @@ class LogConverter:
         severity = record.severity_number
         attributes = attribute_mapping(record.attributes)
         body_type, body, body_value = body_columns(record.body, max_length)
+        severity_text = clean_optional_text(record.severity_text, max_length)
+        shape_key = None
+        if self._shapes is not None and body:
+            shape = self._shapes.log_shape(resource.service_name, severity_text, body)
+            shape_key = shape[0]
+            if shapes is not None:
+                shapes[shape_key] = shape
         return (
             pg_timestamp(timestamp),
             pg_timestamp(observed),
@@ -130,7 +145,7 @@ class LogConverter:
             timestamp % 1000,
             severity.value if severity is not None else None,
             resource.service_name,
-            clean_optional_text(record.severity_text, max_length),
+            severity_text,
             clean_optional_text(record.event_name or None, max_length),
             body_type,
             body,
@@ -140,23 +155,24 @@ class LogConverter:
             to_jsonb(attributes, max_length) if attributes else EMPTY_JSONB_OBJECT,
             scope.attributes_jsonb,
             scope.schema_url,
+            shape_key,
         )
 
-    def _convert_or_skip(self, record: ReadableLogRecord) -> Row | None:
+    def _convert_or_skip(self, shapes: dict[int, Row], record: ReadableLogRecord) -> Row | None:
         try:
-            return self.convert(record)
+            return self.convert(record, shapes)
         except Exception:  # one malformed record must not cost the rest of the batch
             logger.exception("dropping a log record: it could not be converted")
             return None
 
     def convert_batch(self, records: Sequence[ReadableLogRecord]) -> list[TableRows]:
-        """The rows of a batch: records (converted while COPY streams them) and their resources.
+        """The rows of a batch: records (converted while COPY streams them), resources and shapes.
 
         ``records`` must already be free of this package's own records (:func:`is_own_record`).
         """
-        resources = {id(record.resource): record.resource for record in records}
-        resource_rows = [self._scopes.resource(resource).row for resource in resources.values()]
-        return [
-            TableRows(LOG_TABLE, RowStream(records, self._convert_or_skip)),
-            TableRows(RESOURCE_TABLE, resource_rows, insert_if_absent=True),
-        ]
+        shapes: dict[int, Row] = {}
+        stream = RowStream(records, functools.partial(self._convert_or_skip, shapes))
+        parts = [TableRows(LOG_TABLE, stream), self._scopes.resource_part(record.resource for record in records)]
+        if self._shapes is not None:
+            parts.append(collected_part(SHAPE_TABLE, stream, shapes))
+        return parts

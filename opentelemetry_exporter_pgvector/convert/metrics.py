@@ -34,7 +34,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics import Exemplar
 
-from .scope import RESOURCE_TABLE, ResourceColumns, ScopeCache, ScopeColumns
+from .scope import ResourceColumns, ScopeCache, ScopeColumns
 from .spans import attribute_mapping
 from .table import Column, Row, RowStream, TableRows, TableSpec, pg_timestamp
 from .values import EMPTY_JSONB_ARRAY, EMPTY_JSONB_OBJECT, clean_optional_text, clean_text, to_jsonb
@@ -200,10 +200,9 @@ class MetricConverter:
 
     def convert_batch(self, data: MetricsData) -> list[TableRows]:
         """The rows of one collection: points (converted while COPY streams them) and resources."""
-        resource_rows = [self._scopes.resource(entry.resource).row for entry in data.resource_metrics]
         return [
             TableRows(METRIC_POINT_TABLE, RowStream(self._points(data), self._convert_or_skip)),
-            TableRows(RESOURCE_TABLE, resource_rows, insert_if_absent=True),
+            self._scopes.resource_part(entry.resource for entry in data.resource_metrics),
         ]
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from .table import Column, Row, TableSpec
+from .table import Column, Row, TableRows, TableSpec
 from .values import attributes_jsonb, clean_optional_text, clean_text
 
 _Key = TypeVar("_Key")
@@ -102,6 +103,12 @@ class ScopeCache:
             columns = ResourceColumns(service_name, key, (key, service_name, serialized, schema_url))
             self._resources.put(resource, columns)
         return columns
+
+    def resource_part(self, resources: Iterable[Resource]) -> TableRows:
+        """The ``otel_resources`` rows (insert-if-absent) of the distinct resources of a batch."""
+        distinct = {id(resource): resource for resource in resources}
+        return TableRows(RESOURCE_TABLE, [self.resource(resource).row for resource in distinct.values()],
+                         insert_if_absent=True)
 
     def scope(self, scope: InstrumentationScope | None) -> ScopeColumns:
         if scope is None:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode
 
 from ..embedding.shape import SHAPE_ATTRIBUTES, SHAPE_TABLE, ShapeBuilder
-from .scope import RESOURCE_TABLE, ScopeCache
-from .table import Column, Row, RowStream, TableRows, TableSpec, pg_timestamp
+from .scope import ScopeCache
+from .table import Column, Row, RowStream, TableRows, TableSpec, collected_part, pg_timestamp
 from .values import EMPTY_JSONB_ARRAY, EMPTY_JSONB_OBJECT, clean_optional_text, clean_text, to_jsonb
 
 logger = logging.getLogger(__name__)
@@ -142,26 +142,6 @@ def _link_json(link: Link) -> dict[str, Any]:
     return entry
 
 
-def _same_row(row: Row) -> Row:
-    return row
-
-
-class _BatchShapes:
-    """The ``otel_shapes`` rows of a batch's spans, complete whenever they are iterated.
-
-    Shapes are collected while the span rows convert, so iterating this first converts every
-    span: the writer may write the dictionary before or after the spans.
-    """
-
-    def __init__(self, spans: RowStream[ReadableSpan], shapes: dict[int, Row]) -> None:
-        self._spans = spans
-        self._shapes = shapes
-
-    def __iter__(self) -> Iterator[Row]:
-        self._spans.materialize()
-        return iter(list(self._shapes.values()))
-
-
 class SpanConverter:
     """Turns SDK spans into ``otel_spans`` rows; one instance per exporter (it caches resources).
 
@@ -267,16 +247,9 @@ class SpanConverter:
 
     def convert_batch(self, spans: Sequence[ReadableSpan]) -> list[TableRows]:
         """The rows of a batch: spans (converted while COPY streams them), their resources and shapes."""
-        resources = {id(span.resource): span.resource for span in spans}
-        resource_rows = [self._scopes.resource(resource).row for resource in resources.values()]
         shapes: dict[int, Row] = {}
         stream = RowStream(spans, functools.partial(self._convert_or_skip, shapes))
-        parts = [
-            TableRows(SPAN_TABLE, stream),
-            TableRows(RESOURCE_TABLE, resource_rows, insert_if_absent=True),
-        ]
+        parts = [TableRows(SPAN_TABLE, stream), self._scopes.resource_part(span.resource for span in spans)]
         if self._shapes is not None:
-            # A RowStream, so delivery keeps it lazy (and the spans' COPY overlapping their conversion)
-            shape_rows: RowStream[Row] = RowStream(_BatchShapes(stream, shapes), _same_row)
-            parts.append(TableRows(SHAPE_TABLE, shape_rows, insert_if_absent=True))
+            parts.append(collected_part(SHAPE_TABLE, stream, shapes))
         return parts

@@ -103,3 +103,32 @@ class TableRows:
     table: TableSpec
     rows: Iterable[Row] | Sequence[Row]
     insert_if_absent: bool = False
+
+
+class CollectedRows:
+    """Dictionary rows (shapes) collected into ``collected`` while ``stream`` converts.
+
+    Iterating first finishes the stream's conversion, so the writer may write the dictionary
+    before or after the records that refer to it.
+    """
+
+    def __init__(self, stream: RowStream[Any], collected: dict[Any, Row]) -> None:
+        self._stream = stream
+        self._collected = collected
+
+    def __iter__(self) -> Iterator[Row]:
+        self._stream.materialize()
+        return iter(list(self._collected.values()))
+
+
+def _same_row(row: Row) -> Row:
+    return row
+
+
+def collected_part(table: TableSpec, stream: RowStream[Any], collected: dict[Any, Row]) -> TableRows:
+    """An insert-if-absent part for dictionary rows gathered while ``stream`` converts.
+
+    It is a RowStream itself, so delivery keeps it lazy and the records' COPY keeps
+    overlapping their conversion.
+    """
+    return TableRows(table, RowStream(CollectedRows(stream, collected), _same_row), insert_if_absent=True)

@@ -153,6 +153,15 @@ def shape_text(
     return " | ".join(parts)
 
 
+def log_shape_text(service: str, severity: str | None, body: str) -> str:
+    """The text embedded for a log record: ``checkout ERROR: payment <num> declined``.
+
+    The body masked as span components are, so records one log statement emits share a
+    shape; the distinct log shapes with their counts are the service's log patterns.
+    """
+    return f"{service} {severity or 'LOG'}: {_masked(body) or ''}".rstrip()
+
+
 def shape_key(model: str, text: str) -> int:
     """64 bits of BLAKE2b over model and text, as the signed value a ``bigint`` holds."""
     digest = hashlib.blake2b(model.encode(), digest_size=8, person=b"otel-shape")
@@ -161,7 +170,7 @@ def shape_key(model: str, text: str) -> int:
 
 
 class ShapeBuilder:
-    """Shape key and dictionary row of spans, cached by their raw components.
+    """Shape key and dictionary row of spans and log records, cached by their raw components.
 
     One instance per converter. The cache (``functools.lru_cache``, implemented in C and
     thread-safe) maps the raw components tuple (the span's values before masking) to the
@@ -171,6 +180,7 @@ class ShapeBuilder:
     def __init__(self, model: str, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self.model = model
         self._cached = functools.lru_cache(maxsize=cache_size)(self._build)
+        self._cached_log = functools.lru_cache(maxsize=cache_size)(self._build_log)
 
     def shape(self, components: RawComponents) -> Row:
         """The ``otel_shapes`` row of a span whose raw components are ``components``.
@@ -186,6 +196,14 @@ class ShapeBuilder:
 
     def cache_info(self) -> Any:
         return self._cached.cache_info()
+
+    def log_shape(self, service: str, severity: str | None, body: str) -> Row:
+        """The ``otel_shapes`` row of a log record (kind ``LOG``, its severity as status)."""
+        return self._cached_log(service, severity, body)
+
+    def _build_log(self, service: str, severity: str | None, body: str) -> Row:
+        text = log_shape_text(service, severity, body)
+        return (shape_key(self.model, text), "log", service, "LOG", severity, self.model, text)
 
     def _build(self, components: RawComponents) -> Row:
         service, name, kind, status, status_message, exception_type, exception_message, values = components

@@ -12,21 +12,43 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..config import PgvectorSettings
 from ..convert.table import TableRows
 from ..db.database import Database, acquire
+from ..embedding.model import configured_model_name
+from ..embedding.shape import SHAPE_TABLE, ShapeBuilder
 from ..write.delivery import Delivery, delivery_for, release_delivery
 
+if TYPE_CHECKING:
+    from ..embedding.encoder import ShapeEncoder
+
 logger = logging.getLogger(__name__)
+
+# In inline mode, the largest share of the export timeout an export waits for its new shapes'
+# vectors (after writing its records and the shapes without vectors), whatever
+# OTEL_EXPORTER_PGVECTOR_EMBEDDING_INLINE_WAIT says; never past the timeout.
+INLINE_EMBED_SHARE = 0.5
 
 
 class PgvectorExporterBase:
     """Lifecycle and write path common to the span, log and metric exporters."""
 
     signal = "telemetry"
+    # Signals whose records have shapes in otel_shapes (spans, log bodies), per EMBEDDING:
+    # ``off`` stores none; ``deferred`` stores shape keys and new shapes without vectors, at full
+    # speed and without importing numpy, torch or onnxruntime; ``inline`` also embeds new shapes
+    # on a background pool. In inline mode, once the batch is committed (records written at full
+    # speed, COPY overlapping conversion), the export waits for its new shapes' vectors up to
+    # ``embedding_inline_wait`` (0.2 s; at most half the timeout), unless the encoder already has
+    # a backlog the wait could not get through. The wait is short because an exporter blocked
+    # for seconds makes the SDK's batch processors overflow and drop records, and a cold start
+    # brings hundreds of new shapes at once. A shape not embedded in time keeps its vector-less
+    # row until the encoder finishes in the background (or ``otel-pgvector embed`` fills it); no
+    # record is held back past the timeout or dropped for it.
+    has_shapes = False
 
     def __init__(self, settings: PgvectorSettings | None = None, **overrides: Any) -> None:
         if settings is not None and overrides:
@@ -38,6 +60,20 @@ class PgvectorExporterBase:
         self._in_flight = 0
         self._shutdown = False
         self._warned_after_shutdown = False
+        mode = self.settings.embedding if self.has_shapes else "off"
+        self.shapes: ShapeBuilder | None = (
+            None if mode == "off" else ShapeBuilder(configured_model_name(self.settings))
+        )
+        self._encoder: ShapeEncoder | None = None
+        if mode == "inline":
+            from ..embedding.encoder import ShapeEncoder  # numpy and a model: inline mode only
+
+            self._encoder = ShapeEncoder(self.settings, self._database)
+
+    @property
+    def encoder(self) -> ShapeEncoder | None:
+        """The shape encoder of ``inline`` mode (its ``stats``), else None."""
+        return self._encoder
 
     @property
     def database(self) -> Database:
@@ -78,8 +114,52 @@ class PgvectorExporterBase:
             logger.error("Failed to export %d %s to PostgreSQL", count, self.signal)
         return delivered
 
+    def _export(self, count: int, convert: Callable[[], Sequence[TableRows]]) -> bool:
+        """One export: convert and deliver ``count`` records, then (inline) embed new shapes.
+
+        False after shutdown or when the batch is lost; an empty batch touches no database.
+        """
+        if not self._begin():
+            return False
+        try:
+            if not count:
+                return True
+            started = time.monotonic()
+            parts = convert()
+            ok = self._write(parts, count)
+            if ok and self._encoder is not None:
+                timeout = self.settings.timeout
+                budget = min(self.settings.embedding_inline_wait, timeout * INLINE_EMBED_SHARE,
+                             timeout - (time.monotonic() - started))
+                self._embed_new_shapes(parts, budget)
+            return ok
+        finally:
+            self._end()
+
+    def _embed_new_shapes(self, parts: Sequence[TableRows], budget: float) -> None:
+        """Embed the batch's new shapes (already written without vectors), waiting up to ``budget``."""
+        assert self._encoder is not None
+        try:
+            shapes = [row for part in parts if part.table is SHAPE_TABLE for row in part.rows]
+            # Behind a backlog (a cold start's burst of new shapes) waiting would not get this
+            # batch's vectors in time, only slow the export down: it is left to the background.
+            backlogged = self._encoder.backlog > 0
+            futures = self._encoder.submit(shapes)
+            late = len(futures) if backlogged else self._encoder.wait(futures, budget)
+        except Exception:  # embedding is best effort; the records are written regardless
+            logger.exception("could not embed %s shapes; they are left for `otel-pgvector embed`", self.signal)
+            return
+        if late:
+            logger.debug("%d %s shapes not embedded within the export; filled later", late, self.signal)
+
+    def _flush_shapes(self, timeout_millis: float) -> bool:
+        """Records are written by export(); in inline mode, wait for the shapes being embedded."""
+        return True if self._encoder is None else self._encoder.flush(timeout_millis / 1000)
+
     def _shutdown_exporter(self, timeout_millis: float | None = None) -> None:
         timeout = self.settings.timeout if timeout_millis is None else timeout_millis / 1000
+        if self._encoder is not None:
+            self._encoder.close(timeout * INLINE_EMBED_SHARE)
         with self._state:
             if self._shutdown:
                 logger.warning("Exporter already shutdown, ignoring call")

@@ -25,32 +25,28 @@ class PgvectorLogExporter(PgvectorExporterBase, LogRecordExporter):
     """Writes each batch of log records to PostgreSQL with one COPY, in one transaction.
 
     Use it with ``BatchLogRecordProcessor``, or ``OTEL_LOGS_EXPORTER=pgvector``. Configured like
-    :class:`~opentelemetry_exporter_pgvector.PgvectorSpanExporter`. Records logged by this
+    :class:`~opentelemetry_exporter_pgvector.PgvectorSpanExporter`; log bodies get shapes in
+    ``otel_shapes`` (masked like span texts) under the same ``embedding`` modes. Records logged by this
     package, psycopg and the embedded server are never exported (no feedback loop through a
     ``LoggingHandler`` on the root logger).
     """
 
     signal = "log records"
+    has_shapes = True
 
     def __init__(self, settings: PgvectorSettings | None = None, **overrides: Any) -> None:
         super().__init__(settings, **overrides)
-        self._converter = LogConverter(self.settings.max_value_length)
+        self._converter = LogConverter(self.settings.max_value_length, self.shapes)
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        # Only our own records: nothing to write, and no database touched.
         records = [record for record in batch if not is_own_record(record)]
-        if not self._begin():
-            return LogRecordExportResult.FAILURE
-        try:
-            if not records:  # only our own records: nothing to write, and no database touched
-                return LogRecordExportResult.SUCCESS
-            ok = self._write(self._converter.convert_batch(records), len(records))
-            return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
-        finally:
-            self._end()
+        ok = self._export(len(records), lambda: self._converter.convert_batch(records))
+        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def shutdown(self) -> None:
         self._shutdown_exporter()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Nothing is buffered in this exporter, so this method does nothing."""
-        return True
+        """Records are written by export(); in inline mode, wait for the shapes being embedded."""
+        return self._flush_shapes(timeout_millis)

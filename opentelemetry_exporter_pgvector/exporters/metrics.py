@@ -102,16 +102,8 @@ class PgvectorMetricExporter(PgvectorExporterBase, MetricExporter):
     ) -> MetricExportResult:
         """Write one collection; bounded by ``OTEL_EXPORTER_PGVECTOR_TIMEOUT`` like every export
         (the reader's ``timeout_millis`` is accepted for its interface)."""
-        if not self._begin():
-            return MetricExportResult.FAILURE
-        try:
-            count = point_count(metrics_data)
-            if not count:
-                return MetricExportResult.SUCCESS
-            ok = self._write(self._converter.convert_batch(metrics_data), count)
-            return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
-        finally:
-            self._end()
+        ok = self._export(point_count(metrics_data), lambda: self._converter.convert_batch(metrics_data))
+        return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         """Nothing is buffered in this exporter, so this method does nothing."""

@@ -162,7 +162,11 @@ def log_patterns(
     since: dt.datetime | None = None,
     limit: int = 50,
 ) -> list[LogPattern]:
-    """The most frequent body patterns: numbers, hex ids, uuids and quoted strings masked."""
+    """The most frequent body patterns: numbers, hex ids, uuids and quoted strings masked.
+
+    A record with a shape (``embedding`` not ``off``) takes its pattern from the shape's text,
+    masked once when it was written; others are masked here, in SQL, the same way.
+    """
     conditions: list[sql.Composable] = [sql.SQL("body IS NOT NULL")]
     params: list[Any] = []
     _service_and_time(conditions, params, service, since, None)
@@ -170,10 +174,12 @@ def log_patterns(
         "SELECT pattern, count(*) AS count, array_agg(DISTINCT service_name ORDER BY service_name) AS services,"
         " max(severity_number) AS max_severity, min(time) AS first_seen, max(time) AS last_seen,"
         " min(left(body, 1000)) AS example"
-        " FROM (SELECT {pattern} AS pattern, body, service_name, severity_number, time"
-        " FROM {table} WHERE {where}) AS masked GROUP BY pattern ORDER BY count DESC, pattern LIMIT %s"
+        " FROM (SELECT coalesce((SELECT substr(text, strpos(text, ': ') + 2) FROM {shapes} shape"
+        "  WHERE shape.shape_key = logs.shape_key), {pattern}) AS pattern, body, service_name, severity_number, time"
+        " FROM {table} logs WHERE {where}) AS masked GROUP BY pattern ORDER BY count DESC, pattern LIMIT %s"
     ).format(
-        pattern=sql.SQL(_PATTERN), table=database.qualified("otel_logs"), where=sql.SQL(" AND ").join(conditions)
+        pattern=sql.SQL(_PATTERN), table=database.qualified("otel_logs"), shapes=database.qualified("otel_shapes"),
+        where=sql.SQL(" AND ").join(conditions),
     )
     with conn.cursor(row_factory=class_row(LogPattern)) as cursor:
         return cursor.execute(query, [*params, limit]).fetchall()
