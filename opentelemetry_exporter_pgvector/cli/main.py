@@ -111,7 +111,7 @@ def demo(ctx: click.Context, requests: int) -> None:
     ))
     if settings.embedding != "off":
         embedded = _embed(settings, batch_size=settings.embedding_batch_size, follow=False)
-        click.echo(f"\nembedded {embedded} span shapes; try: otel-pgvector similar \"payments database timed out\"")
+        click.echo(f"\nembedded {embedded} span and log shapes; try: otel-pgvector similar \"payments database timed out\"")
     click.echo("\nnext: otel-pgvector logs --patterns; otel-pgvector logs timeout; "
                "otel-pgvector metrics http.server.request.duration --agg p95; otel-pgvector trace <trace id>")
 
