@@ -67,7 +67,11 @@ def test_db_dsn_masks_password() -> None:
     assert keyvalue.output.strip() == "host=localhost password=*** dbname=db"
 
 
-def test_demo_stores_spans_and_prints_summary(server_dsn: str, schema: str, conn: psycopg.Connection) -> None:
+def test_demo_stores_spans_and_prints_summary(
+    server_dsn: str, schema: str, conn: psycopg.Connection, embedding_cache_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_EMBEDDING_CACHE_DIR", str(embedding_cache_dir))
     result = CliRunner().invoke(cli, ["--dsn", server_dsn, "--schema", schema, "demo", "--requests", "20"])
     assert result.exit_code == 0, result.output
     first_line = result.output.splitlines()[0]

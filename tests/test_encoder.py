@@ -165,3 +165,16 @@ def test_deferred_and_off_modes_import_and_run_without_torch_numpy_or_onnxruntim
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[('deferred', True), ('off', False)] 1"
+
+
+def test_onnx_export_prints_nothing(tmp_path: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    """The one-time export runs inside CLI commands (the demo); torch's progress must not show."""
+    from opentelemetry_exporter_pgvector.embedding.backends import OnnxBackend, default_model_path, export_onnx
+
+    onnx_path = export_onnx(default_model_path(), tmp_path)
+    out, _ = capfd.readouterr()
+    assert out == ""
+    backend = OnnxBackend(default_model_path(), onnx_path)
+    vectors = backend.encode(["payments CLIENT INSERT payment | ERROR"])
+    assert vectors.shape == (1, backend.dimension)
+    assert abs(float(np.linalg.norm(vectors[0])) - 1.0) < 1e-5

@@ -19,8 +19,10 @@ pooling the ONNX backend does not implement.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -478,7 +480,7 @@ def export_onnx(model_path: Path, cache_dir: Path) -> Path:
             hidden: torch.Tensor = output.last_hidden_state
             return hidden
 
-    wrapper = _LastHiddenState(model)
+    wrapper = _LastHiddenState(model).eval()
     vocab_size = int(model.config.vocab_size)
     example = _example_inputs(torch, batch=2, length=8, vocab_size=vocab_size)
     # A differently shaped batch, run through torch before exporting so the reference cannot be
@@ -495,17 +497,22 @@ def export_onnx(model_path: Path, cache_dir: Path) -> Path:
     try:
         # The dynamo exporter records symbolic batch/sequence sizes; the legacy tracing exporter
         # is deprecated and bakes Python-level shape decisions into the graph.
-        torch.onnx.export(
-            wrapper,
-            example,
-            str(temporary),
-            input_names=list(_ONNX_INPUTS),
-            output_names=[_ONNX_OUTPUT],
-            dynamic_shapes=(axes, axes, axes),
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
+        # The dynamo exporter prints its progress to stdout whatever ``verbose`` says; in the
+        # middle of a CLI command's output (otel-pgvector demo) that is noise, so it goes to
+        # the debug log instead.
+        with contextlib.redirect_stdout(io.StringIO()) as progress:
+            torch.onnx.export(
+                wrapper,
+                example,
+                str(temporary),
+                input_names=list(_ONNX_INPUTS),
+                output_names=[_ONNX_OUTPUT],
+                dynamic_shapes=(axes, axes, axes),
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
+        logger.debug("torch.onnx.export: %s", progress.getvalue().strip())
         _verify_export(temporary, check, expected)
         # mkstemp creates the file owner-only; a cache directory may be shared (e.g. baked
         # into a container image by another user), and the file holds no secrets.
