@@ -101,7 +101,7 @@ def test_demo_stores_spans_and_prints_summary(
     assert failed > 0 and errors > 0 and with_exception > 0
     assert failed_traces == failed
     # the summary table: a header, a rule, one line per service with the stored counts
-    table = result.output.split("\n\n")[0].splitlines()[1:]
+    table = result.stdout.split("\n\n")[0].splitlines()[1:]
     assert table[0].split()[:4] == ["service", "spans", "traces", "errors"]
     assert set(table[1].replace(" ", "")) == {"-"}
     printed = {line.split()[0]: int(line.split()[1]) for line in table[2:]}

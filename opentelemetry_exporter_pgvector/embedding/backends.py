@@ -30,6 +30,7 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -420,6 +421,31 @@ def _is_within_site_packages(path: Path) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def _quiet_export() -> Iterator[io.StringIO]:
+    """Silence torch's and transformers' progress output while exporting, restoring it after.
+
+    The one-time export runs inside CLI commands (``otel-pgvector demo``): the dynamo
+    exporter prints its progress to stdout, transformers draws a weight-loading bar and
+    torch warns about torchvision on stderr, all noise in the middle of a command's output.
+    What stdout received is returned for the debug log.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    torch_logger = logging.getLogger("torch")
+    torch_level = torch_logger.level
+    bars_were_enabled = transformers_logging.is_progress_bar_enabled()
+    torch_logger.setLevel(logging.ERROR)
+    transformers_logging.disable_progress_bar()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as progress:
+            yield progress
+    finally:
+        torch_logger.setLevel(torch_level)
+        if bars_were_enabled:
+            transformers_logging.enable_progress_bar()
+
+
 def export_onnx(model_path: Path, cache_dir: Path) -> Path:
     """Export the model's transformer (without pooling) to an fp32 ONNX file, once.
 
@@ -461,7 +487,8 @@ def export_onnx(model_path: Path, cache_dir: Path) -> Path:
     started = time.perf_counter()
     logger.info("Exporting %s to ONNX at %s (once; takes a few seconds)", name, target)
     target_dir.mkdir(parents=True, exist_ok=True)
-    model = AutoModel.from_pretrained(str(model_path), local_files_only=True)
+    with _quiet_export():
+        model = AutoModel.from_pretrained(str(model_path), local_files_only=True)
     model.eval()
 
     class _LastHiddenState(torch.nn.Module):
@@ -497,10 +524,7 @@ def export_onnx(model_path: Path, cache_dir: Path) -> Path:
     try:
         # The dynamo exporter records symbolic batch/sequence sizes; the legacy tracing exporter
         # is deprecated and bakes Python-level shape decisions into the graph.
-        # The dynamo exporter prints its progress to stdout whatever ``verbose`` says; in the
-        # middle of a CLI command's output (otel-pgvector demo) that is noise, so it goes to
-        # the debug log instead.
-        with contextlib.redirect_stdout(io.StringIO()) as progress:
+        with _quiet_export() as progress:
             torch.onnx.export(
                 wrapper,
                 example,
