@@ -179,3 +179,19 @@ def test_onnx_export_prints_nothing(tmp_path: Any, capfd: pytest.CaptureFixture[
     vectors = backend.encode(["payments CLIENT INSERT payment | ERROR"])
     assert vectors.shape == (1, backend.dimension)
     assert abs(float(np.linalg.norm(vectors[0])) - 1.0) < 1e-5
+
+
+def test_span_and_log_exporters_share_one_inline_encoder(shape_settings: PgvectorSettings) -> None:
+    """One model and one pool per database, however many exporters embed inline."""
+    from opentelemetry_exporter_pgvector import PgvectorLogExporter
+
+    inline = shape_settings.model_copy(update={"embedding": "inline"})
+    spans, logs = PgvectorSpanExporter(inline), PgvectorLogExporter(inline)
+    try:
+        assert spans.encoder is not None and spans.encoder is logs.encoder
+    finally:
+        spans.shutdown()
+        spans.shutdown()  # idempotent: must not give the shared encoder back twice
+        assert logs.encoder is not None and not logs.encoder.closed
+        logs.shutdown()
+    assert spans.encoder.closed

@@ -281,6 +281,11 @@ class ShapeEncoder:
                     [(*row, vector) for row, vector in zip(rows, vectors, strict=True)],
                 )
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran: no more shapes are taken."""
+        return self._closed
+
     def close(self, timeout: float | None = None) -> None:
         """Stop taking work; wait up to ``timeout`` seconds for the batch being encoded."""
         with self._lock:
@@ -293,3 +298,34 @@ class ShapeEncoder:
         if pool is not None and self._pid == os.getpid():
             pool.shutdown(wait=False, cancel_futures=True)
             self.wait(in_flight, self._settings.timeout if timeout is None else timeout)
+
+
+_shared: dict[int, tuple[Database, ShapeEncoder, int]] = {}
+_shared_lock = threading.Lock()
+
+
+def acquire_encoder(settings: PgvectorSettings, database: Database) -> ShapeEncoder:
+    """The process's encoder for ``database``, shared by its span and log exporters.
+
+    One model in memory and one pool per database, however many exporters embed inline; give
+    it back with :func:`release_encoder`.
+    """
+    with _shared_lock:
+        entry = _shared.get(id(database))
+        if entry is None or entry[0] is not database:
+            entry = (database, ShapeEncoder(settings, database), 0)
+        _shared[id(database)] = (entry[0], entry[1], entry[2] + 1)
+        return entry[1]
+
+
+def release_encoder(database: Database, timeout: float) -> None:
+    """Give back an encoder from :func:`acquire_encoder`; the last user closes it."""
+    with _shared_lock:
+        entry = _shared.get(id(database))
+        if entry is None or entry[0] is not database:
+            return
+        if entry[2] > 1:
+            _shared[id(database)] = (entry[0], entry[1], entry[2] - 1)
+            return
+        del _shared[id(database)]
+    entry[1].close(timeout)

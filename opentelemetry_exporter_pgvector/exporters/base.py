@@ -66,9 +66,9 @@ class PgvectorExporterBase:
         )
         self._encoder: ShapeEncoder | None = None
         if mode == "inline":
-            from ..embedding.encoder import ShapeEncoder  # numpy and a model: inline mode only
+            from ..embedding.encoder import acquire_encoder  # numpy and a model: inline mode only
 
-            self._encoder = ShapeEncoder(self.settings, self._database)
+            self._encoder = acquire_encoder(self.settings, self._database)
 
     @property
     def encoder(self) -> ShapeEncoder | None:
@@ -158,8 +158,6 @@ class PgvectorExporterBase:
 
     def _shutdown_exporter(self, timeout_millis: float | None = None) -> None:
         timeout = self.settings.timeout if timeout_millis is None else timeout_millis / 1000
-        if self._encoder is not None:
-            self._encoder.close(timeout * INLINE_EMBED_SHARE)
         with self._state:
             if self._shutdown:
                 logger.warning("Exporter already shutdown, ignoring call")
@@ -168,5 +166,9 @@ class PgvectorExporterBase:
             deadline = time.monotonic() + timeout
             while self._in_flight and (remaining := deadline - time.monotonic()) > 0:
                 self._state.wait(remaining)  # let exports in flight finish, up to the timeout
+        if self._encoder is not None:
+            from ..embedding.encoder import release_encoder
+
+            release_encoder(self._database, timeout * INLINE_EMBED_SHARE)
         release_delivery(self._database, timeout)
         self._database.release()
