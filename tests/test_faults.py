@@ -19,13 +19,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from fault_load import run_load
+from fault_load import SignalLoad, run_load
 from fault_server import CommitCuttingProxy, FaultServer
 from opentelemetry.sdk.trace.export import SpanExportResult
 from psycopg.conninfo import make_conninfo
 from span_factory import make_spans, span_ids, stored_ids
 
-from opentelemetry_exporter_pgvector import PgvectorSpanExporter
+from opentelemetry_exporter_pgvector import PgvectorLogExporter, PgvectorMetricExporter, PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.write.delivery import Outcome
@@ -79,21 +79,39 @@ def test_outage_in_the_middle_of_a_steady_load(fault_server: FaultServer, fault_
     settings = PgvectorSettings(dsn=fault_server.dsn, schema=fault_schema, timeout=3, breaker_threshold=3,
                                 breaker_cooldown=0.5, dlq_replay_rate=50)
     exporter = PgvectorSpanExporter(settings)
+    log_exporter, metric_exporter = PgvectorLogExporter(settings), PgvectorMetricExporter(settings)
     try:
         assert exporter.export(make_spans(1, "warmup")) is SpanExportResult.SUCCESS
-        report = run_load(exporter, rate=2000, seconds=20,
-                          during=[(7.5, fault_server.stop), (12.5, fault_server.start)])
+        with SignalLoad(log_exporter, metric_exporter, log_rate=500) as signals:
+            report = run_load(exporter, rate=2000, seconds=20,
+                              during=[(7.5, fault_server.stop), (12.5, fault_server.start)])
         peak = wait_drained(exporter)
         stats = exporter.delivery.stats()
     finally:
         exporter.shutdown()
+        log_exporter.shutdown()
+        metric_exporter.shutdown()
     with psycopg.connect(fault_server.dsn) as conn:
         stored = stored_ids(conn, f'"{fault_schema}".otel_spans WHERE name LIKE \'load-%\'')
+        bodies = [body for (body,) in conn.execute(f'SELECT body FROM "{fault_schema}".otel_logs')]
+        points, total = conn.execute(
+            f'SELECT count(*), sum(value) FROM "{fault_schema}".otel_metric_points WHERE name = %s',
+            ("load.requests",),
+        ).fetchone()
     result = figures("outage", span_ids(report.produced), stored, max(report.latencies), peak)
+    logs = collections.Counter(bodies)
+    print(f"outage, logs: produced {len(signals.report.log_bodies)} stored {len(logs)} duplicated "
+          f"{sum(logs.values()) - len(logs)}; metric points: exported {signals.report.metric_points} "
+          f"stored {points}; max export() {max(signals.report.latencies) * 1000:.0f} ms")
     assert set(report.results) == {SpanExportResult.SUCCESS}
     assert stats.breaker.opened >= 1 and stats.spool.spooled_batches > 0  # the outage was real
     assert result["lost"] == 0 and result["duplicated"] == 0 and result["stored"] == result["produced"]
     assert max(report.latencies) < settings.timeout
+    # logs and metrics rode through the same outage, exactly once
+    assert sorted(logs) == sorted(signals.report.log_bodies) and set(logs.values()) == {1}
+    assert points == signals.report.metric_points and total == len(signals.report.log_bodies)
+    assert {result.name for result in signals.report.results} == {"SUCCESS"}
+    assert max(signals.report.latencies) < settings.timeout
 
 
 def test_ambiguous_commit_is_not_stored_twice(fault_server: FaultServer, fault_schema: str) -> None:
@@ -120,7 +138,7 @@ def test_ambiguous_commit_is_not_stored_twice(fault_server: FaultServer, fault_s
 _CHILD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
-    from opentelemetry_exporter_pgvector import PgvectorSpanExporter
+    from opentelemetry_exporter_pgvector import PgvectorLogExporter, PgvectorMetricExporter, PgvectorSpanExporter
     from opentelemetry_exporter_pgvector.convert.spans import signed_span_id
     from span_factory import make_spans
     exporter = PgvectorSpanExporter(dsn={dsn!r}, schema={schema!r}, timeout=2, breaker_threshold=1,
