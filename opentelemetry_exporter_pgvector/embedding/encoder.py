@@ -35,6 +35,7 @@ from psycopg import sql
 from ..config import PgvectorSettings
 from ..convert.table import Row
 from ..db.database import Database
+from ..db.shared import PerDatabase
 from ..write.known_keys import KnownKeys
 from .backends import EmbeddingBackend, load_backend
 from .model import configured_model_name
@@ -300,8 +301,7 @@ class ShapeEncoder:
             self.wait(in_flight, self._settings.timeout if timeout is None else timeout)
 
 
-_shared: dict[int, tuple[Database, ShapeEncoder, int]] = {}
-_shared_lock = threading.Lock()
+_encoders: PerDatabase[ShapeEncoder] = PerDatabase()
 
 
 def acquire_encoder(settings: PgvectorSettings, database: Database) -> ShapeEncoder:
@@ -310,22 +310,9 @@ def acquire_encoder(settings: PgvectorSettings, database: Database) -> ShapeEnco
     One model in memory and one pool per database, however many exporters embed inline; give
     it back with :func:`release_encoder`.
     """
-    with _shared_lock:
-        entry = _shared.get(id(database))
-        if entry is None or entry[0] is not database:
-            entry = (database, ShapeEncoder(settings, database), 0)
-        _shared[id(database)] = (entry[0], entry[1], entry[2] + 1)
-        return entry[1]
+    return _encoders.acquire(database, lambda: ShapeEncoder(settings, database))
 
 
 def release_encoder(database: Database, timeout: float) -> None:
     """Give back an encoder from :func:`acquire_encoder`; the last user closes it."""
-    with _shared_lock:
-        entry = _shared.get(id(database))
-        if entry is None or entry[0] is not database:
-            return
-        if entry[2] > 1:
-            _shared[id(database)] = (entry[0], entry[1], entry[2] - 1)
-            return
-        del _shared[id(database)]
-    entry[1].close(timeout)
+    _encoders.release(database, timeout)

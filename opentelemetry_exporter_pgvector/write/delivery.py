@@ -34,6 +34,7 @@ from pathlib import Path
 from ..config import PgvectorSettings
 from ..convert.table import RowStream, TableRows
 from ..db.database import Database
+from ..db.shared import PerDatabase
 from .breaker import BreakerCounters, BreakerState, CircuitBreaker
 from .retry import Action, Backoff, classify
 from .spool import Spool, SpoolError, SpoolStats
@@ -261,35 +262,19 @@ class Delivery:
         self.spool.close()
 
 
-_deliveries: dict[int, tuple[Database, Delivery, int]] = {}
-_deliveries_lock = threading.Lock()
+_deliveries: PerDatabase[Delivery] = PerDatabase()
 
 
 def delivery_for(database: Database, settings: PgvectorSettings) -> Delivery:
     """The shared :class:`Delivery` of ``database``; give it back with :func:`release_delivery`."""
-    with _deliveries_lock:
-        entry = _deliveries.get(id(database))
-        if entry is None or entry[0] is not database:
-            entry = (database, Delivery(database, settings), 0)
-        _deliveries[id(database)] = (entry[0], entry[1], entry[2] + 1)
-        return entry[1]
+    return _deliveries.acquire(database, lambda: Delivery(database, settings))
 
 
 def active_delivery(database: Database) -> Delivery | None:
     """The :class:`Delivery` exporters of this process use for ``database``, if any."""
-    with _deliveries_lock:
-        entry = _deliveries.get(id(database))
-        return entry[1] if entry is not None and entry[0] is database else None
+    return _deliveries.active(database)
 
 
 def release_delivery(database: Database, timeout: float) -> None:
     """Give back a :func:`delivery_for` handle; the last one stops the replayer and closes the spool."""
-    with _deliveries_lock:
-        entry = _deliveries.get(id(database))
-        if entry is None or entry[0] is not database:
-            return
-        if entry[2] > 1:
-            _deliveries[id(database)] = (entry[0], entry[1], entry[2] - 1)
-            return
-        del _deliveries[id(database)]
-    entry[1].close(timeout)
+    _deliveries.release(database, timeout)
