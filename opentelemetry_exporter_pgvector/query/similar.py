@@ -159,7 +159,7 @@ class _Window:
     until: dt.datetime | None
 
     def condition(self) -> sql.Composable:
-        parts = [sql.SQL("")]
+        parts: list[sql.Composable] = [sql.SQL("")]
         if self.since is not None:
             parts.append(sql.SQL(" AND s.start_time >= {}").format(sql.Literal(self.since)))
         if self.until is not None:

@@ -95,7 +95,7 @@ def trace_context(
         spans = _span_tree(cursor.execute(span_query, (parsed,)).fetchall())
     logs = logs_for_trace(conn, database, parsed)
     hex_id = parsed.hex
-    linked = sql.SQL("exemplars <> '[]' AND exemplars @> %s::jsonb")
+    linked: sql.Composable = sql.SQL("exemplars <> '[]' AND exemplars @> %s::jsonb")
     link_param = f'[{{"trace_id": "{hex_id}"}}]'
     if spans:
         services = sorted({span.service_name for span in spans})
@@ -103,7 +103,7 @@ def trace_context(
         ended = max(
             span.start_time + dt.timedelta(milliseconds=span.duration_ms or 0) for span in spans
         ) + metric_slack
-        where = sql.SQL("({linked}) OR (service_name = ANY(%s) AND time >= %s AND time <= %s)").format(linked=linked)
+        where: sql.Composable = sql.SQL("({linked}) OR (service_name = ANY(%s) AND time >= %s AND time <= %s)").format(linked=linked)
         params: list[Any] = [link_param, link_param, services, started, ended]
     else:
         where = linked

@@ -8,6 +8,7 @@ time, and two replays of one batch racing each other serialize on the ledger's p
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -99,7 +100,7 @@ class TelemetryWriter:
                         raise psycopg.Rollback(transaction)
                 for part in parts:
                     if isolate_rows:
-                        isolate(conn, part, lambda subset, part=part: self._store(conn, part, subset, stored_keys),
+                        isolate(conn, part, functools.partial(self._store, conn, part, stored_keys=stored_keys),
                                 rejected)
                     else:
                         self._store(conn, part, part.rows, stored_keys)
