@@ -75,7 +75,7 @@ def load_encoder_backend(settings: PgvectorSettings) -> EmbeddingBackend:
             expected = configured_model_name(settings)
             if backend.model_name != expected:
                 raise RuntimeError(f"loaded model {backend.model_name!r}, expected {expected!r}")
-            backend = _backends[key] = backend
+            _backends[key] = backend
         return backend
 
 
