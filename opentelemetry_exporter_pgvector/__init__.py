@@ -8,6 +8,7 @@ from .config import ConfigurationError, PgvectorSettings
 from .exporters.logs import PgvectorLogExporter
 from .exporters.metrics import PgvectorMetricExporter
 from .exporters.trace import PgvectorSpanExporter
+from .query.telemetry import TelemetryQuery
 from .version import __version__
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "PgvectorMetricExporter",
     "PgvectorSettings",
     "PgvectorSpanExporter",
+    "TelemetryQuery",
     "__version__",
 ]
