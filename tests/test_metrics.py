@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import math
 from collections.abc import Iterator
 from importlib.metadata import entry_points
@@ -282,3 +283,23 @@ def test_negative_exponential_buckets_round_trip_and_estimate(exporter: Pgvector
     # positive bucket, whose top is clamped to the observed max 2.5.
     assert median.value == pytest.approx(-(2**1.5))
     assert p95.value == pytest.approx(2 + (2.5 - 2) * (9.5 - 7) / 3)
+
+
+def test_the_readers_shorter_timeout_bounds_the_export(
+    exporter: PgvectorMetricExporter, conn: psycopg.Connection
+) -> None:
+    """PeriodicExportingMetricReader passes timeout_millis; a shorter one than the exporter's wins."""
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader], resource=RESOURCE).get_meter("shop")
+    meter.create_counter("orders").add(1)
+    assert exporter.export(reader.get_metrics_data(), timeout_millis=10_000) == MetricExportResult.SUCCESS
+    assert exporter.delivery.stats().spool.spooled_batches == 0  # stored within 10 s
+
+    meter.create_counter("refunds").add(1)
+    started = time.monotonic()
+    # 1 ms is too short to write anything: the collection goes to the spool instead of waiting
+    assert exporter.export(reader.get_metrics_data(), timeout_millis=1) == MetricExportResult.SUCCESS
+    assert time.monotonic() - started < exporter.settings.timeout
+    assert exporter.delivery.stats().spool.spooled_batches == 1
+    assert conn.execute("SELECT count(*) FROM otel_metric_points WHERE name = 'refunds'").fetchone() == (0,)
+    exporter.shutdown()

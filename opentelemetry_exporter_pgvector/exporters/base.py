@@ -99,14 +99,14 @@ class PgvectorExporterBase:
         """Retries, breaker and spool of this exporter's database (shared with its siblings)."""
         return self._delivery
 
-    def _write(self, parts: Sequence[TableRows], count: int) -> bool:
+    def _write(self, parts: Sequence[TableRows], count: int, timeout: float | None = None) -> bool:
         """Deliver converted rows exactly once; never raises.
 
         True when the batch is stored, or durably spooled for replay (docs/reliability.md
         argues why that is SUCCESS); False when it is lost.
         """
         try:
-            delivered = self._delivery.deliver(parts, self.settings.timeout).delivered
+            delivered = self._delivery.deliver(parts, self.settings.timeout if timeout is None else timeout).delivered
         except Exception:  # the SDK contract: report failure, never raise
             logger.exception("Failed to export %d %s", count, self.signal)
             return False
@@ -114,10 +114,13 @@ class PgvectorExporterBase:
             logger.error("Failed to export %d %s to PostgreSQL", count, self.signal)
         return delivered
 
-    def _export(self, count: int, convert: Callable[[], Sequence[TableRows]]) -> bool:
+    def _export(self, count: int, convert: Callable[[], Sequence[TableRows]],
+                timeout_millis: float | None = None) -> bool:
         """One export: convert and deliver ``count`` records, then (inline) embed new shapes.
 
-        False after shutdown or when the batch is lost; an empty batch touches no database.
+        Bounded by the export timeout, or by ``timeout_millis`` when the caller (the metric
+        reader) gives a shorter one. False after shutdown or when the batch is lost; an empty
+        batch touches no database.
         """
         if not self._begin():
             return False
@@ -125,10 +128,12 @@ class PgvectorExporterBase:
             if not count:
                 return True
             started = time.monotonic()
+            timeout = self.settings.timeout
+            if timeout_millis is not None:
+                timeout = min(timeout, timeout_millis / 1000)
             parts = convert()
-            ok = self._write(parts, count)
+            ok = self._write(parts, count, timeout)
             if ok and self._encoder is not None:
-                timeout = self.settings.timeout
                 budget = min(self.settings.embedding_inline_wait, timeout * INLINE_EMBED_SHARE,
                              timeout - (time.monotonic() - started))
                 self._embed_new_shapes(parts, budget)

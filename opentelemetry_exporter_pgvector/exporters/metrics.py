@@ -100,9 +100,10 @@ class PgvectorMetricExporter(PgvectorExporterBase, MetricExporter):
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        """Write one collection; bounded by ``OTEL_EXPORTER_PGVECTOR_TIMEOUT`` like every export
-        (the reader's ``timeout_millis`` is accepted for its interface)."""
-        ok = self._export(point_count(metrics_data), lambda: self._converter.convert_batch(metrics_data))
+        """Write one collection, within the export timeout or the reader's ``timeout_millis``,
+        whichever is shorter."""
+        ok = self._export(point_count(metrics_data), lambda: self._converter.convert_batch(metrics_data),
+                          timeout_millis)
         return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
