@@ -195,9 +195,9 @@ class _CountingExporter(PgvectorLogExporter):
         self.written: list[int] = []
         self.results: list[LogRecordExportResult] = []
 
-    def _write(self, parts, count):  # type: ignore[no-untyped-def]
+    def _write(self, parts, count, timeout=None):  # type: ignore[no-untyped-def]
         self.written.append(count)
-        return super()._write(parts, count)
+        return super()._write(parts, count, timeout)
 
     def export(self, batch):  # type: ignore[no-untyped-def]
         result = super().export(batch)

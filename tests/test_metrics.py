@@ -285,9 +285,7 @@ def test_negative_exponential_buckets_round_trip_and_estimate(exporter: Pgvector
     assert p95.value == pytest.approx(2 + (2.5 - 2) * (9.5 - 7) / 3)
 
 
-def test_the_readers_shorter_timeout_bounds_the_export(
-    exporter: PgvectorMetricExporter, conn: psycopg.Connection
-) -> None:
+def test_the_readers_shorter_timeout_bounds_the_export(exporter: PgvectorMetricExporter) -> None:
     """PeriodicExportingMetricReader passes timeout_millis; a shorter one than the exporter's wins."""
     reader = InMemoryMetricReader()
     meter = MeterProvider(metric_readers=[reader], resource=RESOURCE).get_meter("shop")
@@ -300,6 +298,6 @@ def test_the_readers_shorter_timeout_bounds_the_export(
     # 1 ms is too short to write anything: the collection goes to the spool instead of waiting
     assert exporter.export(reader.get_metrics_data(), timeout_millis=1) == MetricExportResult.SUCCESS
     assert time.monotonic() - started < exporter.settings.timeout
+    # spooled rather than written (the background replayer may store it a moment later)
     assert exporter.delivery.stats().spool.spooled_batches == 1
-    assert conn.execute("SELECT count(*) FROM otel_metric_points WHERE name = 'refunds'").fetchone() == (0,)
     exporter.shutdown()
