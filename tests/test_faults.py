@@ -7,6 +7,7 @@ spool bytes at peak), recorded in docs/reliability.md. Run with ``-s`` to see th
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import os
 import signal
@@ -208,31 +209,35 @@ def test_sigkill_while_spooling_and_while_replaying(fault_server: FaultServer, f
     assert len(set(stored)) - len(acknowledged) in (0, 20)
 
 
-def _role_dsn(server_dsn: str, role: str) -> str:
-    return make_conninfo(server_dsn, user=role)
+@contextlib.contextmanager
+def _login_role(conn: psycopg.Connection, server_dsn: str, role: str, *grants: str) -> Iterator[str]:
+    """A login role with only ``grants`` (no CREATE on the database: an up-to-date schema must
+    not need it), dropped afterwards; yields its DSN."""
+    conn.execute(f'CREATE ROLE "{role}" LOGIN; ' + "; ".join(grant.format(role=f'"{role}"') for grant in grants))
+    try:
+        yield make_conninfo(server_dsn, user=role)
+    finally:
+        conn.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
 
 
 def test_read_only_then_writable_database(settings: PgvectorSettings, server_dsn: str, schema: str,
                                           conn: psycopg.Connection) -> None:
     role = f"ro_{schema}"
     Database(settings).migrate()
-    # CREATE on the database: migrate() runs CREATE SCHEMA IF NOT EXISTS even when up to date
-    conn.execute(f'CREATE ROLE "{role}" LOGIN; GRANT CREATE ON DATABASE postgres TO "{role}";'
-                 f'GRANT ALL ON SCHEMA "{schema}" TO "{role}";'
-                 f'GRANT ALL ON ALL TABLES IN SCHEMA "{schema}" TO "{role}";'
-                 f'ALTER ROLE "{role}" SET default_transaction_read_only = on')
-    exporter = PgvectorSpanExporter(dsn=_role_dsn(server_dsn, role), schema=schema, timeout=3,
-                                    breaker_cooldown=0.3, retry_max_attempts=2)
     spans = make_spans(30, "readonly")
-    try:
-        assert exporter.export(spans) is SpanExportResult.SUCCESS  # spooled: 25006 is a failover
-        assert exporter.delivery.stats().spool.spooled_batches == 1
-        assert stored_ids(conn) == []
-        conn.execute(f'ALTER ROLE "{role}" RESET default_transaction_read_only')  # failover done
-        peak = wait_drained(exporter)
-    finally:
-        exporter.shutdown()
-        conn.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
+    with _login_role(conn, server_dsn, role, f'GRANT ALL ON SCHEMA "{schema}" TO {{role}}',
+                     f'GRANT ALL ON ALL TABLES IN SCHEMA "{schema}" TO {{role}}',
+                     "ALTER ROLE {role} SET default_transaction_read_only = on") as dsn:
+        exporter = PgvectorSpanExporter(dsn=dsn, schema=schema, timeout=3, breaker_cooldown=0.3,
+                                        retry_max_attempts=2)
+        try:
+            assert exporter.export(spans) is SpanExportResult.SUCCESS  # spooled: 25006 is a failover
+            assert exporter.delivery.stats().spool.spooled_batches == 1
+            assert stored_ids(conn) == []
+            conn.execute(f'ALTER ROLE "{role}" RESET default_transaction_read_only')  # failover done
+            peak = wait_drained(exporter)
+        finally:
+            exporter.shutdown()
     result = figures("read-only", span_ids(spans), stored_ids(conn), 0, peak)
     assert result["lost"] == 0 and result["duplicated"] == 0
 
@@ -242,22 +247,20 @@ def test_permission_denied_is_not_retried_and_replays_after_grant(
 ) -> None:
     role = f"np_{schema}"
     Database(settings).migrate()
-    conn.execute(f'CREATE ROLE "{role}" LOGIN; GRANT CREATE ON DATABASE postgres TO "{role}";'
-                 f'GRANT ALL ON SCHEMA "{schema}" TO "{role}";'
-                 f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
-    exporter = PgvectorSpanExporter(dsn=_role_dsn(server_dsn, role), schema=schema, timeout=3,
-                                    breaker_threshold=5, breaker_cooldown=0.3)
     spans = make_spans(10, "denied")
-    try:
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-        stats = exporter.delivery.stats()
-        assert stats.breaker.consecutive_failures == 1  # 42501: one attempt, no retries
-        assert stats.spool.spooled_batches == 1
-        conn.execute(f'GRANT INSERT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
-        peak = wait_drained(exporter)
-    finally:
-        exporter.shutdown()
-        conn.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
+    with _login_role(conn, server_dsn, role, f'GRANT ALL ON SCHEMA "{schema}" TO {{role}}',
+                     f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO {{role}}') as dsn:
+        exporter = PgvectorSpanExporter(dsn=dsn, schema=schema, timeout=3, breaker_threshold=5,
+                                        breaker_cooldown=0.3)
+        try:
+            assert exporter.export(spans) is SpanExportResult.SUCCESS
+            stats = exporter.delivery.stats()
+            assert stats.breaker.consecutive_failures == 1  # 42501: one attempt, no retries
+            assert stats.spool.spooled_batches == 1
+            conn.execute(f'GRANT INSERT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+            peak = wait_drained(exporter)
+        finally:
+            exporter.shutdown()
     result = figures("permission denied", span_ids(spans), stored_ids(conn), 0, peak)
     assert result["lost"] == 0 and result["duplicated"] == 0
 
