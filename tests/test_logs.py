@@ -195,7 +195,7 @@ class _CountingExporter(PgvectorLogExporter):
         self.written: list[int] = []
         self.results: list[LogRecordExportResult] = []
 
-    def _write(self, parts, count, timeout=None):  # type: ignore[no-untyped-def]
+    def _write(self, parts, count, timeout):  # type: ignore[no-untyped-def]
         self.written.append(count)
         return super()._write(parts, count, timeout)
 

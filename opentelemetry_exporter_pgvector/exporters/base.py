@@ -99,14 +99,14 @@ class PgvectorExporterBase:
         """Retries, breaker and spool of this exporter's database (shared with its siblings)."""
         return self._delivery
 
-    def _write(self, parts: Sequence[TableRows], count: int, timeout: float | None = None) -> bool:
-        """Deliver converted rows exactly once; never raises.
+    def _write(self, parts: Sequence[TableRows], count: int, timeout: float) -> bool:
+        """Deliver converted rows exactly once within ``timeout`` seconds; never raises.
 
         True when the batch is stored, or durably spooled for replay (docs/reliability.md
         argues why that is SUCCESS); False when it is lost.
         """
         try:
-            delivered = self._delivery.deliver(parts, self.settings.timeout if timeout is None else timeout).delivered
+            delivered = self._delivery.deliver(parts, timeout).delivered
         except Exception:  # the SDK contract: report failure, never raise
             logger.exception("Failed to export %d %s", count, self.signal)
             return False
