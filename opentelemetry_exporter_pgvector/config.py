@@ -186,6 +186,12 @@ class PgvectorSettings(BaseSettings):
         default=1.0, ge=0, le=60,
         description="Seconds between fsyncs of the spool; 0 fsyncs every batch before export() returns.",
     )
+    dlq_write_behind_batches: int = Field(
+        default=8, ge=0, le=1024,
+        description="Batches export() may hand to a background spool writer while the breaker is open, so it "
+        "returns without converting or touching the disk; lost if the process is killed before they are "
+        "written. 0: export() spools each batch itself before returning.",
+    )
     dlq_replay_rate: float = Field(
         default=20.0, gt=0, le=10000, description="Spooled batches replayed per second at most, on one connection."
     )

@@ -84,6 +84,7 @@ def test_exporters_of_one_database_share_the_breaker_and_spool_when_it_is_down(
         assert first.delivery is second.delivery
         with caplog.at_level(logging.WARNING):
             results = [exporter.export(make_spans(3)) for exporter in (first, second) * 10]
+        assert first.force_flush()  # the batches queued for the spool while it was open are in it
         stats = first.delivery.stats()
     finally:
         first.shutdown()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 
 import psycopg
 import pytest
+from fork_helpers import wait_for_child
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -28,18 +28,6 @@ def make_spans(prefix: str, count: int) -> tuple[ReadableSpan, ...]:
         tracer.start_span(f"{prefix}-{index}").end()
     provider.shutdown()
     return memory.get_finished_spans()
-
-
-def wait_for_child(pid: int, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.02)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    pytest.fail("the forked child did not finish")
 
 
 def backend_pid(exporter: PgvectorSpanExporter) -> int:

@@ -20,7 +20,7 @@ from ..convert.table import TableRows
 from ..db.database import Database, acquire
 from ..embedding.model import configured_model_name
 from ..embedding.shape import SHAPE_TABLE, ShapeBuilder
-from ..write.delivery import Delivery, delivery_for, release_delivery
+from ..write.delivery import Delivery, Outcome, delivery_for, release_delivery
 
 if TYPE_CHECKING:
     from ..embedding.encoder import ShapeEncoder
@@ -99,20 +99,20 @@ class PgvectorExporterBase:
         """Retries, breaker and spool of this exporter's database (shared with its siblings)."""
         return self._delivery
 
-    def _write(self, parts: Sequence[TableRows], count: int, timeout: float) -> bool:
-        """Deliver converted rows exactly once within ``timeout`` seconds; never raises.
+    def _write(self, convert: Callable[[], Sequence[TableRows]], count: int, timeout: float) -> Outcome:
+        """Convert and deliver a batch exactly once within ``timeout`` seconds; never raises.
 
-        True when the batch is stored, or durably spooled for replay (docs/reliability.md
-        argues why that is SUCCESS); False when it is lost.
+        Stored, spooled for replay, or (breaker open) queued for the spool are all SUCCESS
+        (docs/reliability.md argues why); only LOST is a failure.
         """
         try:
-            delivered = self._delivery.deliver(parts, timeout).delivered
+            outcome = self._delivery.deliver(convert, timeout)
         except Exception:  # the SDK contract: report failure, never raise
             logger.exception("Failed to export %d %s", count, self.signal)
-            return False
-        if not delivered:
+            return Outcome.LOST
+        if not outcome.delivered:
             logger.error("Failed to export %d %s to PostgreSQL", count, self.signal)
-        return delivered
+        return outcome
 
     def _export(self, count: int, convert: Callable[[], Sequence[TableRows]],
                 timeout_millis: float | None = None) -> bool:
@@ -131,13 +131,19 @@ class PgvectorExporterBase:
             timeout = self.settings.timeout
             if timeout_millis is not None:
                 timeout = min(timeout, timeout_millis / 1000)
-            parts = convert()
-            ok = self._write(parts, count, timeout)
-            if ok and self._encoder is not None:
+            converted: list[Sequence[TableRows]] = []
+
+            def convert_and_keep() -> Sequence[TableRows]:
+                converted.append(convert())
+                return converted[0]
+
+            outcome = self._write(convert_and_keep if self._encoder is not None else convert, count, timeout)
+            # a batch queued for the spool is converted on the write-behind thread: no model work for it
+            if outcome.delivered and outcome is not Outcome.QUEUED and self._encoder is not None:
                 budget = min(self.settings.embedding_inline_wait, timeout * INLINE_EMBED_SHARE,
                              timeout - (time.monotonic() - started))
-                self._embed_new_shapes(parts, budget)
-            return ok
+                self._embed_new_shapes(converted[0], budget)
+            return outcome.delivered
         finally:
             self._end()
 
@@ -157,9 +163,13 @@ class PgvectorExporterBase:
         if late:
             logger.debug("%d %s shapes not embedded within the export; filled later", late, self.signal)
 
-    def _flush_shapes(self, timeout_millis: float) -> bool:
-        """Records are written by export(); in inline mode, wait for the shapes being embedded."""
-        return True if self._encoder is None else self._encoder.flush(timeout_millis / 1000)
+    def _flush(self, timeout_millis: float) -> bool:
+        """Wait until the batches queued for the spool are in it and, in inline mode, the shapes
+        being embedded are written; True when both finished within ``timeout_millis``."""
+        deadline = time.monotonic() + timeout_millis / 1000
+        if not self._delivery.flush(timeout_millis / 1000):
+            return False
+        return self._encoder is None or self._encoder.flush(max(0.0, deadline - time.monotonic()))
 
     def _shutdown_exporter(self, timeout_millis: float | None = None) -> None:
         timeout = self.settings.timeout if timeout_millis is None else timeout_millis / 1000

@@ -48,5 +48,5 @@ class PgvectorLogExporter(PgvectorExporterBase, LogRecordExporter):
         self._shutdown_exporter()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Records are written by export(); in inline mode, wait for the shapes being embedded."""
-        return self._flush_shapes(timeout_millis)
+        """Wait for batches queued for the spool (breaker open) and, in inline mode, shapes being embedded."""
+        return self._flush(timeout_millis)

@@ -107,8 +107,8 @@ class PgvectorMetricExporter(PgvectorExporterBase, MetricExporter):
         return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        """Nothing is buffered in this exporter, so this method does nothing."""
-        return True
+        """Wait for collections queued for the spool while the breaker is open."""
+        return self._flush(timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self._shutdown_exporter(timeout_millis)

@@ -37,5 +37,5 @@ class PgvectorSpanExporter(PgvectorExporterBase, SpanExporter):
         self._shutdown_exporter()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Spans are written by export(); in inline mode, wait for the shapes being embedded."""
-        return self._flush_shapes(timeout_millis)
+        """Wait for batches queued for the spool (breaker open) and, in inline mode, shapes being embedded."""
+        return self._flush(timeout_millis)

@@ -10,8 +10,11 @@ The path of a batch (docs/reliability.md tells the guarantees):
    are retried with jittered exponential backoff within the export timeout, with the same
    id, so a retry after a lost COMMIT acknowledgement stores nothing twice. A data error
    bisects the batch (``poison``). Each failed attempt counts towards opening the breaker.
-3. If the breaker is open, or the attempts failed, the converted rows are appended to the
-   local spool and ``export()`` reports success: the batch is in durable custody.
+3. If the attempts failed, the converted rows are appended to the local spool and
+   ``export()`` reports success: the batch is in durable custody. If the breaker is open,
+   the batch is not even converted on the caller's thread: the write-behind thread converts
+   and spools it, so ``export()`` returns at once (up to ``dlq_write_behind_batches`` batches
+   wait for it; past that, the caller spools the batch itself).
 4. A background thread replays the spool oldest first, at most ``dlq_replay_rate`` batches
    per second on one pooled connection, whenever the breaker lets it; a batch already in the
    ledger is skipped. It also fsyncs the spool, adopts the spools of exited processes and
@@ -27,7 +30,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,7 @@ from ..db.shared import PerDatabase
 from .breaker import BreakerCounters, BreakerState, CircuitBreaker
 from .retry import Action, Backoff, classify
 from .spool import Spool, SpoolError, SpoolStats
+from .write_behind import WriteBehind
 from .writer import TelemetryWriter
 
 logger = logging.getLogger(__name__)
@@ -59,11 +63,12 @@ class Outcome(enum.Enum):
     STORED = "stored"  # committed now (rows the database rejected are in otel_dead_letters)
     DUPLICATE = "duplicate"  # its id was in the ledger: it had been committed before
     SPOOLED = "spooled"  # on local disk, to be replayed
+    QUEUED = "queued"  # breaker open: handed to the write-behind thread, which spools it
     LOST = "lost"  # neither stored nor spooled (the spool refused it): counted, logged
 
     @property
     def delivered(self) -> bool:
-        """True when the batch is stored or in durable custody (what export() reports)."""
+        """True when the batch is stored, spooled or queued for the spool (what export() reports)."""
         return self is not Outcome.LOST
 
 
@@ -74,6 +79,7 @@ class DeliveryStats:
     stored_batches: int
     rejected_rows: int
     lost_batches: int
+    queued_batches: int  # waiting in memory for the write-behind thread now
 
 
 class Delivery:
@@ -89,6 +95,7 @@ class Delivery:
         )
         self.spool = Spool(spool_directory(settings), settings.dlq_max_bytes, settings.dlq_fsync_interval)
         self._backoff = Backoff(settings.retry_initial_backoff, settings.retry_max_backoff)
+        self.write_behind = WriteBehind(settings.dlq_write_behind_batches, "otel-pgvector-spooler")
         self._counts_lock = threading.Lock()
         self._stored = self._rejected = self._lost = 0
         self._start_process_state()
@@ -105,20 +112,37 @@ class Delivery:
 
     # --- the live path ---------------------------------------------------------------------
 
-    def deliver(self, parts: Sequence[TableRows], timeout: float) -> Outcome:
-        """Store ``parts`` exactly once, or spool them; never raises, bounded by ``timeout``."""
+    def deliver(self, convert: Callable[[], Sequence[TableRows]], timeout: float) -> Outcome:
+        """Store the rows ``convert()`` gives exactly once, or spool them; bounded by ``timeout``.
+
+        ``convert`` is called once: on this thread, or, while the breaker is open, on the
+        write-behind thread after this call has returned ``QUEUED``. Only ``convert``'s own
+        errors are raised.
+        """
         if self._pid != os.getpid():
             self._start_process_state()  # forked: the replayer thread did not come along
         deadline = time.monotonic() + timeout
-        parts = [part if isinstance(part.rows, (list, tuple, RowStream))
-                 else TableRows(part.table, list(part.rows), part.insert_if_absent) for part in parts]
         batch_id = uuid.uuid4().bytes
-        if self.breaker.allow():
-            try:
-                return self._attempt(parts, batch_id, deadline)
-            except Exception as error:  # spooled below; the breaker already counted it
-                logger.error("could not write a batch to %s, spooling it: %s", self.database, error)
+        if not self.breaker.allow():  # open: no network, and the conversion can wait too
+            if self.write_behind.submit(lambda: self._convert_and_spool(batch_id, convert)):
+                return Outcome.QUEUED
+            return self._spool(batch_id, convert())
+        parts = reusable(convert())
+        try:
+            return self._attempt(parts, batch_id, deadline)
+        except Exception as error:  # spooled below; the breaker already counted it
+            logger.error("could not write a batch to %s, spooling it: %s", self.database, error)
         return self._spool(batch_id, parts)
+
+    def _convert_and_spool(self, batch_id: bytes, convert: Callable[[], Sequence[TableRows]]) -> None:
+        """The write-behind job of one batch."""
+        try:
+            parts = convert()
+        except Exception:
+            self._count_lost()
+            logger.exception("lost a batch queued for the spool: it could not be converted")
+            return
+        self._spool(batch_id, parts)
 
     def _attempt(self, parts: Sequence[TableRows], batch_id: bytes, deadline: float) -> Outcome:
         """Write with retries until ``deadline``, reporting each attempt to the breaker; raise on failure."""
@@ -170,12 +194,15 @@ class Delivery:
         try:
             self.spool.append(batch_id, parts)
         except SpoolError as error:
-            with self._counts_lock:
-                self._lost += 1
+            self._count_lost()
             logger.error("lost a batch: the database did not take it and the spool refused it: %s", error)
             return Outcome.LOST
         self._ensure_replayer()
         return Outcome.SPOOLED
+
+    def _count_lost(self, batches: int = 1) -> None:
+        with self._counts_lock:
+            self._lost += batches
 
     # --- the replayer --------------------------------------------------------------------------
 
@@ -250,16 +277,33 @@ class Delivery:
 
     def stats(self) -> DeliveryStats:
         with self._counts_lock:
-            return DeliveryStats(self.breaker.counters(), self.spool.stats(), self._stored, self._rejected, self._lost)
+            return DeliveryStats(self.breaker.counters(), self.spool.stats(), self._stored, self._rejected,
+                                 self._lost, self.write_behind.waiting)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until the batches queued for the spool are in it."""
+        return self.write_behind.flush(timeout)
 
     def close(self, timeout: float) -> None:
-        """Stop the replayer and close the spool (its unreplayed batches stay for the next process)."""
+        """Spool what is queued, stop the replayer and close the spool (its unreplayed batches
+        stay for the next process)."""
+        deadline = time.monotonic() + timeout
+        abandoned = self.write_behind.close(timeout)
+        if abandoned:
+            self._count_lost(abandoned)
+            logger.error("lost %d batches queued for the spool: the shutdown timeout elapsed first", abandoned)
         self._stop.set()
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
         self.spool.close()
+
+
+def reusable(parts: Sequence[TableRows]) -> list[TableRows]:
+    """``parts`` with rows that can be read more than once (a retry re-sends them)."""
+    return [part if isinstance(part.rows, (list, tuple, RowStream))
+            else TableRows(part.table, list(part.rows), part.insert_if_absent) for part in parts]
 
 
 _deliveries: PerDatabase[Delivery] = PerDatabase()

@@ -1,0 +1,187 @@
+"""While the breaker is open, export() hands batches to the write-behind thread and returns.
+
+What is queued is converted off the caller's thread, spooled, and replayed exactly once into
+the real database; the queue is bounded (a full queue makes the caller spool the batch itself);
+force_flush() and shutdown() wait for it, and a shutdown that runs out of time counts what it
+abandons as lost.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from fork_helpers import wait_for_child
+from opentelemetry.sdk.trace.export import SpanExportResult
+from span_factory import make_spans, span_ids, stored_ids
+
+from opentelemetry_exporter_pgvector import PgvectorSpanExporter
+from opentelemetry_exporter_pgvector.config import PgvectorSettings
+from opentelemetry_exporter_pgvector.write.breaker import BreakerState, CircuitBreaker
+from opentelemetry_exporter_pgvector.write.delivery import Outcome
+from opentelemetry_exporter_pgvector.write.spool import inspect_directory
+
+DEAD_DSN = "postgresql://u@127.0.0.1:1/db"
+
+
+def open_breaker(breaker: CircuitBreaker, threshold: int) -> None:
+    """Open ``breaker`` as ``threshold`` failed batches would (its cool-down keeps it open)."""
+    for _ in range(threshold):
+        breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN
+
+
+@pytest.fixture
+def gate() -> Iterator[threading.Event]:
+    """Set it to let a write-behind thread blocked by ``block_writer`` go on."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def block_writer(exporter: PgvectorSpanExporter, gate: threading.Event) -> None:
+    """Occupy the write-behind thread (and one slot of its queue) until ``gate`` is set."""
+    assert exporter.delivery.write_behind.submit(lambda: None if gate.wait(30) else None)
+
+
+def test_queued_batches_reach_the_database_exactly_once(settings: PgvectorSettings, conn: psycopg.Connection) -> None:
+    exporter = PgvectorSpanExporter(settings.model_copy(update={"breaker_threshold": 1, "breaker_cooldown": 600}))
+    batches = [make_spans(7, f"queued{n}") for n in range(5)]
+    try:
+        open_breaker(exporter.delivery.breaker, 1)
+        assert [exporter.export(batch) for batch in batches] == [SpanExportResult.SUCCESS] * 5
+        assert exporter.force_flush(10_000)
+        stats = exporter.delivery.stats()
+        assert stats.queued_batches == 0 and stats.spool.spooled_batches == 5
+        assert stats.breaker.short_circuited == 5  # no attempt touched the network
+        exporter.delivery.breaker.record_success()  # the database is back: the replayer drains
+        deadline = time.monotonic() + 20
+        while exporter.delivery.stats().spool.pending_batches and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        exporter.shutdown()
+    assert stored_ids(conn) == span_ids([span for batch in batches for span in batch])
+
+
+def test_conversion_of_a_queued_batch_runs_off_the_callers_thread(settings: PgvectorSettings) -> None:
+    exporter = PgvectorSpanExporter(settings.model_copy(update={"breaker_threshold": 1, "breaker_cooldown": 600}))
+    spans = make_spans(3, "thread")
+    converted_on: list[str] = []
+
+    def convert():  # type: ignore[no-untyped-def]
+        converted_on.append(threading.current_thread().name)
+        return exporter._converter.convert_batch(spans)
+
+    try:
+        open_breaker(exporter.delivery.breaker, 1)
+        assert exporter.delivery.deliver(convert, 5) is Outcome.QUEUED
+        assert exporter.delivery.flush(5)
+        spooled = exporter.delivery.stats().spool
+    finally:
+        exporter.shutdown()
+    assert len(converted_on) == 1 and converted_on[0] != threading.current_thread().name
+    assert converted_on[0].startswith("otel-pgvector-spooler")
+    assert (spooled.spooled_batches, spooled.spooled_rows) == (1, 3 + 1)  # three spans and their resource
+
+
+def test_a_full_queue_makes_export_spool_the_batch_itself(gate: threading.Event) -> None:
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600,
+                                    dlq_write_behind_batches=2)
+    try:
+        open_breaker(exporter.delivery.breaker, 1)
+        block_writer(exporter, gate)  # slot 1 of 2
+        assert exporter.export(make_spans(4, "queued")) is SpanExportResult.SUCCESS  # slot 2 of 2
+        assert exporter.export(make_spans(4, "full")) is SpanExportResult.SUCCESS  # spooled by the caller
+        stats = exporter.delivery.stats()
+        assert stats.queued_batches == 2 and stats.spool.spooled_batches == 1
+        gate.set()
+        assert exporter.force_flush(10_000)
+        assert exporter.delivery.stats().spool.spooled_batches == 2
+    finally:
+        exporter.shutdown()
+
+
+def test_no_write_behind_spools_before_export_returns() -> None:
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600,
+                                    dlq_write_behind_batches=0)
+    try:
+        open_breaker(exporter.delivery.breaker, 1)
+        assert exporter.export(make_spans(4)) is SpanExportResult.SUCCESS
+        stats = exporter.delivery.stats()
+    finally:
+        exporter.shutdown()
+    assert (stats.queued_batches, stats.spool.spooled_batches) == (0, 1)
+
+
+def test_force_flush_times_out_while_the_writer_is_stuck(gate: threading.Event) -> None:
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600)
+    try:
+        open_breaker(exporter.delivery.breaker, 1)
+        block_writer(exporter, gate)
+        exporter.export(make_spans(2))
+        started = time.monotonic()
+        assert exporter.force_flush(200) is False
+        assert time.monotonic() - started < 5
+        gate.set()
+        assert exporter.force_flush(10_000) is True
+    finally:
+        exporter.shutdown()
+
+
+def test_shutdown_spools_what_is_queued(gate: threading.Event, _private_spool_dir: object) -> None:
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600, timeout=10)
+    open_breaker(exporter.delivery.breaker, 1)
+    block_writer(exporter, gate)
+    for n in range(3):
+        assert exporter.export(make_spans(2, f"s{n}")) is SpanExportResult.SUCCESS
+    directory = exporter.delivery.spool.directory
+    assert inspect_directory(directory).pending_batches == 0  # all three still in memory
+    threading.Timer(0.2, gate.set).start()
+    exporter.shutdown()
+    assert inspect_directory(directory).pending_batches == 3
+    assert exporter.delivery.stats().lost_batches == 0
+
+
+def test_shutdown_out_of_time_counts_the_abandoned_batches_as_lost(
+    gate: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600, timeout=0.5)
+    open_breaker(exporter.delivery.breaker, 1)
+    block_writer(exporter, gate)
+    for n in range(3):
+        exporter.export(make_spans(2, f"a{n}"))
+    exporter.shutdown()  # the writer is stuck past the 0.5 s timeout
+    assert exporter.delivery.stats().lost_batches == 3
+    assert "lost 3 batches queued for the spool" in caplog.text
+    assert exporter.delivery.write_behind.submit(lambda: None) is False  # closed
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is not available on this platform")
+def test_a_forked_child_leaves_the_parents_queue_to_the_parent(gate: threading.Event) -> None:
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600)
+    try:
+        open_breaker(exporter.delivery.breaker, 1)
+        block_writer(exporter, gate)
+        exporter.export(make_spans(2, "parent"))
+        pid = os.fork()
+        if pid == 0:  # the child: never return into pytest
+            code = 1
+            try:
+                delivery = exporter.delivery
+                fresh = delivery.write_behind.waiting == 0
+                queued = delivery.deliver(lambda: exporter._converter.convert_batch(make_spans(1)), 5)
+                flushed = exporter.force_flush(10_000)
+                code = 0 if fresh and queued is Outcome.QUEUED and flushed else 1
+            finally:
+                os._exit(code)
+        assert wait_for_child(pid) == 0
+        assert exporter.delivery.stats().queued_batches == 2  # the parent's, untouched by the child
+        gate.set()
+        assert exporter.force_flush(10_000)
+        assert exporter.delivery.stats().spool.spooled_batches == 1
+    finally:
+        exporter.shutdown()
