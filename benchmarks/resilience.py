@@ -2,8 +2,11 @@
 
     python benchmarks/resilience.py [--batches 200]
 
-Prints (1) export() p50/p99 with the breaker open (the batch is converted and appended to the
-spool, no network) next to converting the same batch alone, and (2) the time to commit a
+Prints (1) export() p50/p99 with the breaker open (no network), next to converting the same
+batch alone: with no write-behind (export() converts and appends the batch to the spool
+itself) and with the default write-behind of 8 batches (export() hands the batch to the spool
+writer thread), at a steady pace of one batch every --interval seconds, and once back to back
+(the spool writer saturated, so export() does the work itself); (2) the time to commit a
 batch with its ledger id vs. without, as a ratio, interleaved in the same run.
 """
 
@@ -22,7 +25,6 @@ from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.convert.spans import SpanConverter
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.db.embedded import embedded_server_dsn
-from opentelemetry_exporter_pgvector.write.breaker import BreakerState
 from opentelemetry_exporter_pgvector.write.writer import TelemetryWriter
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
@@ -34,27 +36,34 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-def breaker_open(batches: int, size: int, spool: Path) -> None:
-    exporter = PgvectorSpanExporter(dsn="postgresql://u@127.0.0.1:1/db", dlq_dir=spool, breaker_cooldown=3600,
-                                    dlq_max_bytes=1 << 34)
-    exporter.delivery.breaker._state = BreakerState.OPEN
-    exporter.delivery.breaker._opened_at = time.monotonic()
+def breaker_open(batches: int, size: int, spool: Path, write_behind: int, interval: float) -> None:
+    """export() with the breaker open, one batch every ``interval`` seconds (0: back to back)."""
+    exporter = PgvectorSpanExporter(dsn="postgresql://u@127.0.0.1:1/db", dlq_dir=spool, breaker_threshold=1,
+                                    breaker_cooldown=3600, dlq_max_bytes=1 << 34,
+                                    dlq_write_behind_batches=write_behind)
+    exporter.delivery.breaker.record_failure()  # open, as after a failed batch; no probe for an hour
     spans = [make_spans(size, f"b{n}") for n in range(20)]
     converter = SpanConverter(65536)
     export_times, convert_times = [], []
+    next_batch = time.perf_counter()
     for number in range(batches):
         batch = spans[number % 20]
         started = time.perf_counter()
         converter.convert_batch(batch)[0].rows.materialize()  # type: ignore[union-attr]
         convert_times.append(time.perf_counter() - started)
+        next_batch += interval
+        time.sleep(max(0.0, next_batch - time.perf_counter()))
         started = time.perf_counter()
         exporter.export(batch)
         export_times.append(time.perf_counter() - started)
+    exporter.force_flush()
+    spooled = exporter.delivery.stats().spool.spooled_batches
     exporter.shutdown()
-    print(f"breaker open, {size} spans/batch: export() p50 {percentile(export_times, .5) * 1e3:.3f} ms, "
-          f"p99 {percentile(export_times, .99) * 1e3:.3f} ms; conversion alone p50 "
-          f"{percentile(convert_times, .5) * 1e3:.3f} ms; export/conversion p50 ratio "
-          f"{percentile(export_times, .5) / percentile(convert_times, .5):.2f}")
+    pace = f"every {interval * 1e3:.0f} ms" if interval else "back to back"
+    print(f"breaker open, write-behind {write_behind}, {size} spans/batch {pace}: export() p50 "
+          f"{percentile(export_times, .5) * 1e3:.3f} ms, p99 {percentile(export_times, .99) * 1e3:.3f} ms; "
+          f"conversion alone p50 {percentile(convert_times, .5) * 1e3:.3f} ms; export p99 / conversion p50 "
+          f"{percentile(export_times, .99) / percentile(convert_times, .5):.2f}; spooled {spooled}/{batches}")
 
 
 def ledger_cost(batches: int, dsn: str) -> None:
@@ -85,10 +94,15 @@ def ledger_cost(batches: int, dsn: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--interval", type=float, default=0.05,
+                        help="seconds between batches (0.05: 10,240 spans/s at 512 spans/batch)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        for size in (16, 64, 512):
-            breaker_open(args.batches, size, Path(directory) / f"spool{size}")
+        for write_behind in (0, 8):
+            for size in (16, 64, 512):
+                breaker_open(args.batches, size, Path(directory) / f"spool{write_behind}-{size}", write_behind,
+                             args.interval)
+        breaker_open(args.batches, 512, Path(directory) / "spool-saturated", 8, 0)
         ledger_cost(args.batches, embedded_server_dsn(Path(directory) / "pg"))
 
 

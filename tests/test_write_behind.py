@@ -21,6 +21,7 @@ from span_factory import make_spans, span_ids, stored_ids
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
+from opentelemetry_exporter_pgvector.query.health import health
 from opentelemetry_exporter_pgvector.write.breaker import BreakerState, CircuitBreaker
 from opentelemetry_exporter_pgvector.write.delivery import Outcome
 from opentelemetry_exporter_pgvector.write.spool import inspect_directory
@@ -185,3 +186,19 @@ def test_a_forked_child_leaves_the_parents_queue_to_the_parent(gate: threading.E
         assert exporter.delivery.stats().spool.spooled_batches == 1
     finally:
         exporter.shutdown()
+
+
+def test_health_reports_the_batches_queued_in_memory(gate: threading.Event) -> None:
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600)
+    try:
+        open_breaker(exporter.delivery.breaker, 1)
+        block_writer(exporter, gate)
+        exporter.export(make_spans(2))
+        report = health(exporter.database, 2)
+        assert (report.breaker_state, report.queued_batches) == ("open", 2)  # the blocker and the batch
+        gate.set()
+        assert exporter.force_flush(10_000)
+        assert health(exporter.database, 2).queued_batches == 0
+    finally:
+        exporter.shutdown()
+    assert health(exporter.database, 2).queued_batches is None  # no exporter of this process uses it

@@ -24,6 +24,7 @@ class Health:
     migration_version: int | None
     latest_migration: int
     breaker_state: str | None  # None when no exporter of this process writes to the database
+    queued_batches: int | None  # waiting in memory for the spool writer; None likewise
     spool_dir: str
     spool_segments: int
     spool_bytes: int
@@ -44,6 +45,7 @@ def health(database: Database, timeout: float) -> Health:
     """Reachability, versions, migration, breaker and spool of ``database``; never raises for a down server."""
     delivery = active_delivery(database)
     breaker = delivery.breaker.state.value if delivery is not None else None
+    queued = delivery.write_behind.waiting if delivery is not None else None
     spool = inspect_directory(spool_directory(database.settings))
     versions: tuple[str | None, str | None, int | None, int | None] = (None, None, None, None)
     error = None
@@ -62,7 +64,7 @@ def health(database: Database, timeout: float) -> Health:
         error = str(failure)
     return Health(
         reachable=error is None, error=error, server_version=versions[0], pgvector_version=versions[1],
-        migration_version=versions[2], latest_migration=latest_version(), breaker_state=breaker,
+        migration_version=versions[2], latest_migration=latest_version(), breaker_state=breaker, queued_batches=queued,
         spool_dir=spool.directory, spool_segments=spool.segments, spool_bytes=spool.bytes,
         spool_batches=spool.pending_batches, oldest_spooled_seconds=spool.oldest_age_seconds,
         dead_letter_rows=versions[3],
