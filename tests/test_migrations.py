@@ -7,6 +7,8 @@ import logging
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import psycopg
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.db.migrations import (
+    _advisory_key,
     applied_version,
     available_migrations,
     latest_version,
@@ -166,3 +169,24 @@ def test_two_processes_migrating_at_once(server_dsn: str, schema: str, conn: psy
     assert table_count(conn, schema, "otel_spans") == 1
     assert table_count(conn, schema, "otel_schema_migrations") == 1
     assert recorded(conn, schema) == shipped()
+
+
+def test_a_slow_first_migration_is_not_counted_against_the_connection_wait(
+    server_dsn: str, schema: str, conn: psycopg.Connection
+) -> None:
+    """A process's first connection migrates before it waits for the pool; a migration longer
+    than the short wait an export allows (here: held behind another migrator's lock for 0.6 s)
+    must not fail that first batch with "couldn't get a connection after 0.00 sec"."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (_advisory_key(schema),))
+    unlock = threading.Timer(0.6, lambda: conn.execute("SELECT pg_advisory_unlock(%s)", (_advisory_key(schema),)))
+    database = Database(PgvectorSettings(dsn=server_dsn, schema=schema, timeout=10))
+    try:
+        unlock.start()
+        started = time.monotonic()
+        with database.connection(0.3) as pooled:
+            assert pooled.execute("SELECT 1").fetchone() == (1,)
+        assert time.monotonic() - started >= 0.6  # it did wait for the migration lock
+        assert applied_version(conn, schema) == latest_version()
+    finally:
+        unlock.join()
+        database.close()

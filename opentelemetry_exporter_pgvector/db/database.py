@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -136,13 +135,13 @@ class Database:
     def connection(self, timeout: float) -> Iterator[psycopg.Connection]:
         """A pooled connection, waiting at most ``timeout`` seconds for one.
 
-        The first call in a process starts the embedded server if needed and migrates.
+        The first call in a process starts the embedded server if needed and migrates; that is
+        not part of the wait, or a migration longer than the short wait an export allows for a
+        connection would fail the first batch of every process.
         """
-        started = time.monotonic()
         try:
             pool = self._current_pool()
-            remaining = max(0.001, timeout - (time.monotonic() - started))
-            with pool.connection(timeout=remaining) as conn:
+            with pool.connection(timeout=timeout) as conn:
                 try:
                     yield conn
                 except psycopg.errors.ReadOnlySqlTransaction:
