@@ -202,3 +202,24 @@ def test_health_reports_the_batches_queued_in_memory(gate: threading.Event) -> N
     finally:
         exporter.shutdown()
     assert health(exporter.database, 2).queued_batches is None  # no exporter of this process uses it
+
+
+def _failing_conversion(spans: object) -> list[object]:
+    raise RuntimeError("converter bug")
+
+
+def test_a_conversion_error_is_reported_never_raised(monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600)
+    monkeypatch.setattr(exporter._converter, "convert_batch", _failing_conversion)
+    try:
+        assert exporter.export(make_spans(2)) is SpanExportResult.FAILURE  # converted on this thread
+        open_breaker(exporter.delivery.breaker, 1)
+        assert exporter.export(make_spans(2)) is SpanExportResult.SUCCESS  # queued: converted later
+        assert exporter.force_flush(10_000)
+        stats = exporter.delivery.stats()
+    finally:
+        exporter.shutdown()
+    assert stats.lost_batches == 2 and stats.spool.spooled_batches == 0
+    assert caplog.text.count("lost a batch: its records could not be converted") == 2
+    assert "converter bug" in caplog.text

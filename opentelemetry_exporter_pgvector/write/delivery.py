@@ -113,11 +113,11 @@ class Delivery:
     # --- the live path ---------------------------------------------------------------------
 
     def deliver(self, convert: Callable[[], Sequence[TableRows]], timeout: float) -> Outcome:
-        """Store the rows ``convert()`` gives exactly once, or spool them; bounded by ``timeout``.
+        """Store the rows ``convert()`` gives exactly once, or spool them; never raises, bounded by ``timeout``.
 
         ``convert`` is called once: on this thread, or, while the breaker is open, on the
-        write-behind thread after this call has returned ``QUEUED``. Only ``convert``'s own
-        errors are raised.
+        write-behind thread after this call has returned ``QUEUED``. A batch it fails to
+        convert is LOST (counted and logged).
         """
         if self._pid != os.getpid():
             self._start_process_state()  # forked: the replayer thread did not come along
@@ -126,23 +126,29 @@ class Delivery:
         if not self.breaker.allow():  # open: no network, and the conversion can wait too
             if self.write_behind.submit(lambda: self._convert_and_spool(batch_id, convert)):
                 return Outcome.QUEUED
-            return self._spool(batch_id, convert())
-        parts = reusable(convert())
+            return self._convert_and_spool(batch_id, convert)
+        parts = self._convert(convert)
+        if parts is None:
+            return Outcome.LOST
         try:
             return self._attempt(parts, batch_id, deadline)
         except Exception as error:  # spooled below; the breaker already counted it
             logger.error("could not write a batch to %s, spooling it: %s", self.database, error)
         return self._spool(batch_id, parts)
 
-    def _convert_and_spool(self, batch_id: bytes, convert: Callable[[], Sequence[TableRows]]) -> None:
-        """The write-behind job of one batch."""
+    def _convert(self, convert: Callable[[], Sequence[TableRows]]) -> list[TableRows] | None:
+        """The batch's rows, or None (counted as lost) when its records could not be converted."""
         try:
-            parts = convert()
+            return reusable(convert())
         except Exception:
             self._count_lost()
-            logger.exception("lost a batch queued for the spool: it could not be converted")
-            return
-        self._spool(batch_id, parts)
+            logger.exception("lost a batch: its records could not be converted")
+            return None
+
+    def _convert_and_spool(self, batch_id: bytes, convert: Callable[[], Sequence[TableRows]]) -> Outcome:
+        """Spool a batch the breaker kept off the network (the write-behind job, or its fallback)."""
+        parts = self._convert(convert)
+        return Outcome.LOST if parts is None else self._spool(batch_id, parts)
 
     def _attempt(self, parts: Sequence[TableRows], batch_id: bytes, deadline: float) -> Outcome:
         """Write with retries until ``deadline``, reporting each attempt to the breaker; raise on failure."""

@@ -36,11 +36,11 @@ class WriteBehind:
     def _start_process_state(self) -> None:
         self._pid = os.getpid()
         self._lock = threading.Lock()
-        self._pending: set[Future[None]] = set()
+        self._pending: set[Future[object]] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
 
-    def submit(self, job: Callable[[], None]) -> bool:
+    def submit(self, job: Callable[[], object]) -> bool:
         """Take ``job`` for the writer thread; False when ``capacity`` jobs are waiting or after ``close``."""
         if self._pid != os.getpid():
             self._start_process_state()  # forked: no thread here, and the parent's jobs are its own
@@ -54,7 +54,7 @@ class WriteBehind:
         future.add_done_callback(self._done)
         return True
 
-    def _done(self, future: Future[None]) -> None:
+    def _done(self, future: Future[object]) -> None:
         with self._lock:
             self._pending.discard(future)
         if not future.cancelled() and (error := future.exception()) is not None:
