@@ -20,12 +20,18 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from span_factory import RESOURCE
 
+from opentelemetry_exporter_pgvector.write.breaker import BreakerCounters, BreakerState, CircuitBreaker
+
 
 @dataclass
 class LoadReport:
     produced: list[ReadableSpan] = field(default_factory=list)
     results: list[SpanExportResult] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    # exports that found the breaker open and left it so without a probe (short-circuited):
+    # wall time, and the exporting thread's CPU time, which leaves out waits for the GIL
+    latencies_while_open: list[float] = field(default_factory=list)
+    cpu_times_while_open: list[float] = field(default_factory=list)
 
 
 class _Collect(SpanProcessor):
@@ -44,8 +50,11 @@ class _Collect(SpanProcessor):
 
 
 def run_load(exporter: SpanExporter, rate: int, seconds: float, batch_interval: float = 0.05,
-             during: list[tuple[float, object]] | None = None) -> LoadReport:
-    """Produce ``rate`` spans/s for ``seconds``; call each ``(at, action)`` at its time."""
+             during: list[tuple[float, object]] | None = None, breaker: CircuitBreaker | None = None) -> LoadReport:
+    """Produce ``rate`` spans/s for ``seconds``; call each ``(at, action)`` at its time.
+
+    With ``breaker``, the latencies of exports it short-circuited are also kept apart.
+    """
     report = LoadReport()
     collect = _Collect()
     provider = TracerProvider(resource=RESOURCE)
@@ -58,10 +67,15 @@ def run_load(exporter: SpanExporter, rate: int, seconds: float, batch_interval: 
             finished = done.is_set()
             batch = collect.take()
             if batch:
-                started = time.monotonic()
+                before = breaker.counters() if breaker is not None else None
+                cpu_started, started = time.thread_time(), time.monotonic()
                 report.results.append(exporter.export(batch))
-                report.latencies.append(time.monotonic() - started)
+                latency, cpu = time.monotonic() - started, time.thread_time() - cpu_started
+                report.latencies.append(latency)
                 report.produced.extend(batch)
+                if before is not None and breaker is not None and _short_circuited(before, breaker.counters()):
+                    report.latencies_while_open.append(latency)
+                    report.cpu_times_while_open.append(cpu)
             elif finished:
                 return
             else:
@@ -83,6 +97,12 @@ def run_load(exporter: SpanExporter, rate: int, seconds: float, batch_interval: 
     done.set()
     worker.join()
     return report
+
+
+def _short_circuited(before: BreakerCounters, after: BreakerCounters) -> bool:
+    """Open before and after, and no probe in between (by this export or a sibling's): the
+    export was kept off the network."""
+    return before.state is after.state is BreakerState.OPEN and before.probes == after.probes
 
 
 @dataclass
