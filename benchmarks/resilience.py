@@ -100,8 +100,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         for write_behind in (0, 8):
             for size in (16, 64, 512):
-                breaker_open(args.batches, size, Path(directory) / f"spool{write_behind}-{size}", write_behind,
-                             args.interval)
+                spool = Path(directory) / f"spool{write_behind}-{size}"
+                breaker_open(args.batches, size, spool, write_behind, args.interval)
         breaker_open(args.batches, 512, Path(directory) / "spool-saturated", 8, 0)
         ledger_cost(args.batches, embedded_server_dsn(Path(directory) / "pg"))
 

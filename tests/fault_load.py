@@ -50,7 +50,8 @@ class _Collect(SpanProcessor):
 
 
 def run_load(exporter: SpanExporter, rate: int, seconds: float, batch_interval: float = 0.05,
-             during: list[tuple[float, object]] | None = None, breaker: CircuitBreaker | None = None) -> LoadReport:
+             during: list[tuple[float, object]] | None = None,
+             breaker: CircuitBreaker | None = None) -> LoadReport:
     """Produce ``rate`` spans/s for ``seconds``; call each ``(at, action)`` at its time.
 
     With ``breaker``, the latencies of exports it short-circuited are also kept apart.
@@ -73,7 +74,7 @@ def run_load(exporter: SpanExporter, rate: int, seconds: float, batch_interval: 
                 latency, cpu = time.monotonic() - started, time.thread_time() - cpu_started
                 report.latencies.append(latency)
                 report.produced.extend(batch)
-                if before is not None and breaker is not None and _short_circuited(before, breaker.counters()):
+                if breaker is not None and before is not None and _short_circuited(before, breaker.counters()):
                     report.latencies_while_open.append(latency)
                     report.cpu_times_while_open.append(cpu)
             elif finished:

@@ -52,7 +52,7 @@ def fault_schema(fault_server: FaultServer) -> str:
 
 
 def wait_drained(exporter: PgvectorSpanExporter, limit: float = 40) -> int:
-    """Wait until the batches queued for the spool are in it and it is replayed; return the peak spool bytes."""
+    """Wait until the batches queued for the spool are in it and it is replayed; return its peak bytes."""
     assert exporter.force_flush(int(limit * 1000))
     deadline = time.monotonic() + limit
     directory = exporter.delivery.spool.directory
@@ -67,8 +67,8 @@ def wait_drained(exporter: PgvectorSpanExporter, limit: float = 40) -> int:
 
 def percentiles(seconds: list[float]) -> str:
     ordered = sorted(seconds)
-    return (f"p50 {ordered[len(ordered) // 2] * 1000:.3f} ms, p99 {ordered[int(len(ordered) * 0.99)] * 1000:.3f} ms, "
-            f"max {ordered[-1] * 1000:.3f} ms")
+    p50, p99 = ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99)]
+    return f"p50 {p50 * 1000:.3f} ms, p99 {p99 * 1000:.3f} ms, max {ordered[-1] * 1000:.3f} ms"
 
 
 def figures(name: str, produced: list[int], stored: list[int], max_latency: float, peak: int) -> dict[str, float]:

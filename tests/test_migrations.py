@@ -178,7 +178,8 @@ def test_a_slow_first_migration_is_not_counted_against_the_connection_wait(
     than the short wait an export allows (here: held behind another migrator's lock for 0.6 s)
     must not fail that first batch with "couldn't get a connection after 0.00 sec"."""
     conn.execute("SELECT pg_advisory_lock(%s)", (_advisory_key(schema),))
-    unlock = threading.Timer(0.6, lambda: conn.execute("SELECT pg_advisory_unlock(%s)", (_advisory_key(schema),)))
+    key = _advisory_key(schema)
+    unlock = threading.Timer(0.6, lambda: conn.execute("SELECT pg_advisory_unlock(%s)", (key,)))
     database = Database(PgvectorSettings(dsn=server_dsn, schema=schema, timeout=10))
     try:
         unlock.start()

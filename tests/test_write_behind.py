@@ -27,6 +27,7 @@ from opentelemetry_exporter_pgvector.write.delivery import Outcome
 from opentelemetry_exporter_pgvector.write.spool import inspect_directory
 
 DEAD_DSN = "postgresql://u@127.0.0.1:1/db"
+HELD_OPEN = {"breaker_threshold": 1, "breaker_cooldown": 600}  # one failure opens it, for ten minutes
 
 
 def open_breaker(breaker: CircuitBreaker, threshold: int) -> None:
@@ -49,8 +50,9 @@ def block_writer(exporter: PgvectorSpanExporter, gate: threading.Event) -> None:
     assert exporter.delivery.write_behind.submit(lambda: None if gate.wait(30) else None)
 
 
-def test_queued_batches_reach_the_database_exactly_once(settings: PgvectorSettings, conn: psycopg.Connection) -> None:
-    exporter = PgvectorSpanExporter(settings.model_copy(update={"breaker_threshold": 1, "breaker_cooldown": 600}))
+def test_queued_batches_reach_the_database_exactly_once(settings: PgvectorSettings,
+                                                       conn: psycopg.Connection) -> None:
+    exporter = PgvectorSpanExporter(settings.model_copy(update=HELD_OPEN))
     batches = [make_spans(7, f"queued{n}") for n in range(5)]
     try:
         open_breaker(exporter.delivery.breaker, 1)
@@ -69,7 +71,7 @@ def test_queued_batches_reach_the_database_exactly_once(settings: PgvectorSettin
 
 
 def test_conversion_of_a_queued_batch_runs_off_the_callers_thread(settings: PgvectorSettings) -> None:
-    exporter = PgvectorSpanExporter(settings.model_copy(update={"breaker_threshold": 1, "breaker_cooldown": 600}))
+    exporter = PgvectorSpanExporter(settings.model_copy(update=HELD_OPEN))
     spans = make_spans(3, "thread")
     converted_on: list[str] = []
 
@@ -90,7 +92,7 @@ def test_conversion_of_a_queued_batch_runs_off_the_callers_thread(settings: Pgve
 
 
 def test_a_full_queue_makes_export_spool_the_batch_itself(gate: threading.Event) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600,
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN,
                                     dlq_write_behind_batches=2)
     try:
         open_breaker(exporter.delivery.breaker, 1)
@@ -107,7 +109,7 @@ def test_a_full_queue_makes_export_spool_the_batch_itself(gate: threading.Event)
 
 
 def test_no_write_behind_spools_before_export_returns() -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600,
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN,
                                     dlq_write_behind_batches=0)
     try:
         open_breaker(exporter.delivery.breaker, 1)
@@ -119,7 +121,7 @@ def test_no_write_behind_spools_before_export_returns() -> None:
 
 
 def test_force_flush_times_out_while_the_writer_is_stuck(gate: threading.Event) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600)
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN)
     try:
         open_breaker(exporter.delivery.breaker, 1)
         block_writer(exporter, gate)
@@ -134,7 +136,7 @@ def test_force_flush_times_out_while_the_writer_is_stuck(gate: threading.Event) 
 
 
 def test_shutdown_spools_what_is_queued(gate: threading.Event, _private_spool_dir: object) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600, timeout=10)
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN, timeout=10)
     open_breaker(exporter.delivery.breaker, 1)
     block_writer(exporter, gate)
     for n in range(3):
@@ -150,7 +152,7 @@ def test_shutdown_spools_what_is_queued(gate: threading.Event, _private_spool_di
 def test_shutdown_out_of_time_counts_the_abandoned_batches_as_lost(
     gate: threading.Event, caplog: pytest.LogCaptureFixture
 ) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600, timeout=0.5)
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN, timeout=0.5)
     open_breaker(exporter.delivery.breaker, 1)
     block_writer(exporter, gate)
     for n in range(3):
@@ -163,7 +165,7 @@ def test_shutdown_out_of_time_counts_the_abandoned_batches_as_lost(
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is not available on this platform")
 def test_a_forked_child_leaves_the_parents_queue_to_the_parent(gate: threading.Event) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600)
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN)
     try:
         open_breaker(exporter.delivery.breaker, 1)
         block_writer(exporter, gate)
@@ -189,7 +191,7 @@ def test_a_forked_child_leaves_the_parents_queue_to_the_parent(gate: threading.E
 
 
 def test_health_reports_the_batches_queued_in_memory(gate: threading.Event) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600)
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN)
     try:
         open_breaker(exporter.delivery.breaker, 1)
         block_writer(exporter, gate)
@@ -210,7 +212,7 @@ def _failing_conversion(spans: object) -> list[object]:
 
 def test_a_conversion_error_is_reported_never_raised(monkeypatch: pytest.MonkeyPatch,
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600)
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN)
     monkeypatch.setattr(exporter._converter, "convert_batch", _failing_conversion)
     try:
         assert exporter.export(make_spans(2)) is SpanExportResult.FAILURE  # converted on this thread

@@ -131,13 +131,13 @@ class PgvectorExporterBase:
             timeout = self.settings.timeout
             if timeout_millis is not None:
                 timeout = min(timeout, timeout_millis / 1000)
-            converted: list[Sequence[TableRows]] = []
+            converted: list[Sequence[TableRows]] = []  # the rows, when converted on this thread
 
             def convert_and_keep() -> Sequence[TableRows]:
                 converted.append(convert())
                 return converted[0]
 
-            outcome = self._write(convert_and_keep if self._encoder is not None else convert, count, timeout)
+            outcome = self._write(convert_and_keep, count, timeout)
             # a batch queued for the spool is converted on the write-behind thread: no model work for it
             if outcome.delivered and outcome is not Outcome.QUEUED and self._encoder is not None:
                 budget = min(self.settings.embedding_inline_wait, timeout * INLINE_EMBED_SHARE,

@@ -64,7 +64,8 @@ def health(database: Database, timeout: float) -> Health:
         error = str(failure)
     return Health(
         reachable=error is None, error=error, server_version=versions[0], pgvector_version=versions[1],
-        migration_version=versions[2], latest_migration=latest_version(), breaker_state=breaker, queued_batches=queued,
+        migration_version=versions[2], latest_migration=latest_version(), breaker_state=breaker,
+        queued_batches=queued,
         spool_dir=spool.directory, spool_segments=spool.segments, spool_bytes=spool.bytes,
         spool_batches=spool.pending_batches, oldest_spooled_seconds=spool.oldest_age_seconds,
         dead_letter_rows=versions[3],

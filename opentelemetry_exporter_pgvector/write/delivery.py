@@ -113,7 +113,7 @@ class Delivery:
     # --- the live path ---------------------------------------------------------------------
 
     def deliver(self, convert: Callable[[], Sequence[TableRows]], timeout: float) -> Outcome:
-        """Store the rows ``convert()`` gives exactly once, or spool them; never raises, bounded by ``timeout``.
+        """Store the rows ``convert()`` gives exactly once, or spool them; never raises, within ``timeout``.
 
         ``convert`` is called once: on this thread, or, while the breaker is open, on the
         write-behind thread after this call has returned ``QUEUED``. A batch it fails to
@@ -297,7 +297,8 @@ class Delivery:
         abandoned = self.write_behind.close(timeout)
         if abandoned:
             self._count_lost(abandoned)
-            logger.error("lost %d batches queued for the spool: the shutdown timeout elapsed first", abandoned)
+            logger.error("lost %d batches queued for the spool: the shutdown timeout elapsed first",
+                         abandoned)
         self._stop.set()
         self._wake.set()
         thread = self._thread
