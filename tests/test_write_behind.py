@@ -9,9 +9,13 @@ abandons as lost.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -225,3 +229,35 @@ def test_a_conversion_error_is_reported_never_raised(monkeypatch: pytest.MonkeyP
     assert stats.lost_batches == 2 and stats.spool.spooled_batches == 0
     assert caplog.text.count("lost a batch: its records could not be converted") == 2
     assert "converter bug" in caplog.text
+
+
+_EXITING_APP = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from span_factory import make_spans
+    from opentelemetry_exporter_pgvector import PgvectorSpanExporter
+    exporter = PgvectorSpanExporter(dsn={dsn!r}, breaker_threshold=1, breaker_cooldown=600)
+    exporter.delivery.breaker.record_failure()  # the database is down
+    exporter.export(make_spans(3, "queued"))  # queued for the spool while the app runs
+    provider = TracerProvider()  # shutdown_on_exit: the SDK's atexit hook exports what is left
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000))
+    for n in range(5):
+        provider.get_tracer("exit").start_span("at-exit-%d" % n).end()
+""")
+
+
+def test_an_exiting_app_spools_what_was_queued_and_what_the_sdk_exports_at_exit(
+    _private_spool_dir: Path,
+) -> None:
+    """At interpreter exit the write-behind thread is finished and takes no more work: the
+    SDK's last export spools its batch itself instead of losing it."""
+    code = _EXITING_APP.format(tests=str(Path(__file__).parent), dsn=DEAD_DSN)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Failed to export" not in done.stderr, done.stderr
+    (directory,) = _private_spool_dir.iterdir()
+    spool = inspect_directory(directory)
+    # 3 spans + resource + shape, and 5 spans + resource + shape (deferred mode: one shape each)
+    assert (spool.pending_batches, spool.pending_rows) == (2, 5 + 7)

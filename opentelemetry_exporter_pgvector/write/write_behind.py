@@ -49,7 +49,10 @@ class WriteBehind:
                 return False
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix=self._thread_name)
-            future = self._executor.submit(job)
+            try:
+                future = self._executor.submit(job)
+            except RuntimeError:  # the interpreter is exiting (the SDK's atexit shutdown exports)
+                return False
             self._pending.add(future)
         future.add_done_callback(self._done)
         return True
