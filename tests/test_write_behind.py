@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -24,21 +25,22 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from span_factory import make_spans, span_ids, stored_ids
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
-from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.query.health import health
-from opentelemetry_exporter_pgvector.write.breaker import BreakerState, CircuitBreaker
+from opentelemetry_exporter_pgvector.write.breaker import BreakerState
 from opentelemetry_exporter_pgvector.write.delivery import Outcome
 from opentelemetry_exporter_pgvector.write.spool import inspect_directory
 
 DEAD_DSN = "postgresql://u@127.0.0.1:1/db"
-HELD_OPEN = {"breaker_threshold": 1, "breaker_cooldown": 600}  # one failure opens it, for ten minutes
 
 
-def open_breaker(breaker: CircuitBreaker, threshold: int) -> None:
-    """Open ``breaker`` as ``threshold`` failed batches would (its cool-down keeps it open)."""
-    for _ in range(threshold):
-        breaker.record_failure()
-    assert breaker.state is BreakerState.OPEN
+def held_open(**settings: Any) -> PgvectorSpanExporter:
+    """A span exporter (of the unreachable DSN unless ``settings`` say otherwise) whose breaker
+    is open, as after a failed batch, and stays so for ten minutes."""
+    exporter = PgvectorSpanExporter(**{"dsn": DEAD_DSN, "breaker_threshold": 1, "breaker_cooldown": 600,
+                                       **settings})
+    exporter.delivery.breaker.record_failure()
+    assert exporter.delivery.breaker.state is BreakerState.OPEN
+    return exporter
 
 
 @pytest.fixture
@@ -54,12 +56,11 @@ def block_writer(exporter: PgvectorSpanExporter, gate: threading.Event) -> None:
     assert exporter.delivery.write_behind.submit(lambda: None if gate.wait(30) else None)
 
 
-def test_queued_batches_reach_the_database_exactly_once(settings: PgvectorSettings,
+def test_queued_batches_reach_the_database_exactly_once(server_dsn: str, schema: str,
                                                        conn: psycopg.Connection) -> None:
-    exporter = PgvectorSpanExporter(settings.model_copy(update=HELD_OPEN))
+    exporter = held_open(dsn=server_dsn, schema=schema, embedding="off")
     batches = [make_spans(7, f"queued{n}") for n in range(5)]
     try:
-        open_breaker(exporter.delivery.breaker, 1)
         assert [exporter.export(batch) for batch in batches] == [SpanExportResult.SUCCESS] * 5
         assert exporter.force_flush(10_000)
         stats = exporter.delivery.stats()
@@ -74,8 +75,8 @@ def test_queued_batches_reach_the_database_exactly_once(settings: PgvectorSettin
     assert stored_ids(conn) == span_ids([span for batch in batches for span in batch])
 
 
-def test_conversion_of_a_queued_batch_runs_off_the_callers_thread(settings: PgvectorSettings) -> None:
-    exporter = PgvectorSpanExporter(settings.model_copy(update=HELD_OPEN))
+def test_conversion_of_a_queued_batch_runs_off_the_callers_thread(server_dsn: str, schema: str) -> None:
+    exporter = held_open(dsn=server_dsn, schema=schema, embedding="off")
     spans = make_spans(3, "thread")
     converted_on: list[str] = []
 
@@ -84,7 +85,6 @@ def test_conversion_of_a_queued_batch_runs_off_the_callers_thread(settings: Pgve
         return exporter._converter.convert_batch(spans)
 
     try:
-        open_breaker(exporter.delivery.breaker, 1)
         assert exporter.delivery.deliver(convert, 5) is Outcome.QUEUED
         assert exporter.delivery.flush(5)
         spooled = exporter.delivery.stats().spool
@@ -96,10 +96,8 @@ def test_conversion_of_a_queued_batch_runs_off_the_callers_thread(settings: Pgve
 
 
 def test_a_full_queue_makes_export_spool_the_batch_itself(gate: threading.Event) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN,
-                                    dlq_write_behind_batches=2)
+    exporter = held_open(dlq_write_behind_batches=2)
     try:
-        open_breaker(exporter.delivery.breaker, 1)
         block_writer(exporter, gate)  # slot 1 of 2
         assert exporter.export(make_spans(4, "queued")) is SpanExportResult.SUCCESS  # slot 2 of 2
         assert exporter.export(make_spans(4, "full")) is SpanExportResult.SUCCESS  # spooled by the caller
@@ -113,10 +111,8 @@ def test_a_full_queue_makes_export_spool_the_batch_itself(gate: threading.Event)
 
 
 def test_no_write_behind_spools_before_export_returns() -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN,
-                                    dlq_write_behind_batches=0)
+    exporter = held_open(dlq_write_behind_batches=0)
     try:
-        open_breaker(exporter.delivery.breaker, 1)
         assert exporter.export(make_spans(4)) is SpanExportResult.SUCCESS
         stats = exporter.delivery.stats()
     finally:
@@ -125,9 +121,8 @@ def test_no_write_behind_spools_before_export_returns() -> None:
 
 
 def test_force_flush_times_out_while_the_writer_is_stuck(gate: threading.Event) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN)
+    exporter = held_open()
     try:
-        open_breaker(exporter.delivery.breaker, 1)
         block_writer(exporter, gate)
         exporter.export(make_spans(2))
         started = time.monotonic()
@@ -140,8 +135,7 @@ def test_force_flush_times_out_while_the_writer_is_stuck(gate: threading.Event) 
 
 
 def test_shutdown_spools_what_is_queued(gate: threading.Event, _private_spool_dir: object) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN, timeout=10)
-    open_breaker(exporter.delivery.breaker, 1)
+    exporter = held_open(timeout=10)
     block_writer(exporter, gate)
     for n in range(3):
         assert exporter.export(make_spans(2, f"s{n}")) is SpanExportResult.SUCCESS
@@ -156,8 +150,7 @@ def test_shutdown_spools_what_is_queued(gate: threading.Event, _private_spool_di
 def test_shutdown_out_of_time_counts_the_abandoned_batches_as_lost(
     gate: threading.Event, caplog: pytest.LogCaptureFixture
 ) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN, timeout=0.5)
-    open_breaker(exporter.delivery.breaker, 1)
+    exporter = held_open(timeout=0.5)
     block_writer(exporter, gate)
     for n in range(3):
         exporter.export(make_spans(2, f"a{n}"))
@@ -169,9 +162,8 @@ def test_shutdown_out_of_time_counts_the_abandoned_batches_as_lost(
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is not available on this platform")
 def test_a_forked_child_leaves_the_parents_queue_to_the_parent(gate: threading.Event) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN)
+    exporter = held_open()
     try:
-        open_breaker(exporter.delivery.breaker, 1)
         block_writer(exporter, gate)
         exporter.export(make_spans(2, "parent"))
         pid = os.fork()
@@ -195,9 +187,8 @@ def test_a_forked_child_leaves_the_parents_queue_to_the_parent(gate: threading.E
 
 
 def test_health_reports_the_batches_queued_in_memory(gate: threading.Event) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN)
+    exporter = held_open()
     try:
-        open_breaker(exporter.delivery.breaker, 1)
         block_writer(exporter, gate)
         exporter.export(make_spans(2))
         report = health(exporter.database, 2)
@@ -216,11 +207,12 @@ def _failing_conversion(spans: object) -> list[object]:
 
 def test_a_conversion_error_is_reported_never_raised(monkeypatch: pytest.MonkeyPatch,
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, **HELD_OPEN)
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600)
     monkeypatch.setattr(exporter._converter, "convert_batch", _failing_conversion)
     try:
-        assert exporter.export(make_spans(2)) is SpanExportResult.FAILURE  # converted on this thread
-        open_breaker(exporter.delivery.breaker, 1)
+        # breaker closed: converted on this thread, before any connection is tried
+        assert exporter.export(make_spans(2)) is SpanExportResult.FAILURE
+        exporter.delivery.breaker.record_failure()  # open
         assert exporter.export(make_spans(2)) is SpanExportResult.SUCCESS  # queued: converted later
         assert exporter.force_flush(10_000)
         stats = exporter.delivery.stats()
