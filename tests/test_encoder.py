@@ -7,6 +7,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,12 +15,15 @@ import numpy as np
 import psycopg
 import pytest
 from pgvector.psycopg import register_vector
+from shape_workload import TIMEOUTS, SpanSpec, make_spans
 
 from opentelemetry_exporter_pgvector import PgvectorSettings, PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.db.database import Database
-from opentelemetry_exporter_pgvector.embedding.encoder import EmbeddingDimensionError, ShapeEncoder, check_dimension
-
-from shape_workload import TIMEOUTS, SpanSpec, make_spans
+from opentelemetry_exporter_pgvector.embedding.encoder import (
+    EmbeddingDimensionError,
+    ShapeEncoder,
+    check_dimension,
+)
 
 
 class CountingBackend:
@@ -169,12 +173,19 @@ def test_deferred_and_off_modes_import_and_run_without_torch_numpy_or_onnxruntim
 
 def test_onnx_export_prints_nothing(tmp_path: Any, capfd: pytest.CaptureFixture[str]) -> None:
     """The one-time export runs inside CLI commands (the demo); torch's progress must not show."""
-    from opentelemetry_exporter_pgvector.embedding.backends import OnnxBackend, default_model_path, export_onnx
+    from opentelemetry_exporter_pgvector.embedding.backends import (
+        OnnxBackend,
+        default_model_path,
+        export_onnx,
+    )
 
-    onnx_path = export_onnx(default_model_path(), tmp_path)
+    with warnings.catch_warnings(record=True) as caught:  # pytest would otherwise swallow them
+        warnings.simplefilter("always")
+        onnx_path = export_onnx(default_model_path(), tmp_path)
     out, err = capfd.readouterr()
     assert out == ""
     assert "Loading weights" not in err and "torchvision" not in err
+    assert [str(warning.message) for warning in caught] == []
     backend = OnnxBackend(default_model_path(), onnx_path)
     vectors = backend.encode(["payments CLIENT INSERT payment | ERROR"])
     assert vectors.shape == (1, backend.dimension)

@@ -29,6 +29,7 @@ import os
 import sysconfig
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -427,8 +428,10 @@ def _quiet_export() -> Iterator[io.StringIO]:
 
     The one-time export runs inside CLI commands (``otel-pgvector demo``): the dynamo
     exporter prints its progress to stdout, transformers draws a weight-loading bar and
-    torch warns about torchvision on stderr, all noise in the middle of a command's output.
-    What stdout received is returned for the debug log.
+    torch warns about torchvision and about its own internals (a deprecated pytree check, axis
+    names it merges) on stderr, all noise in the middle of a command's output. Those two
+    internal warnings are matched by their text, so nothing else is hidden. What stdout
+    received is returned for the debug log.
     """
     from transformers.utils import logging as transformers_logging
 
@@ -438,7 +441,10 @@ def _quiet_export() -> Iterator[io.StringIO]:
     torch_logger.setLevel(logging.ERROR)
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
-        with contextlib.redirect_stdout(io.StringIO()) as progress:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()) as progress:
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                    category=FutureWarning)
+            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
             yield progress
     finally:
         torch_logger.setLevel(torch_level)
