@@ -30,8 +30,8 @@ import sysconfig
 import tempfile
 import time
 import warnings
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -444,7 +444,8 @@ def _quiet_export() -> Iterator[io.StringIO]:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()) as progress:
             warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
                                     category=FutureWarning)
-            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used",
+                                    category=UserWarning)
             yield progress
     finally:
         torch_logger.setLevel(torch_level)
