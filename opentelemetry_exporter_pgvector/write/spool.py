@@ -20,7 +20,9 @@ or CRC check; the reader counts one corrupt region and resynchronizes on the nex
 record checks out, so damage never blocks the records after it.
 
 Durability (fsync policy). Every append is one ``write()`` to the segment, so a record
-survives the death of the process (SIGKILL, OOM kill) as soon as ``export()`` returns. With
+survives the death of the process (SIGKILL, OOM kill) as soon as it is appended: before
+``export()`` returns, unless the batch was queued for the write-behind thread
+(``write_behind.py``). With
 ``dlq_fsync_interval`` > 0 the data reaches the disk within that many seconds (the replayer
 thread fsyncs), so an operating system crash or power loss can lose the last interval; with 0
 every append is fsynced before ``export()`` returns, at the price of a disk flush per batch.
