@@ -1,4 +1,4 @@
-"""Resilience costs: export() while the breaker is open, and the live-path cost of the ledger.
+"""Resilience costs: export() while the breaker is open, memory over a long outage, the ledger.
 
     python benchmarks/resilience.py [--batches 200]
 
@@ -7,16 +7,21 @@ batch alone: with no write-behind (export() converts and appends the batch to th
 itself) and with the default write-behind of 8 batches (export() hands the batch to the spool
 writer thread), at a steady pace of one batch every --interval seconds, and once back to back
 (the spool writer saturated, so export() does the work itself); (2) the time to commit a
-batch with its ledger id vs. without, as a ratio, interleaved in the same run.
+batch with its ledger id vs. without, as a ratio, interleaved in the same run; (3) memory
+after a tenth of a long breaker-open outage and at its end, as a ratio (the spool is bounded to
+32 MiB, so the oldest batches are dropped on the way).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from pathlib import Path
 
@@ -66,6 +71,41 @@ def breaker_open(batches: int, size: int, spool: Path, write_behind: int, interv
           f"{percentile(export_times, .99) / percentile(convert_times, .5):.2f}; spooled {spooled}/{batches}")
 
 
+def resident_bytes() -> int:
+    """This process's resident set size now (Linux), not its peak."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def outage_memory(batches: int, spool: Path) -> None:
+    """Memory while the breaker stays open for ``batches`` 512-span batches, past a full spool.
+
+    Python-allocated bytes (tracemalloc) and RSS after a tenth of the batches and after all of
+    them: an outage ten times longer must not take more memory, only (bounded) disk.
+    """
+    exporter = PgvectorSpanExporter(dsn="postgresql://u@127.0.0.1:1/db", dlq_dir=spool, breaker_threshold=1,
+                                    breaker_cooldown=3600, dlq_max_bytes=32 << 20)
+    exporter.delivery.breaker.record_failure()
+    spans = [make_spans(512, f"m{n}") for n in range(20)]
+    tracemalloc.start()
+    marks: list[tuple[int, int]] = []
+    for number in range(batches):
+        exporter.export(spans[number % 20])
+        if number + 1 in (batches // 10, batches):
+            exporter.force_flush()
+            gc.collect()
+            marks.append((tracemalloc.get_traced_memory()[0], resident_bytes()))
+    tracemalloc.stop()
+    stats, bound = exporter.delivery.stats().spool, exporter.settings.dlq_max_bytes
+    exporter.shutdown()
+    (traced_early, rss_early), (traced_late, rss_late) = marks
+    print(f"outage memory, {batches} batches of 512 spans with the breaker open: traced "
+          f"{traced_early / 1e6:.1f} MB after {batches // 10}, {traced_late / 1e6:.1f} MB after {batches} "
+          f"(ratio {traced_late / traced_early:.3f}); RSS {rss_early / 1e6:.0f} MB -> {rss_late / 1e6:.0f} MB "
+          f"(ratio {rss_late / rss_early:.3f}); spool peak {stats.peak_bytes / 1e6:.1f} MB of {bound / 1e6:.1f} MB, "
+          f"{stats.dropped_batches} oldest batches dropped and counted")
+
+
 def ledger_cost(batches: int, dsn: str) -> None:
     settings = PgvectorSettings(dsn=dsn, schema=f"bench_{uuid.uuid4().hex[:8]}")
     database = Database(settings)
@@ -94,6 +134,8 @@ def ledger_cost(batches: int, dsn: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--memory-batches", type=int, default=1000,
+                        help="batches of the outage-memory run (its spool is bounded to 32 MiB)")
     parser.add_argument("--interval", type=float, default=0.05,
                         help="seconds between batches (0.05: 10,240 spans/s at 512 spans/batch)")
     args = parser.parse_args()
@@ -103,6 +145,7 @@ def main() -> None:
                 spool = Path(directory) / f"spool{write_behind}-{size}"
                 breaker_open(args.batches, size, spool, write_behind, args.interval)
         breaker_open(args.batches, 512, Path(directory) / "spool-saturated", 8, 0)
+        outage_memory(args.memory_batches, Path(directory) / "spool-memory")
         ledger_cost(args.batches, embedded_server_dsn(Path(directory) / "pg"))
 
 
