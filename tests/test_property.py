@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Any
 
 import psycopg
 import pytest
@@ -43,6 +44,14 @@ _hypothesis = hypothesis_settings(max_examples=40, deadline=None,
                                   suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+def export_once(exporter: Any, batch: Any) -> object:
+    """The result of one export by ``exporter``, shut down afterwards."""
+    try:
+        return exporter.export(batch)
+    finally:
+        exporter.shutdown()
+
+
 def sanitized(text: str) -> str:
     """What PostgreSQL can store of ``text``: without NUL, with U+FFFD for each lone surrogate."""
     return "".join("\ufffd" if 0xD800 <= ord(char) <= 0xDFFF else char for char in text if char != "\x00")
@@ -72,11 +81,7 @@ def test_arbitrary_spans_land_intact_or_sanitized(settings: PgvectorSettings, co
             span.add_event("log", {"body": body})
     provider.shutdown()
     finished = memory.get_finished_spans()
-    exporter = PgvectorSpanExporter(settings)
-    try:
-        assert exporter.export(finished) is SpanExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
+    assert export_once(PgvectorSpanExporter(settings), finished) is SpanExportResult.SUCCESS
     ids = [signed_span_id(span.context.span_id) for span in finished]
     stored = dict(conn.execute("SELECT span_id, name FROM otel_spans WHERE span_id = ANY(%s)", (ids,)).fetchall())
     dead = conn.execute("SELECT count(*) FROM otel_dead_letters").fetchone()[0]
@@ -107,11 +112,8 @@ def test_arbitrary_log_records_land_intact_or_sanitized(
     for mark, (body, attributes, event_name) in zip(marks, records):
         logger.emit(body=body, attributes={**attributes, "property.mark": mark}, event_name=event_name)
     provider.shutdown()
-    exporter = PgvectorLogExporter(settings)
-    try:
-        assert exporter.export(memory.get_finished_logs()) is LogRecordExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
+    result = export_once(PgvectorLogExporter(settings), memory.get_finished_logs())
+    assert result is LogRecordExportResult.SUCCESS
     stored = dict(conn.execute(
         "SELECT attributes->>'property.mark', body FROM otel_logs"
         " WHERE attributes->>'property.mark' = ANY(%s)",
@@ -136,11 +138,7 @@ def test_arbitrary_metric_attributes_never_lose_a_point(
         counter.add(1, attributes)
     data = reader.get_metrics_data()
     (metric,) = data.resource_metrics[0].scope_metrics[0].metrics
-    exporter = PgvectorMetricExporter(settings)
-    try:
-        assert exporter.export(data) is MetricExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
+    assert export_once(PgvectorMetricExporter(settings), data) is MetricExportResult.SUCCESS
     points, total = conn.execute(
         "SELECT count(*), sum(value) FROM otel_metric_points WHERE name = %s", (name,)
     ).fetchone()
