@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -96,3 +97,18 @@ def test_exporters_of_one_database_share_the_breaker_and_spool_when_it_is_down(
     assert stats.spool.pending_rows == 20 * (3 + 1 + 1)  # three spans, their resource row and their one shape row
     opened = [r for r in caplog.records if "circuit breaker" in r.getMessage() and "open" in r.getMessage()]
     assert len(opened) == 1
+
+
+def test_the_replayer_leaves_a_batch_that_just_failed_alone_for_a_cool_down() -> None:
+    """Retrying a batch the moment its own attempts failed only loads a failing server (and
+    would count towards the breaker a failure no export made)."""
+    exporter = PgvectorSpanExporter(dsn="postgresql://u@127.0.0.1:1/db", timeout=2, breaker_threshold=5,
+                                    breaker_cooldown=600, retry_max_attempts=1)
+    try:
+        assert exporter.export(make_spans(3)) is SpanExportResult.SUCCESS  # spooled after one failure
+        time.sleep(0.5)  # the replayer thread, started by the spooling, has had its chance
+        stats = exporter.delivery.stats()
+    finally:
+        exporter.shutdown()
+    assert stats.breaker.consecutive_failures == 1  # the export's attempt only
+    assert (stats.spool.pending_batches, stats.spool.replayed_batches) == (1, 0)

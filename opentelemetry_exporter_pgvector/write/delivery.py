@@ -98,6 +98,10 @@ class Delivery:
         self.write_behind = WriteBehind(settings.dlq_write_behind_batches, "otel-pgvector-spooler")
         self._counts_lock = threading.Lock()
         self._stored = self._rejected = self._lost = 0
+        # After a live batch failed and was spooled, the replayer waits a cool-down (or until the
+        # database accepts a write) before trying the spool: retrying at once only loads a
+        # failing server, and counts towards the breaker a failure the exporters did not make.
+        self._replay_not_before = 0.0
         self._start_process_state()
         self._background = background  # False: the caller replays (``otel-pgvector dlq replay``)
         if background and any(self.spool.directory.glob("*.seg")):
@@ -134,6 +138,7 @@ class Delivery:
             return self._attempt(parts, batch_id, deadline)
         except Exception as error:  # spooled below; the breaker already counted it
             logger.error("could not write a batch to %s, spooling it: %s", self.database, error)
+        self._replay_not_before = time.monotonic() + self.settings.breaker_cooldown
         return self._spool(batch_id, parts)
 
     def _convert(self, convert: Callable[[], Sequence[TableRows]]) -> list[TableRows] | None:
@@ -191,6 +196,7 @@ class Delivery:
                 time.sleep(pause)
                 continue
             self.breaker.record_success()
+            self._replay_not_before = 0.0  # the database takes writes: the spool may follow
             with self._counts_lock:
                 self._stored += stored
                 self._rejected += rejected
@@ -257,12 +263,13 @@ class Delivery:
                 self._wake.clear()
 
     def replay_one(self) -> bool | None:
-        """Replay the oldest spooled batch if the breaker lets us.
+        """Replay the oldest spooled batch if the breaker lets us, and no live batch failed
+        within the last cool-down (unless the database has taken a write since).
 
         True if it reached the database, False if it failed (it stays first in line), None if
         there was nothing to do.
         """
-        if not self.spool.pending() or not self.breaker.ready():
+        if time.monotonic() < self._replay_not_before or not self.spool.pending() or not self.breaker.ready():
             return None
         batch = self.spool.next_batch()
         if batch is None:
