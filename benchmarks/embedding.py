@@ -278,7 +278,7 @@ def main() -> None:
     if "a" in args.parts:
         converter_shapes = {}
         from opentelemetry_exporter_pgvector.convert.spans import SpanConverter
-        from opentelemetry_exporter_pgvector.embedding.shape import ShapeBuilder
+        from opentelemetry_exporter_pgvector.convert.shapes import ShapeBuilder
 
         converter = SpanConverter(65536, ShapeBuilder("all-MiniLM-L6-v2"))
         for span in spans[:50_000]:

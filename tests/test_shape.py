@@ -7,7 +7,7 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from opentelemetry_exporter_pgvector import PgvectorSettings
-from opentelemetry_exporter_pgvector.embedding.shape import ShapeBuilder, mask, shape_text
+from opentelemetry_exporter_pgvector.convert.shapes import ShapeBuilder, mask, shape_text
 
 from shape_workload import SpanSpec, export_specs
 

@@ -27,8 +27,8 @@ from typing import Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 
-from ..embedding.shape import SHAPE_TABLE, ShapeBuilder
 from .scope import ScopeCache
+from .shapes import SHAPE_TABLE, ShapeBuilder
 from .spans import attribute_mapping, signed_span_id
 from .table import Column, Row, RowStream, TableRows, TableSpec, collected_part, pg_timestamp
 from .values import EMPTY_JSONB_OBJECT, clean_optional_text, clean_text, to_json, to_jsonb

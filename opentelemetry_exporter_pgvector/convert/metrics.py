@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from opentelemetry.sdk.metrics import Exemplar
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     ExponentialHistogram,
@@ -32,7 +33,6 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
     Sum,
 )
-from opentelemetry.sdk.metrics import Exemplar
 
 from .scope import ResourceColumns, ScopeCache, ScopeColumns
 from .spans import attribute_mapping

@@ -3,7 +3,7 @@
 Rows are tuples in :data:`SPAN_TABLE` column order, following the row conventions of
 ``convert/table.py``; span ids are stored as signed 64-bit ints. Unless embeddings are off,
 each span also gets its shape key, and each batch the ``otel_shapes`` rows of its shapes
-(``embedding/shape.py``).
+(``convert/shapes.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode
 
-from ..embedding.shape import SHAPE_ATTRIBUTES, SHAPE_TABLE, ShapeBuilder
 from .scope import ScopeCache
+from .shapes import SHAPE_ATTRIBUTES, SHAPE_TABLE, ShapeBuilder
 from .table import Column, Row, RowStream, TableRows, TableSpec, collected_part, pg_timestamp
 from .values import EMPTY_JSONB_ARRAY, EMPTY_JSONB_OBJECT, clean_optional_text, clean_text, to_jsonb
 

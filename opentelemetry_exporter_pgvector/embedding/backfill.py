@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 
 from psycopg import sql
 
+from ..convert.shapes import SHAPE_TABLE
 from ..db.database import Database
 from .backends import EmbeddingBackend
 from .encoder import check_dimension
-from .shape import SHAPE_TABLE
 
 logger = logging.getLogger(__name__)
 

@@ -33,13 +33,14 @@ import psycopg
 from psycopg import sql
 
 from ..config import PgvectorSettings
+from ..convert.shapes import SHAPE_TABLE
 from ..convert.table import Row
 from ..db.database import Database
+from ..db.known_keys import KnownKeys
 from ..db.shared import PerDatabase
-from ..write.known_keys import KnownKeys
+from ..errors import EmbeddingDimensionError
 from .backends import EmbeddingBackend, load_backend
 from .model import configured_model_name
-from .shape import SHAPE_TABLE
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +49,6 @@ ENCODER_NICENESS = 10
 
 _backends: dict[tuple[object, ...], EmbeddingBackend] = {}
 _backends_lock = threading.Lock()
-
-
-class EmbeddingDimensionError(RuntimeError):
-    """The model's vectors do not fit the ``otel_shapes.embedding`` column."""
 
 
 def load_encoder_backend(settings: PgvectorSettings) -> EmbeddingBackend:

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config import PgvectorSettings
+from ..convert.shapes import SHAPE_TABLE, ShapeBuilder
 from ..convert.table import TableRows
 from ..db.database import Database, acquire
 from ..embedding.model import configured_model_name
-from ..embedding.shape import SHAPE_TABLE, ShapeBuilder
 from ..write.delivery import Delivery, Outcome, delivery_for, release_delivery
 
 if TYPE_CHECKING:

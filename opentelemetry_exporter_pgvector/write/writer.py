@@ -19,8 +19,8 @@ from psycopg import sql
 
 from ..convert.table import Row, TableRows, TableSpec
 from ..db.database import Database
+from ..db.known_keys import KnownKeys
 from .copy import copy_rows, copy_statement
-from .known_keys import KnownKeys
 from .poison import DEAD_LETTER_TABLE, Rejected, dead_letter_rows, isolate
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,9 @@ one text. The text is embedded once, in ``otel_shapes``; spans carry its 64-bit 
 This runs on every exported span, including in ``deferred`` mode, so it must cost little:
 :meth:`ShapeBuilder.shape` looks the span's raw (unmasked) components up in an LRU cache, so
 a repeated shape costs one tuple hash and one dict lookup; the regular expressions only run on
-cache misses. This module imports nothing beyond the standard library and ``convert``.
+cache misses. Shapes are part of turning records into rows; ``embedding/`` only turns their
+texts into vectors. This module imports only the standard library and ``convert``'s own
+row and value helpers.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..convert.table import Column, Row, TableSpec
-from ..convert.values import clean_text
+from .table import Column, Row, TableSpec
+from .values import clean_text
 
 SHAPE_TABLE = TableSpec(
     name="otel_shapes",
