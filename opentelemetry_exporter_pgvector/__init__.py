@@ -4,7 +4,8 @@
 ``OTEL_TRACES_EXPORTER=pgvector opentelemetry-instrument python app.py``.
 """
 
-from .config import ConfigurationError, PgvectorSettings
+from .config import PgvectorSettings
+from .errors import ConfigurationError, PgvectorError
 from .exporters.logs import PgvectorLogExporter
 from .exporters.metrics import PgvectorMetricExporter
 from .exporters.trace import PgvectorSpanExporter
@@ -14,6 +15,7 @@ from .version import __version__
 __all__ = [
     "ConfigurationError",
     "PgvectorLogExporter",
+    "PgvectorError",
     "PgvectorMetricExporter",
     "PgvectorSettings",
     "PgvectorSpanExporter",

@@ -18,6 +18,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .errors import ConfigurationError
+
 ENV_PREFIX = "OTEL_EXPORTER_PGVECTOR_"
 APP_NAME = "opentelemetry-exporter-pgvector"
 
@@ -29,10 +31,6 @@ HistogramAggregation = Literal["explicit_bucket_histogram", "base2_exponential_b
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _URI_PASSWORD = re.compile(r"(?P<head>^[a-z]+://[^:/@?#]*:)(?P<secret>[^@/?#]*)(?P<tail>@)", re.IGNORECASE)
 _SECRET_KEYS = ("password", "sslpassword")
-
-
-class ConfigurationError(ValueError):
-    """A setting has an invalid value; the message names the environment variable to fix."""
 
 
 def redact_dsn(dsn: str) -> str:

@@ -161,3 +161,30 @@ def test_version_and_usage_errors() -> None:
     usage = run("no-such-command")
     assert usage.returncode == 2
     assert "no-such-command" in usage.stderr
+
+
+def test_an_unusable_embedded_directory_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The embedded server failing to start is the package's error: one line, no traceback."""
+    monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_EMBEDDED_DIR", "/proc/nope/pg")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["migrate"])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("otel-pgvector: could not start the embedded PostgreSQL server in /proc/nope/pg")
+    assert "Traceback" not in captured.err
+
+
+def test_an_unexpected_error_is_one_line_without_traceback(
+    schema: str, server_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Even an error nobody anticipated (here: a duration past what datetime holds) is one line."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--dsn", server_dsn, "--schema", schema, "metrics", "x", "--since", "99999999999d"])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert exit_info.value.code == 3 and len(lines) == 1, captured.err
+    assert lines[0].startswith("otel-pgvector: unexpected OverflowError: ") and "Traceback" not in captured.err

@@ -19,7 +19,8 @@ from opentelemetry_exporter_pgvector.config import (
     PgvectorSettings,
     redact_dsn,
 )
-from opentelemetry_exporter_pgvector.db.database import Database, DatabaseUnavailable
+from opentelemetry_exporter_pgvector.db.database import Database
+from opentelemetry_exporter_pgvector.errors import DatabaseUnavailable
 
 SECRET = "s3cr3t"
 URI_DSN = f"postgresql://u:{SECRET}@127.0.0.1:1/db"

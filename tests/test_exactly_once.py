@@ -11,7 +11,8 @@ from span_factory import make_spans, span_ids, stored_ids
 
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.convert.spans import SpanConverter
-from opentelemetry_exporter_pgvector.db.database import Database, DatabaseUnavailable
+from opentelemetry_exporter_pgvector.db.database import Database
+from opentelemetry_exporter_pgvector.errors import DatabaseUnavailable
 from opentelemetry_exporter_pgvector.write.retry import sqlstate_of
 from opentelemetry_exporter_pgvector.write.writer import TelemetryWriter
 

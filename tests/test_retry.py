@@ -7,7 +7,7 @@ import random
 import psycopg
 import pytest
 
-from opentelemetry_exporter_pgvector.db.database import DatabaseUnavailable
+from opentelemetry_exporter_pgvector.errors import DatabaseClosed, DatabaseUnavailable
 from opentelemetry_exporter_pgvector.write.retry import CLASSIFICATION, Action, Backoff, classify, sqlstate_of
 
 # One real SQLSTATE per table row: the row's own code, or a member of its class.
@@ -61,6 +61,12 @@ def test_sqlstate_is_found_through_wrapping_exceptions(conn: psycopg.Connection)
         raise DatabaseUnavailable("wrapped") from original
     except DatabaseUnavailable as wrapped:
         assert sqlstate_of(wrapped) == "40P01"
+
+
+def test_a_closed_database_is_never_retried() -> None:
+    """Closed stays closed: unlike an unreachable server, no later attempt can succeed."""
+    assert classify(DatabaseClosed("closed")) is Action.FAIL
+    assert classify(DatabaseUnavailable("down")) is Action.RETRY
 
 
 def test_programming_errors_are_not_retried() -> None:

@@ -18,9 +18,9 @@ from typing import Any
 
 import click
 
-from ..config import ConfigurationError, PgvectorSettings, redact_dsn
-from ..db.database import Database, DatabaseUnavailable
-from ..db.migrations import PgvectorMissingError
+from ..config import PgvectorSettings, redact_dsn
+from ..db.database import Database
+from ..errors import PgvectorError
 from ..version import __version__
 
 
@@ -211,7 +211,7 @@ def similar(ctx: click.Context, text: str | None, span_id: str | None, k: int, s
                 text=text, span_id=span_id, k=k, min_similarity=min_similarity, service=service,
                 status=status, since=_when(since), until=_when(until),
             )
-    except (ImportError, LookupError, ValueError) as error:
+    except ImportError as error:  # the embeddings extra is not installed
         raise click.ClickException(str(error)) from None
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(result) for result in results], default=str, indent=2))
@@ -377,8 +377,18 @@ def health_command(ctx: click.Context) -> None:
         sys.exit(1)
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__  # libpq adds hint lines
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point: user errors become one line on stderr and exit status 2."""
+    """Console entry point: every error becomes one line on stderr, never a traceback.
+
+    The package's own errors (:class:`PgvectorError`: settings, an unreachable or unsuitable
+    server, bad query arguments) exit with status 2. Anything else is a bug or an environment
+    problem nobody anticipated: still one line, exit status 3, and the traceback is logged
+    for ``-v``.
+    """
     try:
         cli.main(args=argv, prog_name="otel-pgvector", standalone_mode=False)
     except click.exceptions.Exit as done:
@@ -386,8 +396,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         sys.exit(130)
-    except (ConfigurationError, DatabaseUnavailable, PgvectorMissingError, ValueError) as error:
-        click.echo(f"otel-pgvector: {' '.join(str(error).split())}", err=True)  # libpq adds hint lines
+    except PgvectorError as error:
+        click.echo(f"otel-pgvector: {_one_line(error)}", err=True)
         sys.exit(2)
+    except Exception as error:  # the CLI never shows a traceback; -v logs it
+        logging.getLogger(__name__).info("the unexpected error", exc_info=True)
+        click.echo(f"otel-pgvector: unexpected {type(error).__name__}: {_one_line(error)}", err=True)
+        sys.exit(3)

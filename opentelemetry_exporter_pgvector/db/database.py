@@ -31,6 +31,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from ..config import PgvectorSettings, redact_dsn
+from ..errors import DatabaseClosed, DatabaseUnavailable
 from .embedded import embedded_server_dsn
 from .migrations import migrate
 from .partitions import PartitionKeeper
@@ -38,10 +39,6 @@ from .partitions import PartitionKeeper
 logger = logging.getLogger(__name__)
 
 _inherited_pools: list[ConnectionPool] = []  # kept alive in forked children; see module doc
-
-
-class DatabaseUnavailable(RuntimeError):
-    """The database could not be reached or prepared in time; the message holds no password."""
 
 
 class Database:
@@ -111,7 +108,7 @@ class Database:
             return pool
         with self._lock:
             if self._closed:
-                raise DatabaseUnavailable("this database handle is closed")
+                raise DatabaseClosed(f"{self!r} is closed")
             if self._pool is not None and self._pool_pid != os.getpid():
                 _inherited_pools.append(self._pool)  # forked: never close the parent's sockets
                 self._pool = None

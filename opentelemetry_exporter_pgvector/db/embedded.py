@@ -13,13 +13,11 @@ import threading
 import warnings
 from pathlib import Path
 
+from ..errors import EmbeddedServerUnavailable
+
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-
-
-class EmbeddedServerUnavailable(RuntimeError):
-    """The embedded server cannot be used: the extra is missing or the server failed to start."""
 
 
 def embedded_server_dsn(data_dir: Path) -> str:

@@ -18,13 +18,11 @@ from importlib import resources
 import psycopg
 from psycopg import sql
 
+from ..errors import PgvectorMissingError
+
 logger = logging.getLogger(__name__)
 
 _FILENAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
-
-
-class PgvectorMissingError(RuntimeError):
-    """The pgvector extension is not installed on the server, or cannot be created there."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from ..db.database import Database
+from ..errors import QueryError
 
 # OpenTelemetry severity numbers of the named levels (the lowest number of each range).
 SEVERITY_NUMBERS = {
@@ -79,7 +80,7 @@ def parse_trace_id(trace_id: str | int | uuid.UUID) -> uuid.UUID:
     try:
         return uuid.UUID(hex=trace_id.strip().removeprefix("0x"))
     except ValueError:
-        raise ValueError(f"not a trace id (32 hex digits): {trace_id!r}") from None
+        raise QueryError(f"not a trace id (32 hex digits): {trace_id!r}") from None
 
 
 def severity_number(severity: int | str | None) -> int | None:
@@ -90,7 +91,7 @@ def severity_number(severity: int | str | None) -> int | None:
     if text.isdigit():
         return int(text)
     if text not in SEVERITY_NUMBERS:
-        raise ValueError(f"unknown severity {severity!r}: use a number or one of {', '.join(SEVERITY_NUMBERS)}")
+        raise QueryError(f"unknown severity {severity!r}: use a number or one of {', '.join(SEVERITY_NUMBERS)}")
     return SEVERITY_NUMBERS[text]
 
 
@@ -146,7 +147,7 @@ def logs_for_trace(conn: psycopg.Connection, database: Database, trace_id: str |
     """The records emitted within one trace's spans, oldest first."""
     parsed = parse_trace_id(trace_id)
     if parsed == _ZERO_TRACE:
-        raise ValueError("the all-zero trace id marks records outside any span; it is not a trace")
+        raise QueryError("the all-zero trace id marks records outside any span; it is not a trace")
     query = sql.SQL(
         "SELECT {} FROM {} WHERE trace_id = %s AND trace_id <> '00000000-0000-0000-0000-000000000000'"
         " ORDER BY time, time_ns"

@@ -31,6 +31,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from ..db.database import Database
+from ..errors import QueryError
 
 Aggregation = Literal["avg", "sum", "max", "rate", "p50", "p95", "p99"]
 AGGREGATIONS: tuple[str, ...] = ("avg", "sum", "max", "rate", "p50", "p95", "p99")
@@ -53,7 +54,7 @@ class MetricBucket:
 def _step(step: dt.timedelta | float) -> dt.timedelta:
     step = step if isinstance(step, dt.timedelta) else dt.timedelta(seconds=step)
     if step <= dt.timedelta(0):
-        raise ValueError("step must be positive")
+        raise QueryError("step must be positive")
     return step
 
 
@@ -70,7 +71,7 @@ def metric_series(
 ) -> list[MetricBucket]:
     """Buckets of ``step`` from ``since`` to ``until`` (empty buckets left out), oldest first."""
     if agg not in AGGREGATIONS:
-        raise ValueError(f"unknown aggregation {agg!r}: use one of {', '.join(AGGREGATIONS)}")
+        raise QueryError(f"unknown aggregation {agg!r}: use one of {', '.join(AGGREGATIONS)}")
     step = _step(step)
     conditions: list[sql.Composable] = [sql.SQL("name = %s AND time >= %s AND time < %s")]
     params: list[Any] = [name, since, until]

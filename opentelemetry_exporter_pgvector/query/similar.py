@@ -28,6 +28,7 @@ from ..convert.spans import signed_span_id, unsigned_span_id
 from ..db.database import Database
 from ..embedding.encoder import column_dimension, load_encoder_backend
 from ..embedding.model import configured_model_name
+from ..errors import NotFound, QueryError
 
 # Candidate shapes fetched per round with a time window, as a multiple of k (and the growth
 # per round), and the most ever fetched.
@@ -70,9 +71,9 @@ def parse_span_id(span_id: str | int) -> int:
         try:
             value = int(span_id.strip().removeprefix("0x"), 16)
         except ValueError:
-            raise ValueError(f"span id {span_id!r} is not hexadecimal") from None
+            raise QueryError(f"span id {span_id!r} is not hexadecimal") from None
     if not 0 <= value < 1 << 64:
-        raise ValueError(f"span id {span_id!r} does not fit in 64 bits")
+        raise QueryError(f"span id {span_id!r} does not fit in 64 bits")
     return signed_span_id(value)
 
 
@@ -98,13 +99,13 @@ def similar_spans(
     the query.
     """
     if sum(query is not None for query in (text, span_id, vector)) != 1:
-        raise ValueError("give exactly one of text, span_id or vector")
+        raise QueryError("give exactly one of text, span_id or vector")
     if not 1 <= k <= 1000:
-        raise ValueError(f"k must be between 1 and 1000, got {k}")
+        raise QueryError(f"k must be between 1 and 1000, got {k}")
     if min_similarity is not None and not 0 <= min_similarity <= 1:
-        raise ValueError(f"min_similarity must be between 0 and 1, got {min_similarity}")
+        raise QueryError(f"min_similarity must be between 0 and 1, got {min_similarity}")
     if status is not None and status.upper() not in _STATUSES:
-        raise ValueError(f"status must be one of {', '.join(_STATUSES)}, got {status!r}")
+        raise QueryError(f"status must be one of {', '.join(_STATUSES)}, got {status!r}")
     model = configured_model_name(settings)
     window = _Window(since, until)
 
@@ -122,7 +123,7 @@ def similar_spans(
     with read() as conn:
         dimension = column_dimension(conn, database)
         if len(query_vector.to_list()) != dimension:
-            raise ValueError(
+            raise QueryError(
                 f"the query vector has {len(query_vector.to_list())} dimensions, the shapes {dimension}"
             )
         while True:
@@ -178,7 +179,7 @@ def _span_vector(read: Reader, database: Database, settings: PgvectorSettings, s
     with read() as conn:
         row = conn.execute(query, (span,)).fetchone()
     if row is None:
-        raise LookupError(f"no span {unsigned_span_id(span):016x} with a shape is stored")
+        raise NotFound(f"no span {unsigned_span_id(span):016x} with a shape is stored")
     text, embedding = row
     if embedding is not None:
         return embedding.to_list() if hasattr(embedding, "to_list") else list(embedding)

@@ -14,7 +14,7 @@ import random
 
 import psycopg
 
-from ..db.database import DatabaseUnavailable
+from ..errors import DatabaseClosed, DatabaseUnavailable
 
 
 class Action(enum.Enum):
@@ -59,6 +59,8 @@ def sqlstate_of(error: BaseException) -> str | None:
 
 def classify(error: BaseException) -> Action:
     """The action for ``error`` according to :data:`CLASSIFICATION`."""
+    if isinstance(error, DatabaseClosed):
+        return Action.FAIL  # closed by shutdown: no later attempt can succeed
     code = sqlstate_of(error)
     if code is None:
         if isinstance(error, (psycopg.OperationalError, DatabaseUnavailable, OSError, TimeoutError)):

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..convert.table import Column, Row, RowStream, TableRows, TableSpec
+from ..errors import SpoolError
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +59,6 @@ _FORMAT = 1
 _MARSHAL_VERSION = 4
 _MIN_SEGMENT = 64 * 1024
 _MAX_SEGMENT = 16 * 1024 * 1024
-
-
-class SpoolError(OSError):
-    """A batch could not be spooled (the disk refused the write, or it exceeds the spool)."""
 
 
 def materialized_rows(part: TableRows) -> list[Row]:
