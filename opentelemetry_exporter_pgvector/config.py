@@ -17,6 +17,7 @@ import platformdirs
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing_extensions import TypedDict, Unpack
 
 from .errors import ConfigurationError
 
@@ -199,6 +200,18 @@ class PgvectorSettings(BaseSettings):
         "this may be stored twice if their commit was ambiguous.",
     )
 
+    @classmethod
+    def resolve(cls, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]
+                ) -> PgvectorSettings:
+        """``settings`` as given, or settings built from keyword ``overrides`` and the environment.
+
+        The one rule every public constructor (exporters, ``TelemetryQuery``) follows: a
+        settings object, or keywords, not both, since silently preferring one would hide the other.
+        """
+        if settings is not None and overrides:
+            raise TypeError("pass either settings or keyword overrides, not both")
+        return settings if settings is not None else cls(**overrides)
+
     def __init__(self, **values: Any) -> None:
         if "schema" in values and "db_schema" not in values:
             values["db_schema"] = values.pop("schema")
@@ -283,3 +296,41 @@ class PgvectorSettings(BaseSettings):
     def __repr_args__(self) -> Any:
         yield "dsn", self.redacted_dsn
         yield from super().__repr_args__()
+
+
+class SettingsOverrides(TypedDict, total=False):
+    """The keyword arguments the exporters and ``TelemetryQuery`` accept, one per setting.
+
+    Spelled out so that IDEs and mypy see ``PgvectorSpanExporter(dsn=..., timeout=...)``;
+    tests/test_config.py checks it against :class:`PgvectorSettings`' fields, so the two cannot
+    drift apart. ``schema`` is the keyword of the ``db_schema`` field. Paths may be strings.
+    """
+
+    dsn: str
+    embedded_dir: Path | str
+    schema: str
+    timeout: float
+    pool_min_size: int
+    pool_max_size: int
+    embedding: EmbeddingMode
+    embedding_model: Path | str | None
+    embedding_backend: EmbeddingBackendKind
+    embedding_cache_dir: Path | str
+    embedding_batch_size: int
+    embedding_threads: int
+    embedding_inline_wait: float
+    max_value_length: int
+    partition_days_ahead: int
+    metrics_temporality: MetricsTemporality
+    metrics_histogram_aggregation: HistogramAggregation
+    retry_max_attempts: int
+    retry_initial_backoff: float
+    retry_max_backoff: float
+    breaker_threshold: int
+    breaker_cooldown: float
+    dlq_dir: Path | str
+    dlq_max_bytes: int
+    dlq_fsync_interval: float
+    dlq_write_behind_batches: int
+    dlq_replay_rate: float
+    ledger_retention_days: int

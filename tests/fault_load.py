@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from span_factory import RESOURCE
 
-from opentelemetry_exporter_pgvector.write.breaker import BreakerCounters, BreakerState, CircuitBreaker
+from opentelemetry_exporter_pgvector.write.breaker import BreakerStats, BreakerState, CircuitBreaker
 
 
 @dataclass
@@ -68,13 +68,13 @@ def run_load(exporter: SpanExporter, rate: int, seconds: float, batch_interval: 
             finished = done.is_set()
             batch = collect.take()
             if batch:
-                before = breaker.counters() if breaker is not None else None
+                before = breaker.stats() if breaker is not None else None
                 cpu_started, started = time.thread_time(), time.monotonic()
                 report.results.append(exporter.export(batch))
                 latency, cpu = time.monotonic() - started, time.thread_time() - cpu_started
                 report.latencies.append(latency)
                 report.produced.extend(batch)
-                if breaker is not None and before is not None and _short_circuited(before, breaker.counters()):
+                if breaker is not None and before is not None and _short_circuited(before, breaker.stats()):
                     report.latencies_while_open.append(latency)
                     report.cpu_times_while_open.append(cpu)
             elif finished:
@@ -100,7 +100,7 @@ def run_load(exporter: SpanExporter, rate: int, seconds: float, batch_interval: 
     return report
 
 
-def _short_circuited(before: BreakerCounters, after: BreakerCounters) -> bool:
+def _short_circuited(before: BreakerStats, after: BreakerStats) -> bool:
     """Open before and after, and no probe in between (by this export or a sibling's): the
     export was kept off the network."""
     return before.state is after.state is BreakerState.OPEN and before.probes == after.probes

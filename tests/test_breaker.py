@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import pytest
@@ -46,7 +47,7 @@ def test_opens_after_threshold_then_half_opens_with_one_probe() -> None:
     assert breaker.allow()
     breaker.record_success()
     assert breaker.state is BreakerState.CLOSED and closed == [True]
-    counters = breaker.counters()
+    counters = breaker.stats()
     assert (counters.opened, counters.closed, counters.probes) == (1, 1, 2)
     assert counters.short_circuited == 3
 
@@ -112,3 +113,26 @@ def test_the_replayer_leaves_a_batch_that_just_failed_alone_for_a_cool_down() ->
         exporter.shutdown()
     assert stats.breaker.consecutive_failures == 1  # the export's attempt only
     assert (stats.spool.pending_batches, stats.spool.replayed_batches) == (1, 0)
+
+
+def test_shutdown_interrupts_a_retry_back_off_and_spools_the_batch() -> None:
+    """As the OTLP exporters do: shutdown never waits out a back-off (here 30-60 s)."""
+    exporter = PgvectorSpanExporter(dsn="postgresql://u@127.0.0.1:1/db", timeout=600,
+                                    retry_initial_backoff=60, retry_max_backoff=60)
+    results: list[SpanExportResult] = []
+    export = threading.Thread(target=lambda: results.append(exporter.export(make_spans(3, "backoff"))))
+    export.start()
+    # one refused connection counted: the export now sleeps in its first back-off
+    deadline = time.monotonic() + 30
+    while exporter.delivery.breaker.stats().consecutive_failures == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert exporter.delivery.breaker.stats().consecutive_failures == 1
+    shutdown = threading.Thread(target=exporter.shutdown)
+    shutdown.start()
+    export.join(20)
+    shutdown.join(20)
+    assert not export.is_alive() and not shutdown.is_alive()  # a waited-out back-off takes 30 s or more
+    assert results == [SpanExportResult.SUCCESS]
+    stats = exporter.delivery.stats()
+    assert stats.spool.spooled_batches == 1 and stats.lost_batches == 0
+    assert stats.breaker.consecutive_failures == 1  # no second attempt after shutdown

@@ -229,3 +229,28 @@ def test_password_not_in_connection_failure(dsn: str, caplog: pytest.LogCaptureF
         assert SECRET not in record.getMessage()
         if record.exc_info:
             assert SECRET not in "".join(traceback.format_exception(*record.exc_info))
+
+
+def test_typed_keywords_match_the_settings_fields() -> None:
+    """SettingsOverrides (what IDEs and mypy see) names every setting, with a type that admits it."""
+    import typing
+
+    from opentelemetry_exporter_pgvector.config import SettingsOverrides
+
+    hints = typing.get_type_hints(SettingsOverrides)
+    fields = {("schema" if name == "db_schema" else name): field.annotation
+              for name, field in PgvectorSettings.model_fields.items()}
+    assert set(hints) == set(fields)
+    for name, annotation in fields.items():
+        admitted = set(typing.get_args(hints[name])) | {hints[name]}
+        members = set(typing.get_args(annotation)) if typing.get_origin(annotation) is not typing.Literal else set()
+        assert annotation in admitted or (members and members <= admitted), name
+
+
+def test_settings_or_keywords_not_both(server_dsn: str) -> None:
+    from opentelemetry_exporter_pgvector import PgvectorSpanExporter, TelemetryQuery
+
+    settings = PgvectorSettings(dsn=server_dsn)
+    for build in (PgvectorSpanExporter, TelemetryQuery):
+        with pytest.raises(TypeError, match="not both"):
+            build(settings, timeout=3)  # type: ignore[operator]

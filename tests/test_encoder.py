@@ -64,7 +64,7 @@ def test_encoder_does_not_call_the_model_again_for_a_known_shape(
         encoder.close()
         database.close()
     assert counting.texts == [shape[-1]]
-    stats = encoder.stats
+    stats = encoder.stats()
     assert (stats.texts_encoded, stats.cache_hits, stats.queue_depth) == (1, 2, 0)
     assert stats.cache_misses == 2  # the duplicate in the first submit waits on the same future
     register_vector(conn)
@@ -83,8 +83,8 @@ def test_inline_mode_embeds_new_shapes_during_export(
         assert all(has_vector for _, has_vector, _ in _rows(conn)) and len(_rows(conn)) == len(TIMEOUTS)
         assert exporter.encoder is not None
         assert exporter.export(make_spans(TIMEOUTS)).name == "SUCCESS"
-        assert exporter.encoder.stats.cache_hits == len(TIMEOUTS)
-        assert exporter.encoder.stats.texts_encoded == len(TIMEOUTS)
+        assert exporter.encoder.stats().cache_hits == len(TIMEOUTS)
+        assert exporter.encoder.stats().texts_encoded == len(TIMEOUTS)
     finally:
         exporter.shutdown()
     rows = _rows(conn)

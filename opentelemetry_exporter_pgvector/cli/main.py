@@ -122,7 +122,7 @@ def _embed(settings: PgvectorSettings, batch_size: int, follow: bool) -> int:
         from tqdm import tqdm
 
         from ..embedding.backfill import count_missing, embed_missing
-        from ..embedding.encoder import EmbeddingDimensionError, load_encoder_backend
+        from ..embedding.encoder import load_encoder_backend
         from ..embedding.model import configured_model_name
 
         backend = load_encoder_backend(settings)
@@ -134,8 +134,6 @@ def _embed(settings: PgvectorSettings, batch_size: int, follow: bool) -> int:
         with tqdm(total=total, unit="shape", desc="embedding", disable=not sys.stdout.isatty()) as bar:
             return embed_missing(database, backend, batch_size=batch_size, follow=follow,
                                  on_batch=lambda keys: bar.update(len(keys)))
-    except EmbeddingDimensionError as error:
-        raise click.ClickException(str(error)) from None
     finally:
         database.close()
 

@@ -171,7 +171,6 @@ class ShapeEncoder:
         self._dimension_checked = False
         self._hits = self._misses = self._encoded = self._dropped = self._failed = 0
 
-    @property
     def stats(self) -> EncoderStats:
         with self._lock:
             return EncoderStats(self._hits, self._misses, self._encoded, len(self._pending),

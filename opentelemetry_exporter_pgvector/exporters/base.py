@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..config import PgvectorSettings
+from typing_extensions import Unpack
+
+from ..config import PgvectorSettings, SettingsOverrides
 from ..convert.shapes import SHAPE_TABLE, ShapeBuilder
 from ..convert.table import TableRows
 from ..db.database import Database, acquire
@@ -50,15 +52,16 @@ class PgvectorExporterBase:
     # record is held back past the timeout or dropped for it.
     has_shapes = False
 
-    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Any) -> None:
-        if settings is not None and overrides:
-            raise TypeError("pass either settings or keyword overrides, not both")
-        self.settings = settings if settings is not None else PgvectorSettings(**overrides)
+    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]) -> None:
+        self.settings = PgvectorSettings.resolve(settings, **overrides)
         self._database: Database = acquire(self.settings)
         self._delivery: Delivery = delivery_for(self._database, self.settings)
         self._state = threading.Condition()
         self._in_flight = 0
         self._shutdown = False
+        # Set by shutdown(): an export waiting out a retry back-off stops waiting and spools its
+        # batch, as the OTLP exporters' shutdown interrupts their back-off.
+        self._shutdown_event = threading.Event()
         self._warned_after_shutdown = False
         mode = self.settings.embedding if self.has_shapes else "off"
         self.shapes: ShapeBuilder | None = (
@@ -72,7 +75,7 @@ class PgvectorExporterBase:
 
     @property
     def encoder(self) -> ShapeEncoder | None:
-        """The shape encoder of ``inline`` mode (its ``stats``), else None."""
+        """The shape encoder of ``inline`` mode (its ``stats()``), else None."""
         return self._encoder
 
     @property
@@ -106,7 +109,7 @@ class PgvectorExporterBase:
         (docs/reliability.md argues why); only LOST is a failure.
         """
         try:
-            outcome = self._delivery.deliver(convert, timeout)
+            outcome = self._delivery.deliver(convert, timeout, self._shutdown_event)
         except Exception:  # the SDK contract: report failure, never raise
             logger.exception("Failed to export %d %s", count, self.signal)
             return Outcome.LOST
@@ -163,16 +166,23 @@ class PgvectorExporterBase:
         if late:
             logger.debug("%d %s shapes not embedded within the export; filled later", late, self.signal)
 
-    def _flush(self, timeout_millis: float) -> bool:
-        """Wait until the batches queued for the spool are in it and, in inline mode, the shapes
-        being embedded are written; True when both finished within ``timeout_millis``."""
+    def force_flush(self, timeout_millis: float = 30_000) -> bool:
+        """Wait until the batches queued for the spool (breaker open) are in it and, in inline
+        mode, the shapes being embedded are written; True when both finished in time."""
         deadline = time.monotonic() + timeout_millis / 1000
         if not self._delivery.flush(timeout_millis / 1000):
             return False
         return self._encoder is None or self._encoder.flush(max(0.0, deadline - time.monotonic()))
 
-    def _shutdown_exporter(self, timeout_millis: float | None = None) -> None:
+    def shutdown(self, timeout_millis: float | None = None, **kwargs: Any) -> None:
+        """Let exports in flight finish (an export in a retry back-off spools its batch at once),
+        then give back the shared delivery, encoder and database; idempotent.
+
+        Bounded by ``timeout_millis`` when the caller (the metric reader) gives one, else by
+        the export timeout.
+        """
         timeout = self.settings.timeout if timeout_millis is None else timeout_millis / 1000
+        self._shutdown_event.set()
         with self._state:
             if self._shutdown:
                 logger.warning("Exporter already shutdown, ignoring call")

@@ -7,18 +7,15 @@ pinned in pyproject.toml and tested.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from typing import Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from typing_extensions import Unpack
 
-from ..config import PgvectorSettings
+from ..config import PgvectorSettings, SettingsOverrides
 from ..convert.logs import LogConverter, is_own_record
 from .base import PgvectorExporterBase
-
-logger = logging.getLogger(__name__)
 
 
 class PgvectorLogExporter(PgvectorExporterBase, LogRecordExporter):
@@ -34,7 +31,7 @@ class PgvectorLogExporter(PgvectorExporterBase, LogRecordExporter):
     signal = "log records"
     has_shapes = True
 
-    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Any) -> None:
+    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]) -> None:
         super().__init__(settings, **overrides)
         self._converter = LogConverter(self.settings.max_value_length, self.shapes)
 
@@ -43,10 +40,3 @@ class PgvectorLogExporter(PgvectorExporterBase, LogRecordExporter):
         records = [record for record in batch if not is_own_record(record)]
         ok = self._export(len(records), lambda: self._converter.convert_batch(records))
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        self._shutdown_exporter()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Wait for batches queued for the spool (breaker open) and, in inline mode, shapes being embedded."""
-        return self._flush(timeout_millis)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from opentelemetry.sdk.metrics import (
@@ -24,12 +23,11 @@ from opentelemetry.sdk.metrics.view import (
     ExplicitBucketHistogramAggregation,
     ExponentialBucketHistogramAggregation,
 )
+from typing_extensions import Unpack
 
-from ..config import HistogramAggregation, MetricsTemporality, PgvectorSettings
+from ..config import HistogramAggregation, MetricsTemporality, PgvectorSettings, SettingsOverrides
 from ..convert.metrics import MetricConverter, point_count
 from .base import PgvectorExporterBase
-
-logger = logging.getLogger(__name__)
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
 _DELTA = AggregationTemporality.DELTA
@@ -87,7 +85,7 @@ class PgvectorMetricExporter(PgvectorExporterBase, MetricExporter):
         *,
         preferred_temporality: dict[type, AggregationTemporality] | None = None,
         preferred_aggregation: dict[type, Aggregation] | None = None,
-        **overrides: Any,
+        **overrides: Unpack[SettingsOverrides],
     ) -> None:
         PgvectorExporterBase.__init__(self, settings, **overrides)
         MetricExporter.__init__(
@@ -105,11 +103,4 @@ class PgvectorMetricExporter(PgvectorExporterBase, MetricExporter):
         ok = self._export(point_count(metrics_data), lambda: self._converter.convert_batch(metrics_data),
                           timeout_millis)
         return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        """Wait for collections queued for the spool while the breaker is open."""
-        return self._flush(timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._shutdown_exporter(timeout_millis)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from typing_extensions import Unpack
 
-from ..config import PgvectorSettings
+from ..config import PgvectorSettings, SettingsOverrides
 from ..convert.spans import SpanConverter
 from .base import PgvectorExporterBase
 
@@ -25,17 +25,10 @@ class PgvectorSpanExporter(PgvectorExporterBase, SpanExporter):
     signal = "spans"
     has_shapes = True
 
-    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Any) -> None:
+    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]) -> None:
         super().__init__(settings, **overrides)
         self._converter = SpanConverter(self.settings.max_value_length, self.shapes)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         ok = self._export(len(spans), lambda: self._converter.convert_batch(spans))
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        self._shutdown_exporter()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Wait for batches queued for the spool (breaker open) and, in inline mode, shapes being embedded."""
-        return self._flush(timeout_millis)

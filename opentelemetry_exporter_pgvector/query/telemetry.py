@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
+from typing_extensions import Unpack
 
-from ..config import PgvectorSettings
+from ..config import PgvectorSettings, SettingsOverrides
 from ..db.database import Database, acquire
 from . import logs, metrics, trace_context
 from .health import Health, health
@@ -50,10 +51,8 @@ class StoredCounts:
 class TelemetryQuery:
     """Read-only queries over the stored telemetry. ``TelemetryQuery()`` uses the env settings."""
 
-    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Any) -> None:
-        if settings is not None and overrides:
-            raise TypeError("pass either settings or keyword overrides, not both")
-        self.settings = settings if settings is not None else PgvectorSettings(**overrides)
+    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]) -> None:
+        self.settings = PgvectorSettings.resolve(settings, **overrides)
         self._database: Database = acquire(self.settings)
 
     def close(self) -> None:

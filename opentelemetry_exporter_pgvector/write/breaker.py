@@ -27,7 +27,7 @@ class BreakerState(enum.Enum):
 
 
 @dataclass(frozen=True)
-class BreakerCounters:
+class BreakerStats:
     """What the breaker did since it was created."""
 
     state: BreakerState
@@ -118,8 +118,8 @@ class CircuitBreaker:
             "probing again every %.1f s", self._name, self._threshold, self._cooldown,
         )
 
-    def counters(self) -> BreakerCounters:
+    def stats(self) -> BreakerStats:
         with self._lock:
-            return BreakerCounters(
+            return BreakerStats(
                 self._state, self._failures, self._opened, self._closed, self._probes, self._short_circuited
             )

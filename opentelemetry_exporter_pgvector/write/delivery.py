@@ -38,9 +38,10 @@ from ..config import PgvectorSettings
 from ..convert.table import RowStream, TableRows
 from ..db.database import Database
 from ..db.shared import PerDatabase
-from .breaker import BreakerCounters, BreakerState, CircuitBreaker
+from ..errors import SpoolError
+from .breaker import BreakerStats, BreakerState, CircuitBreaker
 from .retry import Action, Backoff, classify
-from .spool import Spool, SpoolError, SpoolStats
+from .spool import Spool, SpoolStats
 from .write_behind import WriteBehind
 from .writer import TelemetryWriter
 
@@ -74,7 +75,7 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class DeliveryStats:
-    breaker: BreakerCounters
+    breaker: BreakerStats
     spool: SpoolStats
     stored_batches: int
     rejected_rows: int
@@ -116,12 +117,14 @@ class Delivery:
 
     # --- the live path ---------------------------------------------------------------------
 
-    def deliver(self, convert: Callable[[], Sequence[TableRows]], timeout: float) -> Outcome:
+    def deliver(self, convert: Callable[[], Sequence[TableRows]], timeout: float,
+                abort: threading.Event | None = None) -> Outcome:
         """Store the rows ``convert()`` gives exactly once, or spool them; never raises, within ``timeout``.
 
         ``convert`` is called once: on this thread, or, while the breaker is open, on the
         write-behind thread after this call has returned ``QUEUED``. A batch it fails to
-        convert is LOST (counted and logged).
+        convert is LOST (counted and logged). Once ``abort`` is set (the exporter shuts down),
+        no retry back-off is waited out: the batch is spooled at once.
         """
         if self._pid != os.getpid():
             self._start_process_state()  # forked: the replayer thread did not come along
@@ -135,7 +138,7 @@ class Delivery:
         if parts is None:
             return Outcome.LOST
         try:
-            return self._attempt(parts, batch_id, deadline)
+            return self._attempt(parts, batch_id, deadline, abort or self._stop)
         except Exception as error:  # spooled below; the breaker already counted it
             logger.error("could not write a batch to %s, spooling it: %s", self.database, error)
         self._replay_not_before = time.monotonic() + self.settings.breaker_cooldown
@@ -155,8 +158,12 @@ class Delivery:
         parts = self._convert(convert)
         return Outcome.LOST if parts is None else self._spool(batch_id, parts)
 
-    def _attempt(self, parts: Sequence[TableRows], batch_id: bytes, deadline: float) -> Outcome:
-        """Write with retries until ``deadline``, reporting each attempt to the breaker; raise on failure."""
+    def _attempt(self, parts: Sequence[TableRows], batch_id: bytes, deadline: float,
+                 abort: threading.Event) -> Outcome:
+        """Write with retries until ``deadline``, reporting each attempt to the breaker; raise on failure.
+
+        A back-off pause ends early when ``abort`` is set, and the last error is raised.
+        """
         settings = self.settings
         reserve = min(0.5, settings.timeout * 0.1)  # kept back to spool the batch if all attempts fail
         connect_wait = max(0.2, settings.timeout / 10)
@@ -166,7 +173,6 @@ class Delivery:
             try:
                 if remaining <= 0:
                     raise TimeoutError("the export timeout elapsed before the batch could be written")
-                action = Action.RETRY
                 try:
                     stored = self.writer.write(parts, remaining, batch_id, connect_wait)
                     rejected = 0
@@ -193,7 +199,8 @@ class Delivery:
                     raise
                 logger.info("transient error writing a batch (attempt %d), retrying in %.2f s: %s",
                             attempt, pause, error)
-                time.sleep(pause)
+                if abort.wait(pause):
+                    raise
                 continue
             self.breaker.record_success()
             self._replay_not_before = 0.0  # the database takes writes: the spool may follow
@@ -278,7 +285,8 @@ class Delivery:
             self.spool.release(batch)
             return None
         try:
-            outcome = self._attempt(batch.parts, batch.batch_id, time.monotonic() + self.settings.timeout)
+            outcome = self._attempt(batch.parts, batch.batch_id, time.monotonic() + self.settings.timeout,
+                                    self._stop)
         except Exception as error:
             self.spool.release(batch)
             logger.info("replaying a spooled batch failed, it stays spooled: %s", error)
@@ -290,7 +298,7 @@ class Delivery:
 
     def stats(self) -> DeliveryStats:
         with self._counts_lock:
-            return DeliveryStats(self.breaker.counters(), self.spool.stats(), self._stored, self._rejected,
+            return DeliveryStats(self.breaker.stats(), self.spool.stats(), self._stored, self._rejected,
                                  self._lost, self.write_behind.waiting)
 
     def flush(self, timeout: float) -> bool:
