@@ -332,27 +332,38 @@ def dlq_status(ctx: click.Context) -> None:
 @click.pass_context
 def dlq_replay(ctx: click.Context) -> None:
     """Replay the spools of exited processes now, exactly once, with a progress bar."""
-    from ..write.delivery import Delivery, spool_directory
-    from ..write.spool import inspect_directory
+    from ..write.delivery import replay_spooled
 
-    settings = _settings(ctx.find_root())
-    database = Database(settings)
-    delivery = Delivery(database, settings, background=False)
+    database = Database(_settings(ctx.find_root()))
     try:
-        delivery.spool.adopt_orphans()
-        total = delivery.spool.stats().pending_batches
-        with click.progressbar(length=total, label="replaying", file=sys.stderr) as bar:
-            while (replayed := delivery.replay_one()) is not None:
-                if replayed is False:
-                    raise click.ClickException("the database refused a spooled batch; it stays spooled")
-                bar.update(1)
-        stats = delivery.spool.stats()
+        with _ProgressBar("replaying") as bar:
+            report = replay_spooled(database, bar.update)
     finally:
-        delivery.close(settings.timeout)
         database.close()
-    left = inspect_directory(spool_directory(settings)).pending_batches
-    click.echo(f"replayed {stats.replayed_batches} batches ({stats.replayed_rows} rows), "
-               f"{stats.duplicate_batches} already stored; {left} left (held by running processes)")
+    click.echo(f"replayed {report.replayed_batches} batches ({report.replayed_rows} rows), "
+               f"{report.duplicate_batches} already stored; {report.left_batches} left (held by running processes)")
+    if report.refused:
+        raise click.ClickException("the database refused a spooled batch; it stays spooled")
+
+
+class _ProgressBar:
+    """A click progress bar on stderr whose length is known only with the first update."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._bar: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = click.progressbar(length=total, label=self._label, file=sys.stderr).__enter__()
+        self._bar.update(1)
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc_info)
 
 
 @cli.command("health")

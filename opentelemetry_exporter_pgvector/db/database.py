@@ -17,7 +17,6 @@ finalizer runs, and opens a pool of its own.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import threading
@@ -35,8 +34,7 @@ from ..errors import DatabaseClosed, DatabaseUnavailable
 from .embedded import embedded_server_dsn
 from .migrations import migrate
 from .partitions import PartitionKeeper
-
-logger = logging.getLogger(__name__)
+from .shared import SharedRegistry
 
 _inherited_pools: list[ConnectionPool] = []  # kept alive in forked children; see module doc
 
@@ -55,7 +53,6 @@ class Database:
         self._pool_pid = 0
         self._migrated = False
         self._closed = False
-        self._users = 0
 
     def __repr__(self) -> str:
         return f"Database({self.settings.redacted_dsn!r}, schema={self.schema!r})"
@@ -167,28 +164,19 @@ class Database:
 
     def release(self) -> None:
         """Give back a handle from :func:`acquire`; the last one closes the pool."""
-        with _registry_lock:
-            self._users -= 1
-            if self._users > 0:
-                return
-            _registry.pop(_registry_key(self.settings), None)
-        self.close()
+        last = _databases.release(_sharing_key(self.settings))
+        if last is not None:
+            last.close()
 
 
-_registry: dict[tuple[str, str, str], Database] = {}
-_registry_lock = threading.Lock()
+_databases: SharedRegistry[tuple[str, str, str], Database] = SharedRegistry()
 
 
-def _registry_key(settings: PgvectorSettings) -> tuple[str, str, str]:
+def _sharing_key(settings: PgvectorSettings) -> tuple[str, str, str]:
+    """Settings that name the same database and schema share one :class:`Database`."""
     return (settings.dsn, str(settings.embedded_dir), settings.db_schema)
 
 
 def acquire(settings: PgvectorSettings) -> Database:
     """The process's shared :class:`Database` for these settings; call ``release()`` when done."""
-    with _registry_lock:
-        key = _registry_key(settings)
-        database = _registry.get(key)
-        if database is None:
-            database = _registry[key] = Database(settings)
-        database._users += 1
-        return database
+    return _databases.acquire(_sharing_key(settings), lambda: Database(settings))

@@ -17,8 +17,6 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-_EPOCH = dt.date(1970, 1, 1)
-
 
 def _today() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()

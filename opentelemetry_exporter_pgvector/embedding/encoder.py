@@ -37,7 +37,7 @@ from ..convert.shapes import SHAPE_TABLE
 from ..convert.table import Row
 from ..db.database import Database
 from ..db.known_keys import KnownKeys
-from ..db.shared import PerDatabase
+from ..db.shared import SharedRegistry
 from ..errors import EmbeddingDimensionError
 from .backends import EmbeddingBackend, load_backend
 from .model import configured_model_name
@@ -297,7 +297,7 @@ class ShapeEncoder:
             self.wait(in_flight, self._settings.timeout if timeout is None else timeout)
 
 
-_encoders: PerDatabase[ShapeEncoder] = PerDatabase()
+_encoders: SharedRegistry[Database, ShapeEncoder] = SharedRegistry()
 
 
 def acquire_encoder(settings: PgvectorSettings, database: Database) -> ShapeEncoder:
@@ -311,4 +311,6 @@ def acquire_encoder(settings: PgvectorSettings, database: Database) -> ShapeEnco
 
 def release_encoder(database: Database, timeout: float) -> None:
     """Give back an encoder from :func:`acquire_encoder`; the last user closes it."""
-    _encoders.release(database, timeout)
+    last = _encoders.release(database)
+    if last is not None:
+        last.close(timeout)

@@ -9,8 +9,7 @@ from psycopg import sql
 
 from ..db.database import Database
 from ..db.migrations import latest_version
-from ..write.delivery import active_delivery, spool_directory
-from ..write.spool import inspect_directory
+from ..write.delivery import write_status
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,8 @@ def _migration_version(conn: psycopg.Connection, database: Database) -> int:
 
 def health(database: Database, timeout: float) -> Health:
     """Reachability, versions, migration, breaker and spool of ``database``; never raises for a down server."""
-    delivery = active_delivery(database)
-    breaker = delivery.breaker.state.value if delivery is not None else None
-    queued = delivery.write_behind.waiting if delivery is not None else None
-    spool = inspect_directory(spool_directory(database.settings))
+    status = write_status(database)
+    spool = status.spool
     versions: tuple[str | None, str | None, int | None, int | None] = (None, None, None, None)
     error = None
     try:
@@ -64,8 +61,8 @@ def health(database: Database, timeout: float) -> Health:
         error = str(failure)
     return Health(
         reachable=error is None, error=error, server_version=versions[0], pgvector_version=versions[1],
-        migration_version=versions[2], latest_migration=latest_version(), breaker_state=breaker,
-        queued_batches=queued,
+        migration_version=versions[2], latest_migration=latest_version(),
+        breaker_state=status.breaker_state, queued_batches=status.queued_batches,
         spool_dir=spool.directory, spool_segments=spool.segments, spool_bytes=spool.bytes,
         spool_batches=spool.pending_batches, oldest_spooled_seconds=spool.oldest_age_seconds,
         dead_letter_rows=versions[3],

@@ -37,11 +37,11 @@ from pathlib import Path
 from ..config import PgvectorSettings
 from ..convert.table import RowStream, TableRows
 from ..db.database import Database
-from ..db.shared import PerDatabase
+from ..db.shared import SharedRegistry
 from ..errors import SpoolError
-from .breaker import BreakerStats, BreakerState, CircuitBreaker
+from .breaker import BreakerState, BreakerStats, CircuitBreaker
 from .retry import Action, Backoff, classify
-from .spool import Spool, SpoolStats
+from .spool import Spool, SpoolStats, inspect_directory
 from .write_behind import WriteBehind
 from .writer import TelemetryWriter
 
@@ -71,6 +71,26 @@ class Outcome(enum.Enum):
     def delivered(self) -> bool:
         """True when the batch is stored, spooled or queued for the spool (what export() reports)."""
         return self is not Outcome.LOST
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    """What ``Delivery.replay_all`` did: ``otel-pgvector dlq replay`` renders it."""
+
+    replayed_batches: int
+    replayed_rows: int
+    duplicate_batches: int  # in the ledger already: stored before, skipped now
+    refused: bool  # the database refused a batch; it and the batches after it stay spooled
+    left_batches: int  # still spooled afterwards (held by running processes, or refused)
+
+
+@dataclass(frozen=True)
+class WriteStatus:
+    """The write path of one database as this process sees it (``health()`` reports it)."""
+
+    breaker_state: str | None  # None when no exporter of this process writes to the database
+    queued_batches: int | None  # waiting in memory for the spool writer; None likewise
+    spool: SpoolStats  # the spool directory on disk, every process's segments
 
 
 @dataclass(frozen=True)
@@ -294,6 +314,28 @@ class Delivery:
         self.spool.ack(batch, duplicate=outcome is Outcome.DUPLICATE)
         return True
 
+    def replay_all(self, progress: Callable[[int, int], None] | None = None) -> ReplayReport:
+        """Adopt the spools of exited processes and replay every batch now, oldest first.
+
+        For ``otel-pgvector dlq replay`` (a Delivery built with ``background=False``): the same
+        exactly-once path as the replayer thread, without its rate limit. ``progress(done,
+        total)`` is called after each batch. Stops at the first batch the database refuses.
+        """
+        self.spool.adopt_orphans()
+        total = self.spool.stats().pending_batches
+        done = 0
+        refused = False
+        while (replayed := self.replay_one()) is not None:
+            if replayed is False:
+                refused = True
+                break
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        stats = self.spool.stats()
+        return ReplayReport(stats.replayed_batches, stats.replayed_rows, stats.duplicate_batches, refused,
+                            inspect_directory(self.spool.directory).pending_batches)
+
     # --- reporting and closing --------------------------------------------------------------------
 
     def stats(self) -> DeliveryStats:
@@ -328,7 +370,30 @@ def reusable(parts: Sequence[TableRows]) -> list[TableRows]:
             else TableRows(part.table, list(part.rows), part.insert_if_absent) for part in parts]
 
 
-_deliveries: PerDatabase[Delivery] = PerDatabase()
+_deliveries: SharedRegistry[Database, Delivery] = SharedRegistry()
+
+
+def write_status(database: Database) -> WriteStatus:
+    """Breaker and queue of this process's exporters for ``database`` (if any) and its spool on disk."""
+    delivery = _deliveries.active(database)
+    return WriteStatus(
+        breaker_state=delivery.breaker.state.value if delivery is not None else None,
+        queued_batches=delivery.write_behind.waiting if delivery is not None else None,
+        spool=inspect_directory(spool_directory(database.settings)),
+    )
+
+
+def replay_spooled(database: Database, progress: Callable[[int, int], None] | None = None) -> ReplayReport:
+    """Replay the spools that exited processes left for ``database`` now, exactly once.
+
+    Spools of running processes stay theirs (their replayers send them); see
+    :meth:`Delivery.replay_all`.
+    """
+    delivery = Delivery(database, database.settings, background=False)
+    try:
+        return delivery.replay_all(progress)
+    finally:
+        delivery.close(database.settings.timeout)
 
 
 def delivery_for(database: Database, settings: PgvectorSettings) -> Delivery:
@@ -336,11 +401,8 @@ def delivery_for(database: Database, settings: PgvectorSettings) -> Delivery:
     return _deliveries.acquire(database, lambda: Delivery(database, settings))
 
 
-def active_delivery(database: Database) -> Delivery | None:
-    """The :class:`Delivery` exporters of this process use for ``database``, if any."""
-    return _deliveries.active(database)
-
-
 def release_delivery(database: Database, timeout: float) -> None:
     """Give back a :func:`delivery_for` handle; the last one stops the replayer and closes the spool."""
-    _deliveries.release(database, timeout)
+    last = _deliveries.release(database)
+    if last is not None:
+        last.close(timeout)

@@ -9,7 +9,6 @@ time, and two replays of one batch racing each other serialize on the ledger's p
 from __future__ import annotations
 
 import functools
-import logging
 import time
 import uuid
 from collections.abc import Hashable, Sequence
@@ -22,8 +21,6 @@ from ..db.database import Database
 from ..db.known_keys import KnownKeys
 from .copy import copy_rows, copy_statement
 from .poison import DEAD_LETTER_TABLE, Rejected, dead_letter_rows, isolate
-
-logger = logging.getLogger(__name__)
 
 LEDGER_TABLE = "otel_batches"
 
