@@ -94,3 +94,27 @@ def test_child_of_an_exporter_that_never_exported(
     finally:
         exporter.shutdown()
     assert conn.execute("SELECT count(*) FROM otel_spans").fetchone() == (3,)
+
+
+def test_the_at_fork_hook_resets_registered_objects_in_the_child_only() -> None:
+    """forksafe calls after_fork_in_child() in a forked child, never in the parent."""
+    from opentelemetry_exporter_pgvector.forksafe import reset_after_fork
+
+    class Owner:
+        def __init__(self) -> None:
+            self.pid = os.getpid()
+
+        def after_fork_in_child(self) -> None:
+            self.pid = os.getpid()
+
+    owner = Owner()
+    reset_after_fork(owner)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child reports whether the hook ran before any code of its own
+        os.write(write, b"reset" if owner.pid == os.getpid() else b"stale")
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    assert os.read(read, 16) == b"reset"
+    assert owner.pid == os.getpid()

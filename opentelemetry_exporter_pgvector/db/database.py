@@ -18,7 +18,6 @@ finalizer runs, and opens a pool of its own.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from ..config import PgvectorSettings, redact_dsn
 from ..errors import DatabaseClosed, DatabaseUnavailable
+from ..forksafe import reset_after_fork
 from .embedded import embedded_server_dsn
 from .migrations import migrate
 from .partitions import PartitionKeeper
@@ -50,9 +50,9 @@ class Database:
         self._lock = threading.Lock()
         self._conninfo: str | None = None
         self._pool: ConnectionPool | None = None
-        self._pool_pid = 0
         self._migrated = False
         self._closed = False
+        reset_after_fork(self)
 
     def __repr__(self) -> str:
         return f"Database({self.settings.redacted_dsn!r}, schema={self.schema!r})"
@@ -99,16 +99,20 @@ class Database:
         register_vector(conn)
         conn.commit()
 
+    def after_fork_in_child(self) -> None:
+        """Keep the parent's pool alive but unused (see the module docstring); open our own later."""
+        if self._pool is not None:
+            _inherited_pools.append(self._pool)
+            self._pool = None
+        self._lock = threading.Lock()
+
     def _current_pool(self) -> ConnectionPool:
         pool = self._pool
-        if pool is not None and self._pool_pid == os.getpid():
+        if pool is not None:
             return pool
         with self._lock:
             if self._closed:
                 raise DatabaseClosed(f"{self!r} is closed")
-            if self._pool is not None and self._pool_pid != os.getpid():
-                _inherited_pools.append(self._pool)  # forked: never close the parent's sockets
-                self._pool = None
             if self._pool is None:
                 if not self._migrated:
                     self.migrate()
@@ -122,7 +126,6 @@ class Database:
                     open=False,
                 )
                 self._pool.open(wait=False)
-                self._pool_pid = os.getpid()
             return self._pool
 
     @contextmanager
@@ -159,7 +162,7 @@ class Database:
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, None
-        if pool is not None and self._pool_pid == os.getpid():
+        if pool is not None:
             pool.close(timeout=self.settings.timeout)
 
     def release(self) -> None:

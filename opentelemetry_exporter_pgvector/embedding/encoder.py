@@ -39,6 +39,7 @@ from ..db.database import Database
 from ..db.known_keys import KnownKeys
 from ..db.shared import SharedRegistry
 from ..errors import EmbeddingDimensionError
+from ..forksafe import reset_after_fork
 from .backends import EmbeddingBackend, load_backend
 from .model import configured_model_name
 
@@ -162,14 +163,18 @@ class ShapeEncoder:
         self._workers = workers
         self._max_pending = max_pending
         self._embedded = KnownKeys(known_capacity)
+        self._closed = False
+        self._dimension_checked = False
+        self._hits = self._misses = self._encoded = self._dropped = self._failed = 0
+        self.after_fork_in_child()
+        reset_after_fork(self)
+
+    def after_fork_in_child(self) -> None:
+        """Start with an empty queue and no pool: the parent's threads and queued shapes are its own."""
         self._lock = threading.Lock()
         self._pending: OrderedDict[int, tuple[Row, Future[None]]] = OrderedDict()
         self._in_flight: dict[int, Future[None]] = {}
         self._pool: ThreadPoolExecutor | None = None
-        self._pid = 0
-        self._closed = False
-        self._dimension_checked = False
-        self._hits = self._misses = self._encoded = self._dropped = self._failed = 0
 
     def stats(self) -> EncoderStats:
         with self._lock:
@@ -189,10 +194,6 @@ class ShapeEncoder:
         with self._lock:
             if self._closed:
                 return futures
-            if self._pid != os.getpid():  # forked: the parent's threads and queue are not ours
-                self._pool, self._pid = None, os.getpid()
-                self._pending.clear()
-                self._in_flight.clear()
             for shape in shapes:
                 key = shape[0]
                 if key in self._embedded:
@@ -292,7 +293,7 @@ class ShapeEncoder:
                 future.cancel()
             self._pending.clear()
             in_flight = list(self._in_flight.values())
-        if pool is not None and self._pid == os.getpid():
+        if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
             self.wait(in_flight, self._settings.timeout if timeout is None else timeout)
 

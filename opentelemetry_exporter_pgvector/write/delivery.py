@@ -26,7 +26,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import logging
-import os
 import threading
 import time
 import uuid
@@ -39,6 +38,7 @@ from ..convert.table import RowStream, TableRows
 from ..db.database import Database
 from ..db.shared import SharedRegistry
 from ..errors import SpoolError
+from ..forksafe import reset_after_fork
 from .breaker import BreakerState, BreakerStats, CircuitBreaker
 from .retry import Action, Backoff, classify
 from .spool import Spool, SpoolStats, inspect_directory
@@ -123,13 +123,14 @@ class Delivery:
         # database accepts a write) before trying the spool: retrying at once only loads a
         # failing server, and counts towards the breaker a failure the exporters did not make.
         self._replay_not_before = 0.0
-        self._start_process_state()
+        self.after_fork_in_child()
+        reset_after_fork(self)
         self._background = background  # False: the caller replays (``otel-pgvector dlq replay``)
         if background and any(self.spool.directory.glob("*.seg")):
             self._ensure_replayer()  # a previous process left batches behind
 
-    def _start_process_state(self) -> None:
-        self._pid = os.getpid()
+    def after_fork_in_child(self) -> None:
+        """Start without a replayer thread: a forked child has none (it starts one when needed)."""
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -146,8 +147,6 @@ class Delivery:
         convert is LOST (counted and logged). Once ``abort`` is set (the exporter shuts down),
         no retry back-off is waited out: the batch is spooled at once.
         """
-        if self._pid != os.getpid():
-            self._start_process_state()  # forked: the replayer thread did not come along
         deadline = time.monotonic() + timeout
         batch_id = uuid.uuid4().bytes
         if not self.breaker.allow():  # open: no network, and the conversion can wait too
@@ -359,7 +358,7 @@ class Delivery:
         self._stop.set()
         self._wake.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
+        if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
         self.spool.close()
 

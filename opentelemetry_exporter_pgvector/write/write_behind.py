@@ -17,10 +17,11 @@ The price is custody: a job taken here but not yet run is lost if the process is
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+from ..forksafe import reset_after_fork
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +32,11 @@ class WriteBehind:
     def __init__(self, capacity: int, thread_name: str) -> None:
         self.capacity = capacity
         self._thread_name = thread_name
-        self._start_process_state()
+        self.after_fork_in_child()
+        reset_after_fork(self)
 
-    def _start_process_state(self) -> None:
-        self._pid = os.getpid()
+    def after_fork_in_child(self) -> None:
+        """Start empty: a forked child has no writer thread, and the parent's jobs are its own."""
         self._lock = threading.Lock()
         self._pending: set[Future[object]] = set()
         self._executor: ThreadPoolExecutor | None = None
@@ -42,8 +44,6 @@ class WriteBehind:
 
     def submit(self, job: Callable[[], object]) -> bool:
         """Take ``job`` for the writer thread; False when ``capacity`` jobs are waiting or after ``close``."""
-        if self._pid != os.getpid():
-            self._start_process_state()  # forked: no thread here, and the parent's jobs are its own
         with self._lock:
             if self._closed or len(self._pending) >= self.capacity:
                 return False
@@ -66,12 +66,10 @@ class WriteBehind:
     @property
     def waiting(self) -> int:
         """Jobs taken and not yet finished."""
-        return len(self._pending) if self._pid == os.getpid() else 0
+        return len(self._pending)
 
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for every job taken so far; True when all are done."""
-        if self._pid != os.getpid():
-            return True
         with self._lock:
             pending = list(self._pending)
         return not wait(pending, timeout).not_done
@@ -81,8 +79,6 @@ class WriteBehind:
 
         A job already running when the time is up is left to finish on its thread.
         """
-        if self._pid != os.getpid():
-            return 0
         with self._lock:
             self._closed = True
         self.flush(timeout)
