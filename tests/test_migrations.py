@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from dataclasses import dataclass
 
 import psycopg
 import pytest
@@ -191,3 +192,116 @@ def test_a_slow_first_migration_is_not_counted_against_the_connection_wait(
     finally:
         unlock.join()
         database.close()
+
+
+# Columns otel_spans_view computes or joins in, besides the span columns it passes through.
+SPANS_VIEW_DERIVED = ["trace_id_hex", "span_id_hex", "parent_span_id_hex", "resource_attributes",
+                      "resource_schema_url"]
+
+
+def columns(conn: psycopg.Connection, schema: str, relation: str) -> list[tuple[str, str]]:
+    """Name and type of each column of a table or view, in order."""
+    return conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+        (schema, relation),
+    ).fetchall()
+
+
+def spans_view_pass_through(conn: psycopg.Connection, schema: str) -> list[tuple[str, str]]:
+    """The span columns otel_spans_view passes through, in its order."""
+    view = columns(conn, schema, "otel_spans_view")
+    return [column for column in view if column[0] not in SPANS_VIEW_DERIVED]
+
+
+@dataclass(frozen=True)
+class CatalogFacts:
+    """What migration 0007 corrects, as the catalog of one schema shows it."""
+
+    table: list[tuple[str, str]]
+    view: list[tuple[str, str]]
+    indexes: dict[str, str]  # name: definition, without the schema name
+    shapes_comment: str
+    view_comment: str | None
+
+
+def catalog_facts(conn: psycopg.Connection, schema: str) -> CatalogFacts:
+    indexes = conn.execute(
+        "SELECT indexname, replace(indexdef, %s, '') FROM pg_indexes"
+        " WHERE schemaname = %s AND tablename = 'otel_spans'",
+        (f"{schema}.", schema),
+    ).fetchall()
+    comments = conn.execute(
+        "SELECT obj_description(format('%%I.otel_shapes', %s::text)::regclass, 'pg_class'),"
+        " obj_description(format('%%I.otel_spans_view', %s::text)::regclass, 'pg_class')",
+        (schema, schema),
+    ).fetchone()
+    assert comments is not None
+    return CatalogFacts(
+        table=columns(conn, schema, "otel_spans"),
+        view=columns(conn, schema, "otel_spans_view"),
+        indexes=dict(indexes),
+        shapes_comment=comments[0],
+        view_comment=comments[1],
+    )
+
+
+def test_spans_view_passes_every_span_column_through(server_dsn: str, schema: str) -> None:
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        migrate(conn, schema, up_to=6)
+        table = columns(conn, schema, "otel_spans")
+        # the schema as 0006 left it: s.* of 0001 never picked up the shape_key 0002 added
+        assert table[-1] == ("shape_key", "bigint")
+        assert spans_view_pass_through(conn, schema) == table[:-1]
+        migrate(conn, schema)
+        assert spans_view_pass_through(conn, schema) == table
+        view = [name for name, _ in columns(conn, schema, "otel_spans_view")]
+        assert view[:3] == ["trace_id_hex", "span_id_hex", "parent_span_id_hex"]
+        assert sorted(set(view) - {name for name, _ in table}) == sorted(SPANS_VIEW_DERIVED)
+        assert len(view) == len(table) + len(SPANS_VIEW_DERIVED)
+
+
+def test_index_and_comments_say_what_they_are(server_dsn: str, schema: str) -> None:
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        migrate(conn, schema)
+        facts = catalog_facts(conn, schema)
+    assert "otel_spans_service_name_time" not in facts.indexes
+    assert facts.indexes["otel_spans_service_name_name_time"].endswith(
+        "USING btree (service_name, name, start_time)"
+    )
+    assert "later" not in facts.shapes_comment
+    assert "span shapes (signal 'span') and log-body shapes (signal 'log')" in facts.shapes_comment
+    assert facts.view_comment is not None and "column list is explicit" in facts.view_comment
+
+
+def test_a_schema_upgraded_from_0006_matches_a_fresh_one(server_dsn: str, schema: str) -> None:
+    fresh = schema + "_fresh"
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        try:
+            migrate(conn, fresh)
+            migrate(conn, schema, up_to=6)
+            assert applied_version(conn, schema) == 6
+            conn.execute(f'SET search_path TO "{schema}", public')
+            # an upgraded schema holds partitions and rows: the renamed index must keep them
+            conn.execute("SELECT otel_ensure_partition('otel_spans', (now() AT TIME ZONE 'UTC')::date)")
+            conn.execute("INSERT INTO otel_resources (resource_id, service_name, attributes)"
+                         " VALUES (7, 'checkout', '{}')")
+            conn.execute(
+                "INSERT INTO otel_spans (start_time, span_id, resource_id, trace_id, service_name, name,"
+                " kind, status_code, shape_key) VALUES (now(), 1, 7, '4bf92f3577b34da6a3ce929d0e0e4736',"
+                " 'checkout', 'GET /cart', 'SERVER', 'OK', 42)"
+            )
+            assert [m.version for m in migrate(conn, schema)] == [
+                m.version for m in available_migrations() if m.version > 6
+            ]
+            assert recorded(conn, schema) == recorded(conn, fresh) == shipped()
+            assert catalog_facts(conn, schema) == catalog_facts(conn, fresh)
+            rows = conn.execute("SELECT name, shape_key FROM otel_spans_view").fetchall()
+            assert rows == [("GET /cart", 42)]
+            # both partitions' indexes (default and today's) still hang off the renamed one
+            assert conn.execute(
+                "SELECT count(*) FROM pg_inherits"
+                " WHERE inhparent = 'otel_spans_service_name_name_time'::regclass"
+            ).fetchone() == (2,)
+        finally:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{fresh}" CASCADE')

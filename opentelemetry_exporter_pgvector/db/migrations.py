@@ -109,11 +109,12 @@ def applied_version(conn: psycopg.Connection, schema: str) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate(conn: psycopg.Connection, schema: str) -> list[Migration]:
+def migrate(conn: psycopg.Connection, schema: str, up_to: int | None = None) -> list[Migration]:
     """Bring ``schema`` up to the latest version; return the migrations this call applied.
 
     Idempotent and safe to run from several processes at once. ``conn`` must not be inside a
-    transaction; it is left with its original ``search_path``.
+    transaction; it is left with its original ``search_path``. ``up_to`` stops after that
+    version, leaving the schema as an older release of the package did (to test upgrades).
     """
     conn.autocommit = True
     key = _advisory_key(schema)
@@ -140,6 +141,8 @@ def migrate(conn: psycopg.Connection, schema: str) -> list[Migration]:
         }
         applied = []
         for migration in available_migrations():
+            if up_to is not None and migration.version > up_to:
+                break
             if migration.version in done:
                 if done[migration.version] != migration.checksum:
                     logger.warning(
