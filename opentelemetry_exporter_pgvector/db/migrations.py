@@ -5,6 +5,10 @@ transaction with ``search_path`` set to the configured schema (then ``public``, 
 usually lives), and is recorded in ``otel_schema_migrations`` in that same transaction, so a
 crash leaves either all of a migration or none of it. A session-level advisory lock keyed on
 the schema makes two processes starting at once apply each migration exactly once.
+
+Before any migration runs, the server and pgvector are checked against the oldest versions the
+migrations and queries need, so an old server fails with one message saying what to upgrade
+rather than with a syntax error halfway through the migrations.
 """
 
 from __future__ import annotations
@@ -18,11 +22,19 @@ from importlib import resources
 import psycopg
 from psycopg import sql
 
-from ..errors import PgvectorMissingError
+from ..errors import PgvectorMissingError, SchemaError
 
 logger = logging.getLogger(__name__)
 
 _FILENAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
+
+# SQL-standard function bodies (CREATE FUNCTION ... RETURN expression, 0003_logs.sql).
+MINIMUM_POSTGRESQL = 14
+# Iterative index scans (hnsw.iterative_scan), which keep similarity search's filters from
+# cutting its recall.
+MINIMUM_PGVECTOR = (0, 8, 0)
+
+_PGVECTOR_VERSION = re.compile(r"(?P<major>[0-9]+)\.(?P<minor>[0-9]+)\.(?P<patch>[0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,88 @@ def latest_version() -> int:
 def _advisory_key(schema: str) -> int:
     digest = hashlib.sha256(f"opentelemetry-exporter-pgvector:{schema}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def parse_pgvector_version(text: str) -> tuple[int, int, int]:
+    """``"0.8.1"`` as ``(0, 8, 1)``; anything but three dot-separated numbers is refused.
+
+    Strict on purpose: a version this cannot read could be older than the minimum, and
+    guessing would let the migrations fail later with a less useful error.
+    """
+    match = _PGVECTOR_VERSION.fullmatch(text)
+    if match is None:
+        raise SchemaError(
+            f"cannot read the pgvector version {text!r}: expected three numbers like '0.8.1'"
+        )
+    return int(match["major"]), int(match["minor"]), int(match["patch"])
+
+
+def _postgresql_release(server_version_num: int) -> str:
+    """``server_version_num`` as people write it: 180006 is 18.6, 90624 is 9.6.24."""
+    major = server_version_num // 10000
+    if major >= 10:
+        return f"{major}.{server_version_num % 10000}"
+    return f"{major}.{server_version_num // 100 % 100}.{server_version_num % 100}"
+
+
+def check_versions(
+    server_version_num: int, pgvector_installed: str | None, pgvector_default: str | None
+) -> None:
+    """Refuse a PostgreSQL server or pgvector older than the migrations and queries need.
+
+    The arguments are what the catalogs say: ``server_version_num``, the installed extension's
+    version, and the version ``CREATE EXTENSION vector`` would install (None: not installed,
+    not available). The installed version is checked if there is one, else the one about to be
+    created. One :class:`SchemaError` names the found and required versions of both, and how
+    to upgrade whichever is too old. pgvector missing altogether is left to
+    :func:`ensure_pgvector`, whose message says how to install it, unless the server is too old
+    as well.
+    """
+    required_vector = ".".join(map(str, MINIMUM_PGVECTOR))
+    installed = pgvector_installed is not None
+    vector = pgvector_installed if installed else pgvector_default
+    remedies = []
+    if server_version_num // 10000 < MINIMUM_POSTGRESQL:
+        remedies.append(f"upgrade the PostgreSQL server to {MINIMUM_POSTGRESQL} or later")
+    if vector is None:
+        found_vector = "no pgvector"
+        if remedies:
+            remedies.append(f"install pgvector {required_vector} or later on it")
+    else:
+        found_vector = f"pgvector {vector}" + ("" if installed else " (not yet created)")
+        if parse_pgvector_version(vector) < MINIMUM_PGVECTOR:
+            remedies.append(
+                f"install pgvector {required_vector} or later on the server, then run "
+                "ALTER EXTENSION vector UPDATE; in this database"
+                if installed
+                else f"install pgvector {required_vector} or later on the server (the exporter "
+                "then creates the extension)"
+            )
+    if not remedies:
+        return
+    raise SchemaError(
+        f"found PostgreSQL {_postgresql_release(server_version_num)} and {found_vector}; "
+        f"opentelemetry-exporter-pgvector requires PostgreSQL {MINIMUM_POSTGRESQL} or later "
+        f"(SQL-standard function bodies) and pgvector {required_vector} or later (iterative "
+        "index scans): " + "; and ".join(remedies)
+    )
+
+
+def ensure_supported_versions(conn: psycopg.Connection) -> tuple[str, str | None]:
+    """Check the server and pgvector with :func:`check_versions`, before anything is created.
+
+    Returns the PostgreSQL release (``"18.6"``) and the pgvector version checked (installed,
+    or about to be; None when the server has no pgvector).
+    """
+    row = conn.execute(
+        "SELECT current_setting('server_version_num')::integer,"
+        " (SELECT extversion FROM pg_extension WHERE extname = 'vector'),"
+        " (SELECT default_version FROM pg_available_extensions WHERE name = 'vector')"
+    ).fetchone()
+    assert row is not None  # a SELECT without FROM returns one row
+    server_version_num, installed, default = int(row[0]), row[1], row[2]
+    check_versions(server_version_num, installed, default)
+    return _postgresql_release(server_version_num), installed if installed is not None else default
 
 
 def ensure_pgvector(conn: psycopg.Connection) -> None:
@@ -117,6 +211,7 @@ def migrate(conn: psycopg.Connection, schema: str, up_to: int | None = None) -> 
     version, leaving the schema as an older release of the package did (to test upgrades).
     """
     conn.autocommit = True
+    ensure_supported_versions(conn)
     key = _advisory_key(schema)
     conn.execute("SELECT pg_advisory_lock(%s)", (key,))
     try:
