@@ -14,8 +14,8 @@ from .version import __version__
 
 __all__ = [
     "ConfigurationError",
-    "PgvectorLogExporter",
     "PgvectorError",
+    "PgvectorLogExporter",
     "PgvectorMetricExporter",
     "PgvectorSettings",
     "PgvectorSpanExporter",

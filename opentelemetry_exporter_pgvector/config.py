@@ -162,15 +162,25 @@ class PgvectorSettings(BaseSettings):
         "all within the export timeout.",
     )
     retry_initial_backoff: float = Field(
-        default=0.05, gt=0, le=60, description="Seconds before the first retry; doubles per attempt, with jitter."
+        default=0.05,
+        gt=0,
+        le=60,
+        description="Seconds before the first retry; doubles per attempt, with jitter.",
     )
-    retry_max_backoff: float = Field(default=1.0, gt=0, le=600, description="Upper bound of one retry pause in seconds.")
+    retry_max_backoff: float = Field(
+        default=1.0, gt=0, le=600, description="Upper bound of one retry pause in seconds."
+    )
     breaker_threshold: int = Field(
-        default=3, ge=1, le=1000,
-        description="Consecutive failed batches that open the circuit breaker shared by the exporters of a database.",
+        default=3,
+        ge=1,
+        le=1000,
+        description="Consecutive failed batches that open the circuit breaker shared by the exporters "
+        "of a database.",
     )
     breaker_cooldown: float = Field(
-        default=2.0, gt=0, le=3600,
+        default=2.0,
+        gt=0,
+        le=3600,
         description="Seconds the breaker stays open before one probe batch is let through.",
     )
     dlq_dir: Path = Field(
@@ -178,31 +188,43 @@ class PgvectorSettings(BaseSettings):
         description="Directory of the local dead-letter spool holding batches the database did not take.",
     )
     dlq_max_bytes: int = Field(
-        default=256 * 1024 * 1024, ge=4096, le=1 << 40,
+        default=256 * 1024 * 1024,
+        ge=4096,
+        le=1 << 40,
         description="Upper bound of the spool on disk; when full the oldest batches are dropped and counted.",
     )
     dlq_fsync_interval: float = Field(
-        default=1.0, ge=0, le=60,
+        default=1.0,
+        ge=0,
+        le=60,
         description="Seconds between fsyncs of the spool; 0 fsyncs every batch before export() returns.",
     )
     dlq_write_behind_batches: int = Field(
-        default=8, ge=0, le=1024,
+        default=8,
+        ge=0,
+        le=1024,
         description="Batches export() may hand to a background spool writer while the breaker is open, so it "
         "returns without converting or touching the disk; lost if the process is killed before they are "
         "written. 0: export() spools each batch itself before returning.",
     )
     dlq_replay_rate: float = Field(
-        default=20.0, gt=0, le=10000, description="Spooled batches replayed per second at most, on one connection."
+        default=20.0,
+        gt=0,
+        le=10000,
+        description="Spooled batches replayed per second at most, on one connection.",
     )
     ledger_retention_days: int = Field(
-        default=7, ge=1, le=365,
+        default=7,
+        ge=1,
+        le=365,
         description="Days committed batch ids are kept for exactly-once replay; spooled batches older than "
         "this may be stored twice if their commit was ambiguous.",
     )
 
     @classmethod
-    def resolve(cls, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]
-                ) -> PgvectorSettings:
+    def resolve(
+        cls, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]
+    ) -> PgvectorSettings:
         """``settings`` as given, or settings built from keyword ``overrides`` and the environment.
 
         The one rule every public constructor (exporters, ``TelemetryQuery``) follows: a
@@ -235,7 +257,7 @@ class PgvectorSettings(BaseSettings):
             raise ValueError("expected a postgresql:// or postgres:// URI or a libpq key=value string")
         try:
             conninfo_to_dict(value)
-        except Exception:  # psycopg's message may quote the password: replace it
+        except Exception:  # noqa: BLE001 - psycopg's message may quote the password: replace it
             raise ValueError("is not a valid PostgreSQL connection string") from None
         return value
 

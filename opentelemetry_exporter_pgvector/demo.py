@@ -90,7 +90,9 @@ def run_demo(
             providers.append(logger_provider)
             logger = logger_provider.get_logger(f"shop.{service}", "1.0")
         if metric_exporter_factory is not None:
-            reader = PeriodicExportingMetricReader(metric_exporter_factory(), export_interval_millis=3_600_000)
+            reader = PeriodicExportingMetricReader(
+                metric_exporter_factory(), export_interval_millis=3_600_000
+            )
             meter_provider = MeterProvider(metric_readers=[reader], resource=resource)
             providers.append(meter_provider)
             meter = meter_provider.get_meter(f"shop.{service}", "1.0")
@@ -117,8 +119,12 @@ def _handle_request(
     with frontend.tracer.start_as_current_span(
         "POST /api/checkout",
         kind=SpanKind.SERVER,
-        attributes={"http.request.method": "POST", "http.route": "/api/checkout",
-                    "url.path": "/api/checkout", "client.address": f"203.0.113.{request % 250}"},
+        attributes={
+            "http.request.method": "POST",
+            "http.route": "/api/checkout",
+            "url.path": "/api/checkout",
+            "client.address": f"203.0.113.{request % 250}",
+        },
     ) as root:
         try:
             with checkout.tracer.start_as_current_span(
@@ -129,23 +135,33 @@ def _handle_request(
                 _call(services, "checkout", "GET cart", "cache", failure, rng)
                 _call(services, "payments", "INSERT payment", "db", failure, rng)
                 with services["payments"].tracer.start_as_current_span(
-                    "payments.authorize", kind=SpanKind.CLIENT,
-                    attributes={"rpc.system": "grpc", "rpc.service": "CardGateway", "rpc.method": "Authorize"},
+                    "payments.authorize",
+                    kind=SpanKind.CLIENT,
+                    attributes={
+                        "rpc.system": "grpc",
+                        "rpc.service": "CardGateway",
+                        "rpc.method": "Authorize",
+                    },
                 ):
                     services["payments"].log(SeverityNumber.INFO, f"card authorized for order {order_id}")
                 if checkout.orders is not None:
                     checkout.orders.add(1, {"outcome": "placed"})
             root.set_attribute("http.response.status_code", 200)
             status = 200
-        except Exception as error:  # the failure injected below, reported like a web framework
+        except Exception as error:  # noqa: BLE001 - the failure injected below, reported like a web framework
             root.set_attribute("http.response.status_code", 500)
             root.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-            frontend.log(SeverityNumber.ERROR, f"POST /api/checkout failed: {type(error).__name__}: {error}",
-                         **{"exception.type": type(error).__name__})
+            frontend.log(
+                SeverityNumber.ERROR,
+                f"POST /api/checkout failed: {type(error).__name__}: {error}",
+                **{"exception.type": type(error).__name__},
+            )
             status = 500
         if frontend.duration is not None:  # inside the server span: its exemplar links to the trace
-            frontend.duration.record(rng.lognormvariate(-3.0, 0.5),
-                                     {"http.route": "/api/checkout", "http.response.status_code": status})
+            frontend.duration.record(
+                rng.lognormvariate(-3.0, 0.5),
+                {"http.route": "/api/checkout", "http.response.status_code": status},
+            )
 
 
 def _call(
@@ -157,8 +173,11 @@ def _call(
     rng: random.Random,
 ) -> None:
     attributes: dict[str, str | int] = (
-        {"db.system.name": "postgresql", "db.operation.name": operation.split()[0],
-         "db.query.text": f"{operation} WHERE id = $1"}
+        {
+            "db.system.name": "postgresql",
+            "db.operation.name": operation.split()[0],
+            "db.query.text": f"{operation} WHERE id = $1",
+        }
         if kind == "db"
         else {"db.system.name": "redis", "db.operation.name": operation.split()[0]}
     )
@@ -166,7 +185,9 @@ def _call(
     with caller.tracer.start_as_current_span(operation, kind=SpanKind.CLIENT, attributes=attributes) as span:
         span.set_attribute("db.response.returned_rows", rng.randint(0, 20))
         if caller.db_duration is not None:
-            caller.db_duration.record(rng.lognormvariate(-6.0, 0.8), {"db.operation.name": operation.split()[0]})
+            caller.db_duration.record(
+                rng.lognormvariate(-6.0, 0.8), {"db.operation.name": operation.split()[0]}
+            )
         if failure is not None and failure[0] == service:
             caller.log(SeverityNumber.WARN, f"{operation} failed: {failure[2]}")
             raise failure[1](failure[2])  # recorded on this span, then on every parent it crosses

@@ -36,20 +36,27 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         for row in rows
     ]
     widths = [max(len(row[index]) for row in cells) for index in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
 
 @click.group()
 @click.version_option(__version__, prog_name="otel-pgvector")
-@click.option("--dsn", default=None, help="PostgreSQL DSN (default: $OTEL_EXPORTER_PGVECTOR_DSN, else embedded).")
+@click.option(
+    "--dsn", default=None, help="PostgreSQL DSN (default: $OTEL_EXPORTER_PGVECTOR_DSN, else embedded)."
+)
 @click.option("--schema", default=None, help="Schema (default: $OTEL_EXPORTER_PGVECTOR_SCHEMA, else public).")
 @click.option("-v", "--verbose", is_flag=True, help="Log what the exporter does.")
 @click.pass_context
 def cli(ctx: click.Context, dsn: str | None, schema: str | None, verbose: bool) -> None:
     """Store OpenTelemetry telemetry in PostgreSQL + pgvector and query it."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     ctx.obj = {"dsn": dsn, "schema": schema}
 
 
@@ -60,8 +67,10 @@ def migrate(ctx: click.Context) -> None:
     settings = _settings(ctx)
     database = Database(settings)
     applied = database.migrate()
-    click.echo(f"schema {settings.db_schema} on {settings.redacted_dsn}: "
-               + (f"applied {', '.join(applied)}" if applied else "already up to date"))
+    click.echo(
+        f"schema {settings.db_schema} on {settings.redacted_dsn}: "
+        + (f"applied {', '.join(applied)}" if applied else "already up to date")
+    )
 
 
 @cli.group()
@@ -105,15 +114,22 @@ def demo(ctx: click.Context, requests: int) -> None:
         f"{schema}.otel_spans, {counts.log_records} log records in {schema}.otel_logs and "
         f"{counts.metric_points} metric points in {schema}.otel_metric_points on {settings.redacted_dsn}"
     )
-    click.echo(render_table(
-        ("service", "spans", "traces", "errors", "p50 ms", "p95 ms"),
-        [(r.service_name, r.spans, r.traces, r.errors, r.p50_ms, r.p95_ms) for r in summary],
-    ))
+    click.echo(
+        render_table(
+            ("service", "spans", "traces", "errors", "p50 ms", "p95 ms"),
+            [(r.service_name, r.spans, r.traces, r.errors, r.p50_ms, r.p95_ms) for r in summary],
+        )
+    )
     if settings.embedding != "off":
         embedded = _embed(settings, batch_size=settings.embedding_batch_size, follow=False)
-        click.echo(f"\nembedded {embedded} span and log shapes; try: otel-pgvector similar \"payments database timed out\"")
-    click.echo("\nnext: otel-pgvector logs --patterns; otel-pgvector logs timeout; "
-               "otel-pgvector metrics http.server.request.duration --agg p95; otel-pgvector trace <trace id>")
+        click.echo(
+            f"\nembedded {embedded} span and log shapes; "
+            'try: otel-pgvector similar "payments database timed out"'
+        )
+    click.echo(
+        "\nnext: otel-pgvector logs --patterns; otel-pgvector logs timeout; "
+        "otel-pgvector metrics http.server.request.duration --agg p95; otel-pgvector trace <trace id>"
+    )
 
 
 def _embed(settings: PgvectorSettings, batch_size: int, follow: bool) -> int:
@@ -132,16 +148,26 @@ def _embed(settings: PgvectorSettings, batch_size: int, follow: bool) -> int:
     try:
         total = None if follow else count_missing(database, configured_model_name(settings))
         with tqdm(total=total, unit="shape", desc="embedding", disable=not sys.stdout.isatty()) as bar:
-            return embed_missing(database, backend, batch_size=batch_size, follow=follow,
-                                 on_batch=lambda keys: bar.update(len(keys)))
+            return embed_missing(
+                database,
+                backend,
+                batch_size=batch_size,
+                follow=follow,
+                on_batch=lambda keys: bar.update(len(keys)),
+            )
     finally:
         database.close()
 
 
 @cli.command()
 @click.option("--follow", is_flag=True, help="Keep running, embedding new shapes as they arrive.")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=None,
-              help="Shapes claimed and encoded per transaction (default: $OTEL_EXPORTER_PGVECTOR_EMBEDDING_BATCH_SIZE).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 4096),
+    default=None,
+    help="Shapes claimed and encoded per transaction "
+    "(default: $OTEL_EXPORTER_PGVECTOR_EMBEDDING_BATCH_SIZE).",
+)
 @click.pass_context
 def embed(ctx: click.Context, follow: bool, batch_size: int | None) -> None:
     """Embed the span shapes stored without a vector (deferred mode). Safe to run several at once."""
@@ -189,15 +215,28 @@ def _when(value: str | None) -> dt.datetime | None:
 @click.option("--span-id", help="Find spans like this stored span (16 hex digits) instead of TEXT.")
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Shapes to show.")
 @click.option("--service", help="Only shapes of this service.")
-@click.option("--status", type=click.Choice(["UNSET", "OK", "ERROR"], case_sensitive=False), help="Only this status.")
+@click.option(
+    "--status", type=click.Choice(["UNSET", "OK", "ERROR"], case_sensitive=False), help="Only this status."
+)
 @click.option("--since", help="Only spans since (ISO 8601, or an age: 15m, 2h, 7d).")
 @click.option("--until", help="Only spans before (ISO 8601, or an age).")
-@click.option("--min-similarity", type=click.FloatRange(0, 1), help="Leave out shapes less similar than this.")
+@click.option(
+    "--min-similarity", type=click.FloatRange(0, 1), help="Leave out shapes less similar than this."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_context
-def similar(ctx: click.Context, text: str | None, span_id: str | None, k: int, service: str | None,
-            status: str | None, since: str | None, until: str | None, min_similarity: float | None,
-            as_json: bool) -> None:
+def similar(
+    ctx: click.Context,
+    text: str | None,
+    span_id: str | None,
+    k: int,
+    service: str | None,
+    status: str | None,
+    since: str | None,
+    until: str | None,
+    min_similarity: float | None,
+    as_json: bool,
+) -> None:
     """Span shapes most similar to TEXT (or to --span-id), with their span counts and an example."""
     from ..query.telemetry import TelemetryQuery
 
@@ -206,19 +245,37 @@ def similar(ctx: click.Context, text: str | None, span_id: str | None, k: int, s
     try:
         with TelemetryQuery(_settings(ctx)) as query:
             results = query.similar_spans(
-                text=text, span_id=span_id, k=k, min_similarity=min_similarity, service=service,
-                status=status, since=_when(since), until=_when(until),
+                text=text,
+                span_id=span_id,
+                k=k,
+                min_similarity=min_similarity,
+                service=service,
+                status=status,
+                since=_when(since),
+                until=_when(until),
             )
     except ImportError as error:  # the embeddings extra is not installed
         raise click.ClickException(str(error)) from None
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(result) for result in results], default=str, indent=2))
         return
-    click.echo(render_table(
-        ("similarity", "spans", "service", "status", "shape", "last seen", "example trace"),
-        [(r.similarity, r.span_count, r.service_name, r.status_code, _shorten(r.text, 90),
-          r.last_seen.isoformat(timespec="seconds"), r.example_trace_id) for r in results],
-    ))
+    click.echo(
+        render_table(
+            ("similarity", "spans", "service", "status", "shape", "last seen", "example trace"),
+            [
+                (
+                    r.similarity,
+                    r.span_count,
+                    r.service_name,
+                    r.status_code,
+                    _shorten(r.text, 90),
+                    r.last_seen.isoformat(timespec="seconds"),
+                    r.example_trace_id,
+                )
+                for r in results
+            ],
+        )
+    )
 
 
 def _shorten(text: str, width: int) -> str:
@@ -229,41 +286,82 @@ def _shorten(text: str, width: int) -> str:
 @click.argument("text", required=False)
 @click.option("--service", default=None, help="Only this service.")
 @click.option("--since", default=None, help="Only the last 30s, 15m, 1h, 7d...")
-@click.option("--severity", "min_severity", default=None, help="Minimum severity: a number or debug, info, warn, error, fatal.")
+@click.option(
+    "--severity",
+    "min_severity",
+    default=None,
+    help="Minimum severity: a number or debug, info, warn, error, fatal.",
+)
 @click.option("--trace", "trace_id", default=None, help="Only the records of this trace (32 hex digits).")
 @click.option("--patterns", is_flag=True, help="Show the most frequent body patterns with counts instead.")
 @click.option("--limit", default=50, show_default=True, help="Rows to show.")
 @click.pass_context
-def logs(ctx: click.Context, text: str | None, service: str | None, since: str | None, min_severity: str | None,
-         trace_id: str | None, patterns: bool, limit: int) -> None:
+def logs(
+    ctx: click.Context,
+    text: str | None,
+    service: str | None,
+    since: str | None,
+    min_severity: str | None,
+    trace_id: str | None,
+    patterns: bool,
+    limit: int,
+) -> None:
     """Search log records by words (matched by stem, e.g. "timeout"), or show --patterns."""
     from ..query.telemetry import TelemetryQuery
 
     with TelemetryQuery(_settings(ctx)) as query:
         if patterns:
             found = query.log_patterns(service=service, since=_since(since), limit=limit)
-            click.echo(render_table(
-                ("count", "max severity", "services", "last seen", "pattern"),
-                [(p.count, p.max_severity, ",".join(p.services), _local(p.last_seen), p.pattern[:120]) for p in found],
-            ))
+            click.echo(
+                render_table(
+                    ("count", "max severity", "services", "last seen", "pattern"),
+                    [
+                        (p.count, p.max_severity, ",".join(p.services), _local(p.last_seen), p.pattern[:120])
+                        for p in found
+                    ],
+                )
+            )
             return
-        entries = query.search_logs(text, trace_id=trace_id, service=service, min_severity=min_severity,
-                                    since=_since(since), limit=limit)
-    click.echo(render_table(
-        ("time", "service", "severity", "trace", "body"),
-        [(_local(e.time), e.service_name, e.severity_text or e.severity_number, e.trace_id or "",
-          (e.body or "")[:160].replace("\n", " ")) for e in entries],
-    ))
+        entries = query.search_logs(
+            text,
+            trace_id=trace_id,
+            service=service,
+            min_severity=min_severity,
+            since=_since(since),
+            limit=limit,
+        )
+    click.echo(
+        render_table(
+            ("time", "service", "severity", "trace", "body"),
+            [
+                (
+                    _local(e.time),
+                    e.service_name,
+                    e.severity_text or e.severity_number,
+                    e.trace_id or "",
+                    (e.body or "")[:160].replace("\n", " "),
+                )
+                for e in entries
+            ],
+        )
+    )
 
 
 @cli.command()
 @click.argument("name")
 @click.option("--since", default="1h", show_default=True, help="How far back: 30s, 15m, 1h, 7d...")
 @click.option("--step", default=None, help="Bucket width (default: the window / 20).")
-@click.option("--agg", type=click.Choice(["avg", "sum", "max", "rate", "p50", "p95", "p99"]), default="avg", show_default=True)
+@click.option(
+    "--agg",
+    type=click.Choice(["avg", "sum", "max", "rate", "p50", "p95", "p99"]),
+    default="avg",
+    show_default=True,
+)
 @click.option("--service", default=None, help="Only this service.")
 @click.pass_context
-def metrics(ctx: click.Context, name: str, since: str, step: str | None, agg: str, service: str | None) -> None:
+def metrics(
+    ctx: click.Context, name: str, since: str, step: str | None, agg: str, service: str | None
+) -> None:
     """One metric over time, e.g. `metrics http.server.duration --since 1h --agg p95`."""
     from ..query.telemetry import TelemetryQuery
 
@@ -275,7 +373,11 @@ def metrics(ctx: click.Context, name: str, since: str, step: str | None, agg: st
     if not series:
         click.echo(f"no points of {name!r} in the last {since}")
         return
-    click.echo(render_table(("time", f"{agg}({name})", "points"), [(_local(b.time), b.value, b.points) for b in series]))
+    click.echo(
+        render_table(
+            ("time", f"{agg}({name})", "points"), [(_local(b.time), b.value, b.points) for b in series]
+        )
+    )
 
 
 @cli.command()
@@ -287,26 +389,49 @@ def trace(ctx: click.Context, trace_id: str) -> None:
 
     with TelemetryQuery(_settings(ctx)) as query:
         context = query.trace_context(trace_id)
-    click.echo(f"trace {context.trace_id}: {len(context.spans)} spans, {len(context.logs)} logs, "
-               f"{len(context.metrics)} metric points")
-    click.echo(render_table(
-        ("span", "service", "duration ms", "status", "start"),
-        [("  " * s.depth + s.name, s.service_name, s.duration_ms, s.status_code, _local(s.start_time))
-         for s in context.spans],
-    ))
+    click.echo(
+        f"trace {context.trace_id}: {len(context.spans)} spans, {len(context.logs)} logs, "
+        f"{len(context.metrics)} metric points"
+    )
+    click.echo(
+        render_table(
+            ("span", "service", "duration ms", "status", "start"),
+            [
+                ("  " * s.depth + s.name, s.service_name, s.duration_ms, s.status_code, _local(s.start_time))
+                for s in context.spans
+            ],
+        )
+    )
     if context.logs:
         click.echo("\nlogs")
-        click.echo(render_table(
-            ("time", "service", "severity", "span", "body"),
-            [(_local(e.time), e.service_name, e.severity_text, e.span_id, (e.body or "")[:160]) for e in context.logs],
-        ))
+        click.echo(
+            render_table(
+                ("time", "service", "severity", "span", "body"),
+                [
+                    (_local(e.time), e.service_name, e.severity_text, e.span_id, (e.body or "")[:160])
+                    for e in context.logs
+                ],
+            )
+        )
     if context.metrics:
         click.echo("\nmetrics")
-        click.echo(render_table(
-            ("time", "service", "metric", "type", "value", "count", "exemplar"),
-            [(_local(m.time), m.service_name, m.name, m.type, m.value, m.count, "linked" if m.linked else "")
-             for m in context.metrics],
-        ))
+        click.echo(
+            render_table(
+                ("time", "service", "metric", "type", "value", "count", "exemplar"),
+                [
+                    (
+                        _local(m.time),
+                        m.service_name,
+                        m.name,
+                        m.type,
+                        m.value,
+                        m.count,
+                        "linked" if m.linked else "",
+                    )
+                    for m in context.metrics
+                ],
+            )
+        )
 
 
 @cli.group()
@@ -322,10 +447,21 @@ def dlq_status(ctx: click.Context) -> None:
 
     with TelemetryQuery(_settings(ctx.find_root())) as query:
         report = query.health()
-    click.echo(render_table(("spool", "segments", "bytes", "batches", "oldest s", "rejected rows"), [(
-        report.spool_dir, report.spool_segments, report.spool_bytes, report.spool_batches,
-        report.oldest_spooled_seconds, report.dead_letter_rows if report.reachable else "(unreachable)",
-    )]))
+    click.echo(
+        render_table(
+            ("spool", "segments", "bytes", "batches", "oldest s", "rejected rows"),
+            [
+                (
+                    report.spool_dir,
+                    report.spool_segments,
+                    report.spool_bytes,
+                    report.spool_batches,
+                    report.oldest_spooled_seconds,
+                    report.dead_letter_rows if report.reachable else "(unreachable)",
+                )
+            ],
+        )
+    )
 
 
 @dlq.command("replay")
@@ -340,8 +476,10 @@ def dlq_replay(ctx: click.Context) -> None:
             report = replay_spooled(database, bar.update)
     finally:
         database.close()
-    click.echo(f"replayed {report.replayed_batches} batches ({report.replayed_rows} rows), "
-               f"{report.duplicate_batches} already stored; {report.left_batches} left (held by running processes)")
+    click.echo(
+        f"replayed {report.replayed_batches} batches ({report.replayed_rows} rows), "
+        f"{report.duplicate_batches} already stored; {report.left_batches} left (held by running processes)"
+    )
     if report.refused:
         raise click.ClickException("the database refused a spooled batch; it stays spooled")
 
@@ -374,14 +512,23 @@ def health_command(ctx: click.Context) -> None:
 
     with TelemetryQuery(_settings(ctx)) as query:
         report = query.health()
-    click.echo(render_table(("check", "value"), [
-        ("reachable", "yes" if report.reachable else f"no: {report.error}"),
-        ("postgresql", report.server_version), ("pgvector", report.pgvector_version),
-        ("migration", f"{report.migration_version} of {report.latest_migration}"),
-        ("breaker", report.breaker_state or "no exporter in this process"),
-        ("spool", f"{report.spool_batches} batches, {report.spool_bytes} bytes in {report.spool_dir}"),
-        ("rejected rows", report.dead_letter_rows),
-    ]))
+    click.echo(
+        render_table(
+            ("check", "value"),
+            [
+                ("reachable", "yes" if report.reachable else f"no: {report.error}"),
+                ("postgresql", report.server_version),
+                ("pgvector", report.pgvector_version),
+                ("migration", f"{report.migration_version} of {report.latest_migration}"),
+                ("breaker", report.breaker_state or "no exporter in this process"),
+                (
+                    "spool",
+                    f"{report.spool_batches} batches, {report.spool_bytes} bytes in {report.spool_dir}",
+                ),
+                ("rejected rows", report.dead_letter_rows),
+            ],
+        )
+    )
     if not report.reachable:
         sys.exit(1)
 

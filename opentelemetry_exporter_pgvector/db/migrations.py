@@ -228,12 +228,9 @@ def migrate(conn: psycopg.Connection, schema: str, up_to: int | None = None) -> 
                     " applied_at timestamptz NOT NULL DEFAULT now())"
                 ).format(schema_id)
             )
-        done = {
-            version: checksum
-            for version, checksum in conn.execute(
-                sql.SQL("SELECT version, checksum FROM {}.otel_schema_migrations").format(schema_id)
-            )
-        }
+        done: dict[int, str] = dict(
+            conn.execute(sql.SQL("SELECT version, checksum FROM {}.otel_schema_migrations").format(schema_id))
+        )
         applied = []
         for migration in available_migrations():
             if up_to is not None and migration.version > up_to:

@@ -17,6 +17,7 @@ mode.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -118,10 +119,8 @@ def _lower_thread_priority() -> None:
     Encoding is background work an exporter does with borrowed CPUs; the vectors may come a
     little later, spans must not. Elsewhere this is a no-op.
     """
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENCODER_NICENESS)
-    except (AttributeError, OSError):
-        pass
 
 
 @dataclass(frozen=True)
@@ -143,8 +142,8 @@ class ShapeEncoder:
     the exporter shares the process with the application) take queued shapes in batches of
     ``settings.embedding_batch_size``. At most ``max_pending`` shapes wait; more are dropped
     (counted) and left to ``otel-pgvector embed``. ``backend`` returns the model, loaded on
-    the pool's thread at the first new shape (default: :func:`load_encoder_backend`). Fork-safe: a child process starts its own
-    pool and queue.
+    the pool's thread at the first new shape (default: :func:`load_encoder_backend`).
+    Fork-safe: a child process starts its own pool and queue.
     """
 
     def __init__(
@@ -178,8 +177,9 @@ class ShapeEncoder:
 
     def stats(self) -> EncoderStats:
         with self._lock:
-            return EncoderStats(self._hits, self._misses, self._encoded, len(self._pending),
-                                self._dropped, self._failed)
+            return EncoderStats(
+                self._hits, self._misses, self._encoded, len(self._pending), self._dropped, self._failed
+            )
 
     @property
     def backlog(self) -> int:
@@ -246,10 +246,11 @@ class ShapeEncoder:
             try:
                 vectors = self._backend().encode([row[-1] for row in rows])
                 self._store(rows, vectors)
-            except Exception as error:  # leave the shapes for `otel-pgvector embed`
+            except Exception as error:  # noqa: BLE001 - leave the shapes for `otel-pgvector embed`
                 self._finish(rows, failed=True)
-                logger.warning("could not embed %d span shapes (left for `otel-pgvector embed`): %s",
-                               len(rows), error)
+                logger.warning(
+                    "could not embed %d span shapes (left for `otel-pgvector embed`): %s", len(rows), error
+                )
                 for _, future in batch:
                     future.set_exception(error)
                 continue

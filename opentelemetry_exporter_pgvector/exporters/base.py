@@ -52,7 +52,9 @@ class PgvectorExporterBase:
     # record is held back past the timeout or dropped for it.
     has_shapes = False
 
-    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]) -> None:
+    def __init__(
+        self, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]
+    ) -> None:
         self.settings = PgvectorSettings.resolve(settings, **overrides)
         self._database: Database = acquire(self.settings)
         self._delivery: Delivery = delivery_for(self._database, self.settings)
@@ -117,8 +119,9 @@ class PgvectorExporterBase:
             logger.error("Failed to export %d %s to PostgreSQL", count, self.signal)
         return outcome
 
-    def _export(self, count: int, convert: Callable[[], Sequence[TableRows]],
-                timeout_millis: float | None = None) -> bool:
+    def _export(
+        self, count: int, convert: Callable[[], Sequence[TableRows]], timeout_millis: float | None = None
+    ) -> bool:
         """One export: convert and deliver ``count`` records, then (inline) embed new shapes.
 
         Bounded by the export timeout, or by ``timeout_millis`` when the caller (the metric
@@ -143,8 +146,11 @@ class PgvectorExporterBase:
             outcome = self._write(convert_and_keep, count, timeout)
             # a batch queued for the spool is converted on the write-behind thread: no model work for it
             if outcome.delivered and outcome is not Outcome.QUEUED and self._encoder is not None:
-                budget = min(self.settings.embedding_inline_wait, timeout * INLINE_EMBED_SHARE,
-                             timeout - (time.monotonic() - started))
+                budget = min(
+                    self.settings.embedding_inline_wait,
+                    timeout * INLINE_EMBED_SHARE,
+                    timeout - (time.monotonic() - started),
+                )
                 self._embed_new_shapes(converted[0], budget)
             return outcome.delivered
         finally:
@@ -161,7 +167,9 @@ class PgvectorExporterBase:
             futures = self._encoder.submit(shapes)
             late = len(futures) if backlogged else self._encoder.wait(futures, budget)
         except Exception:  # embedding is best effort; the records are written regardless
-            logger.exception("could not embed %s shapes; they are left for `otel-pgvector embed`", self.signal)
+            logger.exception(
+                "could not embed %s shapes; they are left for `otel-pgvector embed`", self.signal
+            )
             return
         if late:
             logger.debug("%d %s shapes not embedded within the export; filled later", late, self.signal)

@@ -31,7 +31,9 @@ class PgvectorLogExporter(PgvectorExporterBase, LogRecordExporter):
     signal = "log records"
     has_shapes = True
 
-    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]) -> None:
+    def __init__(
+        self, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]
+    ) -> None:
         super().__init__(settings, **overrides)
         self._converter = LogConverter(self.settings.max_value_length, self.shapes)
 

@@ -91,7 +91,9 @@ class PgvectorMetricExporter(PgvectorExporterBase, MetricExporter):
         MetricExporter.__init__(
             self,
             preferred_temporality=_temporality(self.settings.metrics_temporality, preferred_temporality),
-            preferred_aggregation=_aggregation(self.settings.metrics_histogram_aggregation, preferred_aggregation),
+            preferred_aggregation=_aggregation(
+                self.settings.metrics_histogram_aggregation, preferred_aggregation
+            ),
         )
         self._converter = MetricConverter(self.settings.max_value_length)
 
@@ -100,7 +102,7 @@ class PgvectorMetricExporter(PgvectorExporterBase, MetricExporter):
     ) -> MetricExportResult:
         """Write one collection, within the export timeout or the reader's ``timeout_millis``,
         whichever is shorter."""
-        ok = self._export(point_count(metrics_data), lambda: self._converter.convert_batch(metrics_data),
-                          timeout_millis)
+        ok = self._export(
+            point_count(metrics_data), lambda: self._converter.convert_batch(metrics_data), timeout_millis
+        )
         return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
-

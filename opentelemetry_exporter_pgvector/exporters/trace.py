@@ -25,7 +25,9 @@ class PgvectorSpanExporter(PgvectorExporterBase, SpanExporter):
     signal = "spans"
     has_shapes = True
 
-    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]) -> None:
+    def __init__(
+        self, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]
+    ) -> None:
         super().__init__(settings, **overrides)
         self._converter = SpanConverter(self.settings.max_value_length, self.shapes)
 

@@ -41,7 +41,8 @@ def _migration_version(conn: psycopg.Connection, database: Database) -> int:
 
 
 def health(database: Database, timeout: float) -> Health:
-    """Reachability, versions, migration, breaker and spool of ``database``; never raises for a down server."""
+    """Reachability, versions, migration, breaker and spool of ``database``; never raises for a
+    server that is down."""
     status = write_status(database)
     spool = status.spool
     versions: tuple[str | None, str | None, int | None, int | None] = (None, None, None, None)
@@ -53,17 +54,26 @@ def health(database: Database, timeout: float) -> Health:
             migration = _migration_version(conn, database)
             dead = None
             if migration >= 5:
-                row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
-                    database.qualified("otel_dead_letters"))).fetchone()
+                row = conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}").format(database.qualified("otel_dead_letters"))
+                ).fetchone()
                 dead = int(row[0]) if row else 0
             versions = (server[0] if server else None, vector[0] if vector else None, migration, dead)
-    except Exception as failure:  # reported, not raised: health is asked when things go wrong
+    except Exception as failure:  # noqa: BLE001 - reported, not raised: health is asked when things go wrong
         error = str(failure)
     return Health(
-        reachable=error is None, error=error, server_version=versions[0], pgvector_version=versions[1],
-        migration_version=versions[2], latest_migration=latest_version(),
-        breaker_state=status.breaker_state, queued_batches=status.queued_batches,
-        spool_dir=spool.directory, spool_segments=spool.segments, spool_bytes=spool.bytes,
-        spool_batches=spool.pending_batches, oldest_spooled_seconds=spool.oldest_age_seconds,
+        reachable=error is None,
+        error=error,
+        server_version=versions[0],
+        pgvector_version=versions[1],
+        migration_version=versions[2],
+        latest_migration=latest_version(),
+        breaker_state=status.breaker_state,
+        queued_batches=status.queued_batches,
+        spool_dir=spool.directory,
+        spool_segments=spool.segments,
+        spool_bytes=spool.bytes,
+        spool_batches=spool.pending_batches,
+        oldest_spooled_seconds=spool.oldest_age_seconds,
         dead_letter_rows=versions[3],
     )

@@ -83,20 +83,27 @@ def metric_series(
         params.append(orjson.dumps(attributes).decode())
     where = sql.SQL(" AND ").join(conditions)
     table = database.qualified("otel_metric_points")
-    row = conn.execute(sql.SQL("SELECT type FROM {} WHERE {} LIMIT 1").format(table, where), params).fetchone()
+    row = conn.execute(
+        sql.SQL("SELECT type FROM {} WHERE {} LIMIT 1").format(table, where), params
+    ).fetchone()
     if row is None:
         return []
     bucket = sql.SQL("date_bin(%s, time, %s)")
     if row[0] not in _HISTOGRAMS and agg != "rate":
         expression = {
-            "avg": "avg(value)", "sum": "sum(value)", "max": "max(value)",
+            "avg": "avg(value)",
+            "sum": "sum(value)",
+            "max": "max(value)",
         }.get(agg) or f"percentile_cont({_QUANTILES[agg]}) WITHIN GROUP (ORDER BY value)"
         query = sql.SQL(
             "SELECT {bucket} AS bucket, {expression}, count(*) FROM {table}"
             " WHERE {where} AND value <> 'NaN' GROUP BY 1 ORDER BY 1"
         ).format(bucket=bucket, expression=sql.SQL(expression), table=table, where=where)
         result = conn.execute(query, [step, since, *params]).fetchall()
-        return [MetricBucket(time, None if value is None else float(value), count) for time, value, count in result]
+        return [
+            MetricBucket(time, None if value is None else float(value), count)
+            for time, value, count in result
+        ]
     query = sql.SQL(
         "SELECT {bucket} AS bucket, resource_id, attributes::text AS series, start_time, type, temporality,"
         " value, count, sum, min, max, explicit_bounds, bucket_counts, scale, zero_count,"
@@ -110,7 +117,9 @@ def metric_series(
     return _histogram_series(points, since, agg)
 
 
-def _series_increments(points: Sequence[dict[str, Any]], since: dt.datetime) -> Iterable[tuple[dict[str, Any], Any]]:
+def _series_increments(
+    points: Sequence[dict[str, Any]], since: dt.datetime
+) -> Iterable[tuple[dict[str, Any], Any]]:
     """``(point, increment)`` for each point counted: see the module docstring for the rules.
 
     ``points`` are ordered by series, then time. The increment is a number for sums and

@@ -51,7 +51,9 @@ class StoredCounts:
 class TelemetryQuery:
     """Read-only queries over the stored telemetry. ``TelemetryQuery()`` uses the env settings."""
 
-    def __init__(self, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]) -> None:
+    def __init__(
+        self, settings: PgvectorSettings | None = None, **overrides: Unpack[SettingsOverrides]
+    ) -> None:
         self.settings = PgvectorSettings.resolve(settings, **overrides)
         self._database: Database = acquire(self.settings)
 
@@ -102,15 +104,27 @@ class TelemetryQuery:
         from .similar import similar_spans
 
         return similar_spans(
-            self._read, self._database, self.settings, text=text, span_id=span_id, vector=vector, k=k,
-            min_similarity=min_similarity, service=service, status=status, since=since, until=until,
+            self._read,
+            self._database,
+            self.settings,
+            text=text,
+            span_id=span_id,
+            vector=vector,
+            k=k,
+            min_similarity=min_similarity,
+            service=service,
+            status=status,
+            since=since,
+            until=until,
         )
 
     # Logs, metrics and trace context (query/logs.py, query/metrics.py, query/trace_context.py).
 
     def stored_counts(self) -> StoredCounts:
         """Rows in the span, log and metric point tables."""
-        query = sql.SQL("SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {}), (SELECT count(*) FROM {})").format(
+        query = sql.SQL(
+            "SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {}), (SELECT count(*) FROM {})"
+        ).format(
             *(self._database.qualified(name) for name in ("otel_spans", "otel_logs", "otel_metric_points"))
         )
         with self._read() as conn:
@@ -130,7 +144,9 @@ class TelemetryQuery:
     ) -> list[logs.LogEntry]:
         """Log records, newest first; ``text`` is matched by word stem through the full-text index."""
         with self._read() as conn:
-            return logs.search_logs(conn, self._database, text, trace_id, service, min_severity, since, until, limit)
+            return logs.search_logs(
+                conn, self._database, text, trace_id, service, min_severity, since, until, limit
+            )
 
     def log_patterns(
         self, service: str | None = None, since: dt.datetime | None = None, limit: int = 50
@@ -156,7 +172,9 @@ class TelemetryQuery:
     ) -> list[metrics.MetricBucket]:
         """One metric in time buckets of ``step``: avg, sum, max, rate, p50, p95 or p99."""
         with self._read() as conn:
-            return metrics.metric_series(conn, self._database, name, since, until, step, service, attributes, agg)
+            return metrics.metric_series(
+                conn, self._database, name, since, until, step, service, attributes, agg
+            )
 
     def trace_context(self, trace_id: str | int | uuid.UUID) -> trace_context.TraceContext:
         """A trace's spans as a tree, its logs, and the metric points around it."""

@@ -103,7 +103,9 @@ def trace_context(
         ended = max(
             span.start_time + dt.timedelta(milliseconds=span.duration_ms or 0) for span in spans
         ) + metric_slack
-        where: sql.Composable = sql.SQL("({linked}) OR (service_name = ANY(%s) AND time >= %s AND time <= %s)").format(linked=linked)
+        where: sql.Composable = sql.SQL(
+            "({linked}) OR (service_name = ANY(%s) AND time >= %s AND time <= %s)"
+        ).format(linked=linked)
         params: list[Any] = [link_param, link_param, services, started, ended]
     else:
         where = linked

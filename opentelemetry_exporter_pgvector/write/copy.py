@@ -22,7 +22,9 @@ def copy_statement(schema: str | None, table: TableSpec, target: str | None = No
     )
 
 
-def copy_rows(conn: psycopg.Connection, statement: sql.Composed, table: TableSpec, rows: Iterable[Row]) -> None:
+def copy_rows(
+    conn: psycopg.Connection, statement: sql.Composed, table: TableSpec, rows: Iterable[Row]
+) -> None:
     """Stream ``rows`` into ``table`` with one binary COPY on ``conn`` (inside its transaction).
 
     Values must follow the row conventions of ``convert/table.py``.

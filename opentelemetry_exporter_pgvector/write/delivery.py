@@ -158,7 +158,7 @@ class Delivery:
             return Outcome.LOST
         try:
             return self._attempt(parts, batch_id, deadline, abort or self._stop)
-        except Exception as error:  # spooled below; the breaker already counted it
+        except Exception as error:  # noqa: BLE001 - spooled below; the breaker already counted it
             logger.error("could not write a batch to %s, spooling it: %s", self.database, error)
         self._replay_not_before = time.monotonic() + self.settings.breaker_cooldown
         return self._spool(batch_id, parts)
@@ -248,7 +248,7 @@ class Delivery:
         self._wake.set()
 
     def _ensure_replayer(self) -> None:
-        if not self._background or self._thread is not None and self._thread.is_alive():
+        if not self._background or (self._thread is not None and self._thread.is_alive()):
             return
         with self._thread_lock:
             if self._thread is None or not self._thread.is_alive():
@@ -306,7 +306,7 @@ class Delivery:
         try:
             outcome = self._attempt(batch.parts, batch.batch_id, time.monotonic() + self.settings.timeout,
                                     self._stop)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - reported to the replayer's caller as a failed replay
             self.spool.release(batch)
             logger.info("replaying a spooled batch failed, it stays spooled: %s", error)
             return False

@@ -73,7 +73,8 @@ def classify(error: BaseException) -> Action:
 
 
 class Backoff:
-    """Exponential backoff with "equal jitter": pause ``n`` is uniform in [c/2, c], c = min(max, initial * 2**n).
+    """Exponential backoff with "equal jitter": pause ``n`` is uniform in [c/2, c],
+    c = min(max, initial * 2**n).
 
     Half the pause is random so that exporters of many processes that failed together do
     not retry together; the other half guarantees the server gets a real pause.

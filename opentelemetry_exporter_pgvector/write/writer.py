@@ -91,33 +91,50 @@ class TelemetryWriter:
                 if batch_id is None:
                     conn.execute("SELECT set_config('statement_timeout', %s, true)", (remaining_ms,))
                 else:
-                    row = conn.execute(self._begin_statement, (uuid.UUID(bytes=batch_id), remaining_ms)).fetchone()
+                    row = conn.execute(
+                        self._begin_statement, (uuid.UUID(bytes=batch_id), remaining_ms)
+                    ).fetchone()
                     if not row or not row[1]:  # committed before: store nothing twice
                         duplicate = True
                         raise psycopg.Rollback(transaction)
                 for part in parts:
                     if isolate_rows:
-                        isolate(conn, part, functools.partial(self._store, conn, part, stored_keys=stored_keys),
-                                rejected)
+                        isolate(
+                            conn,
+                            part,
+                            functools.partial(self._store, conn, part, stored_keys=stored_keys),
+                            rejected,
+                        )
                     else:
                         self._store(conn, part, part.rows, stored_keys)
                 if rejected:
-                    copy_rows(conn, self._copy_statement(DEAD_LETTER_TABLE), DEAD_LETTER_TABLE,
-                              dead_letter_rows(batch_id, rejected, max_value_length))
+                    copy_rows(
+                        conn,
+                        self._copy_statement(DEAD_LETTER_TABLE),
+                        DEAD_LETTER_TABLE,
+                        dead_letter_rows(batch_id, rejected, max_value_length),
+                    )
         if duplicate:
             return False, []
         for known, keys in stored_keys:
             known.add_all(keys)
         return True, rejected
 
-    def _store(self, conn: psycopg.Connection, part: TableRows, rows: Sequence[Row] | object,
-               stored_keys: list[tuple[KnownKeys, list[Hashable]]]) -> None:
+    def _store(
+        self,
+        conn: psycopg.Connection,
+        part: TableRows,
+        rows: Sequence[Row] | object,
+        stored_keys: list[tuple[KnownKeys, list[Hashable]]],
+    ) -> None:
         if part.insert_if_absent:
             stored_keys.append(self._insert_if_absent(conn, part, rows))  # type: ignore[arg-type]
         else:
             copy_rows(conn, self._copy_statement(part.table), part.table, rows)  # type: ignore[arg-type]
 
-    def _insert_if_absent(self, conn: psycopg.Connection, part: TableRows, rows: Sequence[Row]) -> tuple[KnownKeys, list[Hashable]]:
+    def _insert_if_absent(
+        self, conn: psycopg.Connection, part: TableRows, rows: Sequence[Row]
+    ) -> tuple[KnownKeys, list[Hashable]]:
         """Stage the rows whose keys are not known to be stored, then insert those absent."""
         known = self.known_keys(part.table)
         new_rows: dict[Hashable, Row] = {}
