@@ -12,7 +12,8 @@ from span_factory import make_spans
 from opentelemetry_exporter_pgvector.convert.scope import RESOURCE_TABLE
 from opentelemetry_exporter_pgvector.convert.spans import SPAN_TABLE, SpanConverter
 from opentelemetry_exporter_pgvector.convert.table import Column, TableRows, TableSpec
-from opentelemetry_exporter_pgvector.write.spool import Spool, SpoolError, inspect_directory
+from opentelemetry_exporter_pgvector.errors import SpoolError
+from opentelemetry_exporter_pgvector.write.spool import Spool, inspect_directory
 
 ODD = TableSpec("odd_table", (Column("a", "int8"), Column("b", "bytea"), Column("c", "text"), Column("d", "float8")))
 

@@ -23,7 +23,7 @@ import psycopg
 from ..convert.table import Column, Row, TableRows, TableSpec
 from ..convert.values import clean_text, to_jsonb
 from .retry import Action, classify, sqlstate_of
-from .spool import materialized_rows
+from .spool_format import materialized_rows
 
 DEAD_LETTER_TABLE = TableSpec(
     name="otel_dead_letters",

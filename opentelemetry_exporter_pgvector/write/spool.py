@@ -6,18 +6,9 @@ segments oldest first, and holds an exclusive ``flock`` on ``owner-<pid>-<token>
 it lives. No two processes ever append to one file; a process whose owner lock can be taken
 is dead, and its segments are adopted (replayed) by the next process that looks.
 
-Records. One record is one batch: a 16-byte header (magic, payload length, CRC-32 of the
-payload, row count) and a payload that is ``marshal`` of ``(version, batch id, parts)``, each
-part being ``(table name, ((column, type), ...), insert_if_absent, [row tuples])``. Rows are
-the converted wire values (ints, bytes, str, floats, None), so nothing is re-encoded lossily,
-and the column list makes every record self-describing: decoding needs no registry of table
-specs, and a record written by an older version still names exactly what it holds. ``marshal``
-runs in C (a 512-span batch encodes in about 0.3 ms) and is only ever read back after its CRC
-matched; the directory is created ``0700``, since ``marshal`` is not meant for untrusted input.
-
-Torn and corrupt records. A record cut short by a crash, or damaged on disk, fails its length
-or CRC check; the reader counts one corrupt region and resynchronizes on the next magic whose
-record checks out, so damage never blocks the records after it.
+Records. One record is one batch, CRC-checked, self-describing and never rewritten in place;
+``spool_format.py`` holds the format and the scanner that reads it back, skipping (and
+counting) torn and corrupt records.
 
 Durability (fsync policy). Every append is one ``write()`` to the segment, so a record
 survives the death of the process (SIGKILL, OOM kill) as soon as it is appended: before
@@ -34,115 +25,38 @@ small entry per segment and at most one record being replayed.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
-import marshal
 import mmap
 import os
 import secrets
-import struct
 import threading
 import time
-import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..convert.table import Column, Row, RowStream, TableRows, TableSpec
+from ..convert.table import TableRows
 from ..errors import SpoolError
+from .spool_format import ScannedRecord, decode_payload, encode_batch, read_record, scan_segment
 
 logger = logging.getLogger(__name__)
 
-MAGIC = b"OTPS"
-_HEADER = struct.Struct("<4sIII")  # magic, payload length, crc32(payload), rows
-_FORMAT = 1
-_MARSHAL_VERSION = 4
 _MIN_SEGMENT = 64 * 1024
 _MAX_SEGMENT = 16 * 1024 * 1024
 
 
-def materialized_rows(part: TableRows) -> list[Row]:
-    """Every row of ``part`` as a list, converting what a :class:`RowStream` has not yet."""
-    rows = part.rows
-    if isinstance(rows, RowStream):
-        return rows.materialize()
-    return rows if isinstance(rows, list) else list(rows)
+@dataclass(frozen=True, eq=False)
+class _AdoptedOwner:
+    """A dead process whose segments this one adopted, and our descriptor holding its owner lock.
 
-
-def encode_batch(batch_id: bytes, parts: Sequence[TableRows]) -> tuple[bytes, int]:
-    """One spool record for a batch, and its row count."""
-    encoded = []
-    count = 0
-    for part in parts:
-        rows = materialized_rows(part)
-        count += len(rows)
-        columns = tuple((column.name, column.type) for column in part.table.columns)
-        encoded.append((part.table.name, columns, part.insert_if_absent, rows))
-    payload = marshal.dumps((_FORMAT, batch_id, tuple(encoded)), _MARSHAL_VERSION)
-    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload), count) + payload, count
-
-
-def decode_payload(payload: bytes) -> tuple[bytes, list[TableRows]]:
-    """The batch id and parts of a record payload whose CRC matched."""
-    version, batch_id, encoded = marshal.loads(payload)
-    if version != _FORMAT:
-        raise ValueError(f"unknown spool record format {version}")
-    parts = [
-        TableRows(TableSpec(name, tuple(Column(*column) for column in columns)), rows, insert_if_absent=flag)
-        for name, columns, flag, rows in encoded
-    ]
-    return batch_id, parts
-
-
-@dataclass(frozen=True)
-class ScannedRecord:
-    """A record found in a segment: where it is, what it holds, and what damage preceded it."""
-
-    offset: int
-    end: int
-    rows: int
-    payload: bytes
-    corrupt_before: int  # corrupt regions skipped just before this record (0 or 1)
-
-
-def read_record(data: bytes | mmap.mmap, offset: int) -> ScannedRecord | None:
-    """The first valid record at or after ``offset``, skipping a damaged region; None at the end.
-
-    A damaged region (however long) counts as one corrupt record; one that runs to the end of
-    the data (a torn tail) comes back as an empty record so that it is counted too.
+    The lock stays held until the last of its segments is replayed or dropped, so that no
+    other process adopts them meanwhile.
     """
-    size = len(data)
-    corrupt = 0
-    while offset < size:
-        if offset + _HEADER.size <= size:
-            magic, length, crc, rows = _HEADER.unpack_from(data, offset)
-            end = offset + _HEADER.size + length
-            if magic == MAGIC and end <= size:
-                payload = bytes(data[offset + _HEADER.size:end])
-                if zlib.crc32(payload) == crc:
-                    return ScannedRecord(offset, end, rows, payload, corrupt)
-        corrupt = 1
-        found = data.find(MAGIC, offset + 1)
-        if found < 0:
-            break
-        offset = found
-    return ScannedRecord(size, size, 0, b"", 1) if corrupt else None
 
-
-def scan_records(path: Path) -> Iterable[ScannedRecord]:
-    """Every valid record of a segment file, oldest first; a trailing torn region yields an empty one."""
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        if size == 0:
-            return
-        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            offset = 0
-            while offset < size:
-                record = read_record(data, offset)
-                if record is None:
-                    return
-                yield record
-                offset = record.end
+    name: str  # "<pid>-<token>", as in its file names
+    lock_fd: int
 
 
 @dataclass
@@ -156,7 +70,7 @@ class _Segment:
     consumed_rows: int = 0
     read_offset: int = 0
     fd: int | None = None  # open for appending: the active segment of this process
-    owner_lock: int | None = None  # the adopted dead owner's lock this segment keeps held
+    adopted_from: _AdoptedOwner | None = None  # None: written by this process
 
 
 @dataclass(frozen=True)
@@ -203,7 +117,11 @@ def _segment_name_parts(name: str) -> tuple[int, str] | None:
 
 
 def inspect_directory(directory: Path) -> SpoolStats:
-    """Size and contents of a spool directory as found on disk, by any process, without locking."""
+    """Size and contents of a spool directory as found on disk, by any process, without locking.
+
+    It takes no lock and adopts nothing, so ``health()`` and ``otel-pgvector dlq`` can look
+    while exporters of running processes append; a count can be a record behind theirs.
+    """
     segments = bytes_total = batches = rows = corrupt = 0
     oldest: int | None = None
     if directory.is_dir():
@@ -211,19 +129,19 @@ def inspect_directory(directory: Path) -> SpoolStats:
             parsed = _segment_name_parts(path.name)
             if parsed is None:
                 continue
-            segments += 1
             try:
-                bytes_total += path.stat().st_size
-                for record in scan_records(path):
-                    corrupt += record.corrupt_before
-                    if record.payload:
-                        batches += 1
-                        rows += record.rows
+                contents = scan_segment(path)
             except FileNotFoundError:  # replayed and removed while we looked
                 continue
+            segments += 1
+            bytes_total += contents.bytes
+            batches += contents.records
+            rows += contents.rows
+            corrupt += contents.corrupt_records
             oldest = parsed[0] if oldest is None else min(oldest, parsed[0])
     age = (time.time_ns() - oldest) / 1e9 if oldest is not None else None
-    return SpoolStats(str(directory), segments, bytes_total, bytes_total, batches, rows, age, corrupt_records=corrupt)
+    return SpoolStats(str(directory), segments, bytes_total, bytes_total, batches, rows, age,
+                      corrupt_records=corrupt)
 
 
 class Spool:
@@ -263,12 +181,11 @@ class Spool:
             # parent's segments, and becomes an owner of its own.
             inherited = {self._owner_fd, *self._unsynced}
             for segment in self._segments:
-                inherited.update((segment.fd, segment.owner_lock))
+                owner = segment.adopted_from
+                inherited.update((segment.fd, owner.lock_fd if owner is not None else None))
             for fd in inherited - {None}:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)  # type: ignore[arg-type]
-                except OSError:
-                    pass
             self._reset_process_state()
 
     def _ensure_owner(self) -> None:
@@ -358,21 +275,19 @@ class Spool:
             segment.fd = None
         if segment is self._active:
             self._active = None
-        try:
-            segment.path.unlink()
-        except FileNotFoundError:
-            pass
+        segment.path.unlink(missing_ok=True)
         self._release_owner_if_done(segment)
 
     def _release_owner_if_done(self, segment: _Segment) -> None:
-        fd = segment.owner_lock
-        if fd is None or any(other.owner_lock == fd for other in self._segments):
-            return
-        parsed = _segment_name_parts(segment.path.name)
-        if parsed is not None:
-            (self.directory / f"owner-{parsed[1]}.lock").unlink(missing_ok=True)
-            self._adopted.discard(parsed[1])
-        os.close(fd)
+        owner = segment.adopted_from
+        if owner is not None and not any(other.adopted_from is owner for other in self._segments):
+            self._release_owner(owner)
+
+    def _release_owner(self, owner: _AdoptedOwner) -> None:
+        """Its segments are all gone: remove its lock file and let go of the lock."""
+        (self.directory / f"owner-{owner.name}.lock").unlink(missing_ok=True)
+        self._adopted.discard(owner.name)
+        os.close(owner.lock_fd)
 
     # --- durability --------------------------------------------------------------------------
 
@@ -389,10 +304,8 @@ class Spool:
             os.fsync(fd)
             os.close(fd)
         if active_fd is not None:
-            try:
+            with contextlib.suppress(OSError):  # closed by a concurrent drop; it had nothing left to keep
                 os.fsync(active_fd)
-            except OSError:  # closed by a concurrent drop; it had nothing left to keep
-                pass
         _fsync_directory(self.directory)
 
     # --- adopting the spools of dead processes ------------------------------------------------
@@ -402,57 +315,52 @@ class Spool:
         self._check_fork()
         if not self.directory.is_dir():
             return 0
-        by_owner: dict[str, list[Path]] = {}
+        by_owner: dict[str, list[tuple[Path, int]]] = {}
         for path in self.directory.glob("*.seg"):
             parsed = _segment_name_parts(path.name)
             if parsed is not None and parsed[1] != self._owner:
-                by_owner.setdefault(parsed[1], []).append(path)
+                by_owner.setdefault(parsed[1], []).append((path, parsed[0]))
         adopted = 0
-        for owner, paths in by_owner.items():
+        for name, paths in by_owner.items():
             with self._lock:
-                if owner in self._adopted:
+                if name in self._adopted:
                     continue
-            fd = os.open(self.directory / f"owner-{owner}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.directory / f"owner-{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)  # its owner (or another adopter) is alive
                 continue
-            segments = [segment for path in sorted(paths) if (segment := self._scan(path, fd)) is not None]
+            owner = _AdoptedOwner(name, fd)
+            segments = [segment for path, created_ns in sorted(paths)
+                        if (segment := self._scan(path, created_ns, owner)) is not None]
             with self._lock:
-                self._adopted.add(owner)
+                self._adopted.add(name)
                 for segment in segments:
                     self._segments.append(segment)
                     self._bytes += segment.size
                 self._segments.sort(key=lambda segment: segment.path.name)
                 self._peak = max(self._peak, self._bytes)
                 if not segments:
-                    self._release_empty_owner(owner, fd)
+                    self._release_owner(owner)
             adopted += len(segments)
             if segments:
                 logger.warning(
                     "adopted %d dead-letter spool segments of exited process %s (%d batches) for replay",
-                    len(segments), owner.split("-")[0], sum(segment.records for segment in segments),
+                    len(segments), name.split("-")[0], sum(segment.records for segment in segments),
                 )
         return adopted
 
-    def _release_empty_owner(self, owner: str, fd: int) -> None:
-        (self.directory / f"owner-{owner}.lock").unlink(missing_ok=True)
-        self._adopted.discard(owner)
-        os.close(fd)
-
-    def _scan(self, path: Path, owner_fd: int) -> _Segment | None:
-        parsed = _segment_name_parts(path.name)
+    def _scan(self, path: Path, created_ns: int, owner: _AdoptedOwner) -> _Segment | None:
+        """An adopted segment as found on disk (its corrupt records counted), or None if it is gone."""
         try:
-            segment = _Segment(path, parsed[0] if parsed else 0, size=path.stat().st_size, owner_lock=owner_fd)
-            for record in scan_records(path):
-                self._counts["corrupt_records"] += record.corrupt_before
-                if record.payload:
-                    segment.records += 1
-                    segment.rows += record.rows
+            contents = scan_segment(path)
         except FileNotFoundError:
             return None
-        return segment
+        with self._lock:
+            self._counts["corrupt_records"] += contents.corrupt_records
+        return _Segment(path, created_ns, size=contents.bytes, records=contents.records, rows=contents.rows,
+                        adopted_from=owner)
 
     # --- replaying ----------------------------------------------------------------------------
 
@@ -490,7 +398,7 @@ class Spool:
         if record is None:
             segment.read_offset = segment.size
             return None
-        if record.corrupt_before and segment.owner_lock is None:
+        if record.corrupt_before and segment.adopted_from is None:
             self._counts["corrupt_records"] += record.corrupt_before  # adopted ones counted by _scan
         if not record.payload:
             segment.read_offset = segment.size
@@ -542,9 +450,9 @@ class Spool:
                 if segment.fd is not None:
                     os.close(segment.fd)
                     segment.fd = None
-            locks = {segment.owner_lock for segment in self._segments if segment.owner_lock is not None}
-            for fd in locks:
-                os.close(fd)
+            owners = {segment.adopted_from for segment in self._segments if segment.adopted_from is not None}
+            for owner in owners:
+                os.close(owner.lock_fd)
             self._segments.clear()
             self._active = None
             self._adopted.clear()
