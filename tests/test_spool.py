@@ -15,12 +15,13 @@ from opentelemetry_exporter_pgvector.convert.table import Column, TableRows, Tab
 from opentelemetry_exporter_pgvector.errors import SpoolError
 from opentelemetry_exporter_pgvector.write.spool import Spool, inspect_directory
 
-ODD = TableSpec("odd_table", (Column("a", "int8"), Column("b", "bytea"), Column("c", "text"), Column("d", "float8")))
+ODD = TableSpec("odd_table", (Column("a", "int8"), Column("b", "bytea"), Column("c", "text"),
+                              Column("d", "float8")))
 
 
 def odd_batch(index: int, rows: int = 3) -> list[TableRows]:
-    values = [(index * 1000 + n, bytes([n % 256]) * n, f"text \ud800 \x00 {n}", float("nan") if n % 2 else -0.0)
-              for n in range(rows)]
+    values = [(index * 1000 + n, bytes([n % 256]) * n, f"text \ud800 \x00 {n}",
+               float("nan") if n % 2 else -0.0) for n in range(rows)]
     return [TableRows(ODD, values)]
 
 
@@ -46,7 +47,7 @@ def test_round_trip_is_lossless_and_self_describing(tmp_path: Path) -> None:
     assert spans.rows == parts[0].rows.materialize() and resources.rows == list(parts[1].rows)
     odd = read[1][1][0]
     assert odd.table == ODD
-    for got, expected in zip(odd.rows, odd_batch(1)[0].rows):
+    for got, expected in zip(odd.rows, odd_batch(1)[0].rows, strict=True):
         assert got[:3] == expected[:3] and repr(got[3]) == repr(expected[3])  # nan, -0.0, surrogates
     assert spool.stats().pending_batches == 0 and not list(tmp_path.glob("*.seg"))
     spool.close()
@@ -130,3 +131,4 @@ def test_a_live_owner_is_never_adopted(tmp_path: Path) -> None:
     assert [batch_id for batch_id, _ in drain(second)] == [b"f" * 16]
     second.close()
     assert list(tmp_path.iterdir()) == []  # replayed segments and released locks are removed
+

@@ -99,8 +99,8 @@ def readable_value(value: Any, column_type: str) -> Any:
 def dead_letter_rows(batch_id: bytes | None, rejected: Sequence[Rejected], max_length: int) -> Iterator[Row]:
     """``otel_dead_letters`` rows for rejected rows: readable content plus the lossless encoding."""
     for item in rejected:
-        columns = item.table.columns
-        content = {column.name: readable_value(value, column.type) for column, value in zip(columns, item.row)}
+        pairs = zip(item.table.columns, item.row, strict=False)
+        content = {column.name: readable_value(value, column.type) for column, value in pairs}
         yield (
             batch_id or _NO_BATCH,
             item.table.name,
