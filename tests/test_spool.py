@@ -132,3 +132,25 @@ def test_a_live_owner_is_never_adopted(tmp_path: Path) -> None:
     second.close()
     assert list(tmp_path.iterdir()) == []  # replayed segments and released locks are removed
 
+
+def test_an_adopted_spool_stays_locked_until_its_last_batch_is_replayed(tmp_path: Path) -> None:
+    writer = Spool(tmp_path, 1 << 20, 0)
+    for index in range(12):  # about 25 KiB each: several segments of 128 KiB, one owner
+        writer.append(bytes([index]) * 16, odd_batch(index, rows=200))
+    writer.close()
+    segments = len(list(tmp_path.glob("*.seg")))
+    assert segments > 1
+    first, second = Spool(tmp_path, 1 << 20, 0), Spool(tmp_path, 1 << 20, 0)
+    assert first.adopt_orphans() == segments
+    replayed = []
+    while len(list(tmp_path.glob("*.seg"))) == segments:  # replay its first segment
+        batch = first.next_batch()
+        assert batch is not None
+        replayed.append(batch.batch_id[0])
+        first.ack(batch)
+    assert second.adopt_orphans() == 0  # the segments left are still held by the first
+    replayed += [batch_id[0] for batch_id, _ in drain(first)]
+    assert replayed == list(range(12))
+    assert list(tmp_path.iterdir()) == []  # the dead owner's lock file went with its last segment
+    first.close()
+    second.close()
