@@ -39,6 +39,7 @@ from pathlib import Path
 
 from ..convert.table import TableRows
 from ..errors import SpoolError
+from ..forksafe import reset_after_fork
 from .spool_format import ScannedRecord, decode_payload, encode_batch, read_record, scan_segment
 
 logger = logging.getLogger(__name__)
@@ -156,12 +157,12 @@ class Spool:
             ("spooled_batches", "spooled_rows", "replayed_batches", "replayed_rows", "duplicate_batches",
              "dropped_batches", "dropped_rows", "corrupt_records", "failed_appends"), 0)
         self._reset_process_state()
+        reset_after_fork(self)
 
     def _reset_process_state(self) -> None:
-        """Start as a fresh owner: at construction, and in a forked child (see ``_check_fork``)."""
+        """Start as a fresh owner: at construction, and in a forked child."""
         self._lock = threading.Lock()
-        self._pid = os.getpid()
-        self._owner = f"{self._pid}-{secrets.token_hex(4)}"
+        self._owner = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._owner_fd: int | None = None
         self._segments: list[_Segment] = []
         self._adopted: set[str] = set()
@@ -173,20 +174,19 @@ class Spool:
         self._dirty = False
         self._in_flight: SpooledBatch | None = None
 
-    def _check_fork(self) -> None:
-        if self._pid != os.getpid():
-            # A forked child shares the parent's open files and flocks. It closes its copies
-            # (the parent's locks stay held through the parent's descriptors, and are freed
-            # when the parent exits, so its segments can be adopted), never writes to the
-            # parent's segments, and becomes an owner of its own.
-            inherited = {self._owner_fd, *self._unsynced}
-            for segment in self._segments:
-                owner = segment.adopted_from
-                inherited.update((segment.fd, owner.lock_fd if owner is not None else None))
-            for fd in inherited - {None}:
-                with contextlib.suppress(OSError):
-                    os.close(fd)  # type: ignore[arg-type]
-            self._reset_process_state()
+    def after_fork_in_child(self) -> None:
+        """A forked child shares the parent's open files and flocks: it closes its copies (the
+        parent's locks stay held through the parent's descriptors, and are freed when the
+        parent exits, so its segments can be adopted), never writes to the parent's segments,
+        and becomes an owner of its own."""
+        inherited = {self._owner_fd, *self._unsynced}
+        for segment in self._segments:
+            owner = segment.adopted_from
+            inherited.update((segment.fd, owner.lock_fd if owner is not None else None))
+        for fd in inherited - {None}:
+            with contextlib.suppress(OSError):
+                os.close(fd)  # type: ignore[arg-type]
+        self._reset_process_state()
 
     def _ensure_owner(self) -> None:
         if self._owner_fd is not None:
@@ -201,7 +201,6 @@ class Spool:
     def append(self, batch_id: bytes, parts: Sequence[TableRows]) -> int:
         """Write one batch as a record; return its size. Raises :class:`SpoolError` when it cannot."""
         record, rows = encode_batch(batch_id, parts)
-        self._check_fork()
         with self._lock:
             if len(record) > self.max_bytes:
                 self._counts["dropped_batches"] += 1
@@ -293,7 +292,6 @@ class Spool:
 
     def sync(self) -> None:
         """fsync what was appended since the last call (the replayer calls this periodically)."""
-        self._check_fork()
         with self._lock:
             if not self._dirty and not self._unsynced:
                 return
@@ -312,7 +310,6 @@ class Spool:
 
     def adopt_orphans(self) -> int:
         """Take over the segments of processes that died; return how many segments were adopted."""
-        self._check_fork()
         if not self.directory.is_dir():
             return 0
         by_owner: dict[str, list[tuple[Path, int]]] = {}
@@ -370,7 +367,6 @@ class Spool:
 
     def next_batch(self) -> SpooledBatch | None:
         """The oldest batch not yet replayed, or None. One batch is out at a time."""
-        self._check_fork()
         with self._lock:
             if self._in_flight is not None:
                 raise RuntimeError("the previous spooled batch was neither acked nor released")
@@ -442,8 +438,6 @@ class Spool:
 
     def close(self) -> None:
         """fsync and close this process's files; segments stay on disk for the next process."""
-        if self._pid != os.getpid():
-            return
         self.sync()
         with self._lock:
             for segment in self._segments:
