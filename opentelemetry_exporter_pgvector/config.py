@@ -48,6 +48,15 @@ def redact_dsn(dsn: str) -> str:
     return redacted
 
 
+def default_embedding_cache_dir() -> Path:
+    """Where the ONNX backend caches its export unless configured: per user, never site-packages.
+
+    The settings' default and :func:`~.embedding.backends.load_backend` (called without a
+    cache directory) both use it, so the two cannot drift apart.
+    """
+    return platformdirs.user_cache_path(APP_NAME) / "onnx"
+
+
 def _env_name(location: str) -> str:
     """The environment variable of the field an error location (field name or alias) refers to."""
     for name, field in PgvectorSettings.model_fields.items():
@@ -109,7 +118,7 @@ class PgvectorSettings(BaseSettings):
         "(sentence-transformers, the reference).",
     )
     embedding_cache_dir: Path = Field(
-        default_factory=lambda: platformdirs.user_cache_path(APP_NAME) / "onnx",
+        default_factory=default_embedding_cache_dir,
         description="Where the ONNX backend keeps the model it exports once from the weights.",
     )
     embedding_batch_size: int = Field(

@@ -32,12 +32,12 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, get_args, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-import platformdirs
 
+from ..config import EmbeddingBackendKind, default_embedding_cache_dir
 from .model import model_name
 
 if TYPE_CHECKING:
@@ -57,10 +57,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BackendKind = Literal["auto", "onnx", "torch"]
-
 _EMBEDDINGS_EXTRA_INSTALL = "pip install 'opentelemetry-exporter-pgvector[embeddings]'"
-_CACHE_APP_NAME = "opentelemetry-exporter-pgvector"
 
 # Part of the export cache key: bump it when the exported graph changes (inputs, outputs,
 # opset, exporter) so that files written by an older version of this module are not reused.
@@ -584,7 +581,7 @@ def _verify_export(onnx_path: Path, inputs: tuple[Any, Any, Any], expected: npt.
 
 
 def load_backend(
-    kind: BackendKind,
+    kind: EmbeddingBackendKind,
     model_path: Path | None = None,
     cache_dir: Path | None = None,
     batch_size: int = 64,
@@ -595,16 +592,15 @@ def load_backend(
     ``"auto"`` means the recommended backend, currently ONNX (exported once on first use,
     see :func:`export_onnx`), so configurations that say ``auto`` follow future changes of the
     default. ``model_path`` defaults to the bundled all-MiniLM-L6-v2 and ``cache_dir`` to the
-    per-user cache directory, never site-packages. ``intra_op_threads`` caps the ONNX
+    per-user cache directory of the settings, never site-packages. ``intra_op_threads`` caps the ONNX
     backend's threads (default: one per CPU).
     """
-    if kind not in ("auto", "onnx", "torch"):
-        raise ValueError(f"Unknown embedding backend {kind!r}; expected 'auto', 'onnx' or 'torch'")
+    kinds = get_args(EmbeddingBackendKind)
+    if kind not in kinds:
+        raise ValueError(f"Unknown embedding backend {kind!r}; expected one of {', '.join(map(repr, kinds))}")
     resolved_model = model_path if model_path is not None else default_model_path()
     if kind == "torch":
         return TorchBackend(resolved_model, batch_size=batch_size)
-    resolved_cache = (
-        cache_dir if cache_dir is not None else Path(platformdirs.user_cache_dir(_CACHE_APP_NAME)) / "onnx"
-    )
+    resolved_cache = cache_dir if cache_dir is not None else default_embedding_cache_dir()
     onnx_path = export_onnx(resolved_model, resolved_cache)
     return OnnxBackend(resolved_model, onnx_path, batch_size=batch_size, intra_op_threads=intra_op_threads)
