@@ -46,6 +46,15 @@ class EmbeddingDimensionError(SchemaError):
     """The model's vectors do not fit the ``otel_shapes.embedding`` column."""
 
 
+class EmbeddingModelError(PgvectorError, ValueError):
+    """The embedding model cannot be used as configured.
+
+    Its files are malformed, it pools in a way the ONNX backend does not implement, its ONNX
+    export does not reproduce torch, or it is not the model the settings name. Loading the
+    model fails with it, so the CLI reports one line instead of an unexpected error.
+    """
+
+
 class SpoolError(PgvectorError, OSError):
     """A batch could not be written to the local dead-letter spool."""
 

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..config import EmbeddingBackendKind, default_embedding_cache_dir
+from ..errors import EmbeddingModelError
 from .model import default_model_path, missing_dependency, model_name, require_model_dir
 from .onnx_export import ONNX_INPUTS, ONNX_OUTPUT, export_onnx
 
@@ -87,9 +88,9 @@ def _read_json(path: Path) -> dict[str, Any]:
             f"{path} is missing; {path.parent} is not a complete sentence-transformers model directory"
         ) from exc
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+        raise EmbeddingModelError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise TypeError(f"{path} must contain a JSON object, found {type(data).__name__}")
+        raise EmbeddingModelError(f"{path} must contain a JSON object, found {type(data).__name__}")
     return data
 
 
@@ -102,7 +103,7 @@ class _OnnxModelSpec:
         try:
             modules = json.loads(modules_path.read_text(encoding="utf-8"))
         except (FileNotFoundError, json.JSONDecodeError) as exc:
-            raise ValueError(
+            raise EmbeddingModelError(
                 f"{modules_path} is missing or invalid; "
                 f"{model_path} is not a sentence-transformers model directory"
             ) from exc
@@ -112,7 +113,7 @@ class _OnnxModelSpec:
             if isinstance(module, dict) and str(module.get("type", "")).endswith(".Pooling")
         ]
         if len(pooling_dirs) != 1:
-            raise ValueError(
+            raise EmbeddingModelError(
                 f"{modules_path} declares {len(pooling_dirs)} Pooling modules; "
                 "the ONNX backend supports exactly one, use the torch backend for this model"
             )
@@ -120,30 +121,30 @@ class _OnnxModelSpec:
         pooling = _read_json(pooling_config_path)
         modes = _pooling_modes(pooling)
         if modes != ("mean",):
-            raise ValueError(
+            raise EmbeddingModelError(
                 f"{pooling_config_path} requests pooling {modes}; the ONNX backend implements "
                 "only mean pooling, use the torch backend for this model"
             )
         if pooling.get("include_prompt") is False:
-            raise ValueError(
+            raise EmbeddingModelError(
                 f"{pooling_config_path} sets include_prompt=false, which the ONNX backend does "
                 "not implement; use the torch backend for this model"
             )
         dimension = pooling.get("word_embedding_dimension", pooling.get("embedding_dimension"))
         if not isinstance(dimension, int) or dimension <= 0:
-            raise ValueError(
+            raise EmbeddingModelError(
                 f"{pooling_config_path} has no positive integer word_embedding_dimension"
             )
         hidden_size = _read_json(model_path / "config.json").get("hidden_size")
         if hidden_size != dimension:
-            raise ValueError(
+            raise EmbeddingModelError(
                 f"Model dimension mismatch: {model_path / 'config.json'} has hidden_size="
                 f"{hidden_size} but {pooling_config_path} has word_embedding_dimension={dimension}"
             )
         sbert_config_path = model_path / "sentence_bert_config.json"
         max_seq_length = _read_json(sbert_config_path).get("max_seq_length")
         if not isinstance(max_seq_length, int) or max_seq_length <= 0:
-            raise ValueError(f"{sbert_config_path} has no positive integer max_seq_length")
+            raise EmbeddingModelError(f"{sbert_config_path} has no positive integer max_seq_length")
         self.model_name = model_name(model_path)
         self.dimension = dimension
         self.max_seq_length = max_seq_length
@@ -186,7 +187,7 @@ class TorchBackend:
         )
         dimension = get_dimension()
         if dimension is None:
-            raise ValueError(
+            raise EmbeddingModelError(
                 f"sentence-transformers cannot tell the embedding dimension of the model in {model_path}"
             )
         self.model_name: str = model_name(model_path)
@@ -330,18 +331,18 @@ def _check_session(session: onnxruntime.InferenceSession, onnx_path: Path, dimen
     input_names = tuple(node.name for node in session.get_inputs())
     unknown = sorted(set(input_names) - set(ONNX_INPUTS))
     if unknown or not {"input_ids", "attention_mask"} <= set(input_names):
-        raise ValueError(
+        raise EmbeddingModelError(
             f"ONNX model {onnx_path} has inputs {list(input_names)}; expected input_ids, "
             "attention_mask and optionally token_type_ids"
         )
     outputs = {node.name: node.shape for node in session.get_outputs()}
     if ONNX_OUTPUT not in outputs:
-        raise ValueError(
+        raise EmbeddingModelError(
             f"ONNX model {onnx_path} has outputs {sorted(outputs)}; expected {ONNX_OUTPUT}"
         )
     width = outputs[ONNX_OUTPUT][-1]
     if isinstance(width, int) and width != dimension:
-        raise ValueError(
+        raise EmbeddingModelError(
             f"Model dimension mismatch: ONNX model {onnx_path} outputs {width} dimensions but the "
             f"model's Pooling config says {dimension}; delete the file so it is exported again"
         )

@@ -39,7 +39,7 @@ from ..convert.table import Row
 from ..db.database import Database
 from ..db.known_keys import KnownKeys
 from ..db.shared import SharedRegistry
-from ..errors import EmbeddingDimensionError
+from ..errors import EmbeddingDimensionError, EmbeddingModelError
 from ..forksafe import reset_after_fork
 from .backends import EmbeddingBackend, load_backend
 from .model import configured_model_name
@@ -73,7 +73,7 @@ def load_encoder_backend(settings: PgvectorSettings) -> EmbeddingBackend:
             )
             expected = configured_model_name(settings)
             if backend.model_name != expected:
-                raise RuntimeError(f"loaded model {backend.model_name!r}, expected {expected!r}")
+                raise EmbeddingModelError(f"loaded model {backend.model_name!r}, expected {expected!r}")
             _backends[key] = backend
         return backend
 

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..config import ENV_PREFIX
+from ..errors import ConfigurationError, EmbeddingModelError
 from .model import missing_dependency, model_name, require_model_dir
 
 __all__ = ["ONNX_INPUTS", "ONNX_OUTPUT", "export_onnx"]
@@ -128,8 +130,9 @@ def export_onnx(model_path: Path, cache_dir: Path) -> Path:
         logger.debug("Using cached ONNX export %s", target)
         return target
     if _is_within_site_packages(cache_dir):
-        raise ValueError(
-            f"Refusing to write the ONNX export into site-packages ({cache_dir}); choose another cache_dir"
+        raise ConfigurationError(
+            f"Refusing to write the ONNX export into site-packages ({cache_dir}); choose another "
+            f"cache directory ({ENV_PREFIX}EMBEDDING_CACHE_DIR)"
         )
     try:
         import torch
@@ -226,7 +229,7 @@ def _verify_export(onnx_path: Path, inputs: tuple[Any, Any, Any], expected: npt.
     real_tokens = feeds["attention_mask"].astype(bool)
     difference = float(np.abs(actual - expected)[real_tokens].max())
     if difference > _EXPORT_TOLERANCE:
-        raise RuntimeError(
+        raise EmbeddingModelError(
             f"ONNX export differs from torch by {difference:.3g} (tolerance {_EXPORT_TOLERANCE}); "
             "not caching it. Use the torch backend and report the torch/transformers versions."
         )
