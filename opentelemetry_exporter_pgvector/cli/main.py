@@ -20,7 +20,7 @@ import click
 
 from ..config import PgvectorSettings, redact_dsn
 from ..db.database import Database
-from ..errors import PgvectorError
+from ..errors import EmbeddingDimensionError, PgvectorError
 from ..version import __version__
 
 
