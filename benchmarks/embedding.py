@@ -72,8 +72,8 @@ def workload(count: int, seed: int = 1) -> list[ReadableSpan]:
         tracers[service] = provider.get_tracer("bench")
     operations = [(svc, f"{verb} /api/{svc}/{noun}/{{id}}", verb)
                   for svc in SERVICES for verb in ("GET", "POST", "PUT", "DELETE")
-                  for noun in ("orders", "items", "users", "carts", "prices", "stock", "labels", "queries", "sessions",
-                               "refunds")]
+                  for noun in ("orders", "items", "users", "carts", "prices", "stock", "labels", "queries",
+                               "sessions", "refunds")]
     weights = [1 / (rank + 1) for rank in range(len(operations))]
     picks = rng.choices(range(len(operations)), weights, k=count)
     for pick in picks:
@@ -82,8 +82,10 @@ def workload(count: int, seed: int = 1) -> list[ReadableSpan]:
         n = rng.randint(1, 10**6)
         span = tracers[svc].start_span(
             route.replace("{id}", str(n)) if pick % 11 == 5 else route, kind=SpanKind.SERVER,
-            attributes={"http.request.method": verb, "http.route": route, "url.path": route.replace("{id}", str(n)),
-                        "http.response.status_code": 500 if failure else 200, "client.address": f"10.0.{n % 250}.9"},
+            attributes={"http.request.method": verb, "http.route": route,
+                        "url.path": route.replace("{id}", str(n)),
+                        "http.response.status_code": 500 if failure else 200,
+                        "client.address": f"10.0.{n % 250}.9"},
         )
         if failure:
             error = failure[0](failure[1].format(svc=svc, n=n, m=n % 97, ip=f"10.1.{n % 250}.4",
@@ -129,7 +131,7 @@ def part_a(settings: PgvectorSettings, texts: list[str]) -> None:
     top = 5
     ours = np.argsort(-(onnx_vectors @ onnx_vectors.T), axis=1)[:, 1 : top + 1]
     theirs = np.argsort(-(reference @ reference.T), axis=1)[:, 1 : top + 1]
-    overlap = np.mean([len(set(a) & set(b)) / top for a, b in zip(ours, theirs)])
+    overlap = np.mean([len(set(a) & set(b)) / top for a, b in zip(ours, theirs, strict=True)])
     print(f"(a) {len(texts)} distinct shape texts, texts/s and x plain SentenceTransformer.encode")
     for label, value in (("plain SentenceTransformer.encode (baseline)", baseline),
                          ("default ONNX backend", onnx_rate), ("torch backend", torch_rate),
@@ -150,7 +152,8 @@ def export_all(settings: PgvectorSettings, spans: list[ReadableSpan]) -> tuple[f
 def part_bc(base: dict[str, object], spans: list[ReadableSpan]) -> None:
     results = {}
     for mode in ("off", "deferred", "inline"):
-        seconds, exporter = export_all(PgvectorSettings(**base, schema=f"bench_{mode}", embedding=mode), spans)
+        settings = PgvectorSettings(**base, schema=f"bench_{mode}", embedding=mode)
+        seconds, exporter = export_all(settings, spans)
         results[mode] = rate(len(spans), seconds)
         if mode == "inline":
             with exporter.database.connect() as conn:
@@ -158,24 +161,27 @@ def part_bc(base: dict[str, object], spans: list[ReadableSpan]) -> None:
                 at_return = _embedded_fraction(conn, "bench_inline")
                 flush_started = time.perf_counter()
                 exporter.force_flush(600_000)
-                results["inline incl. force_flush"] = rate(len(spans), seconds + time.perf_counter() - flush_started)
+                flushed_seconds = seconds + time.perf_counter() - flush_started
+                results["inline incl. force_flush"] = rate(len(spans), flushed_seconds)
                 after_flush = _embedded_fraction(conn, "bench_inline")
                 shapes = conn.execute("SELECT count(*) FROM bench_inline.otel_shapes").fetchone()[0]
                 ours, per_span = _bytes_per_span(conn, len(spans))
         exporter.shutdown()
     baseline = results["off"]
-    print(f"(b) {len(spans)} spans from {shapes} shapes in batches of {BATCH}, cold encoder; spans/s and x off")
+    print(f"(b) {len(spans)} spans from {shapes} shapes in batches of {BATCH}, cold encoder;"
+          " spans/s and x off")
     for mode, value in results.items():
         print(f"    {mode:26} {value:8.0f} {value / baseline:6.2f}x")
     print(f"    spans whose shape has a vector: {at_return:.3f} when the last export returned, "
           f"{after_flush:.3f} after force_flush")
-    print(f"(c) bytes per span (tables + indexes): shapes layout {ours:.0f}, per-span vector(384) {per_span:.0f},"
-          f" ratio {ours / per_span:.2f}x")
+    print(f"(c) bytes per span (tables + indexes): shapes layout {ours:.0f},"
+          f" per-span vector(384) {per_span:.0f}, ratio {ours / per_span:.2f}x")
 
 
 def _embedded_fraction(conn, schema: str) -> float:  # type: ignore[no-untyped-def]
     row = conn.execute(
-        f"SELECT avg((h.embedding IS NOT NULL)::int) FROM {schema}.otel_spans s JOIN {schema}.otel_shapes h USING (shape_key)"
+        f"SELECT avg((h.embedding IS NOT NULL)::int) FROM {schema}.otel_spans s"
+        f" JOIN {schema}.otel_shapes h USING (shape_key)"
     ).fetchone()
     return float(row[0])
 
@@ -184,13 +190,15 @@ def _bytes_per_span(conn, spans: int) -> tuple[float, float]:  # type: ignore[no
     conn.execute("VACUUM ANALYZE bench_inline.otel_spans")
     conn.execute("VACUUM ANALYZE bench_inline.otel_shapes")
     conn.execute("DROP TABLE IF EXISTS bench_inline.per_span")
-    conn.execute("CREATE TABLE bench_inline.per_span (LIKE bench_inline.otel_spans INCLUDING DEFAULTS INCLUDING INDEXES)")
+    conn.execute("CREATE TABLE bench_inline.per_span"
+                 " (LIKE bench_inline.otel_spans INCLUDING DEFAULTS INCLUDING INDEXES)")
     conn.execute("ALTER TABLE bench_inline.per_span DROP COLUMN shape_key, ADD COLUMN embedding vector(384)")
     columns = [name for (name,) in conn.execute(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'bench_inline.per_span'::regclass AND attnum > 0"
         " AND NOT attisdropped AND attname <> 'embedding' ORDER BY attnum")]
     listed = ", ".join(f's."{name}"' for name in columns)
-    conn.execute(f"INSERT INTO bench_inline.per_span ({', '.join(columns)}, embedding) SELECT {listed}, h.embedding"
+    conn.execute(f"INSERT INTO bench_inline.per_span ({', '.join(columns)}, embedding)"
+                 f" SELECT {listed}, h.embedding"
                  " FROM bench_inline.otel_spans s JOIN bench_inline.otel_shapes h USING (shape_key)")
     conn.execute("VACUUM ANALYZE bench_inline.per_span")
     ours = conn.execute(
@@ -208,23 +216,25 @@ def part_d(base: dict[str, object], span_count: int, shape_count: int, queries: 
     database.migrate()
     rng = np.random.default_rng(7)
     centres = rng.normal(size=(1000, 384)).astype(np.float32)
-    vectors = centres[rng.integers(0, 1000, shape_count)] + rng.normal(scale=0.6, size=(shape_count, 384)).astype(np.float32)
+    noise = rng.normal(scale=0.6, size=(shape_count, 384)).astype(np.float32)
+    vectors = centres[rng.integers(0, 1000, shape_count)] + noise
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     services = np.array([f"svc{i % 40}" for i in range(shape_count)])
     statuses = np.where(np.arange(shape_count) % 10 == 0, "ERROR", "OK")
     started = time.perf_counter()
     with database.connect() as conn:
         conn.execute("DROP INDEX bench_search.otel_shapes_embedding")  # built once below, not row by row
-        with conn.cursor().copy("COPY bench_search.otel_shapes (shape_key, service_name, kind, status_code, model, text,"
-                                " embedding) FROM STDIN") as copy:
+        with conn.cursor().copy("COPY bench_search.otel_shapes (shape_key, service_name, kind, status_code,"
+                                " model, text, embedding) FROM STDIN") as copy:
             for i in range(shape_count):
                 copy.write(f"{i}\t{services[i]}\tSERVER\t{statuses[i]}\tall-MiniLM-L6-v2\tshape {i}\t["
                            + ",".join(f"{x:.6f}" for x in vectors[i]) + "]\n")
         # every shape gets a span; the rest follow a Zipf-like law; spans spread over 2 days
         conn.execute(
-            "INSERT INTO bench_search.otel_spans (start_time, span_id, resource_id, trace_id, service_name, name, kind,"
-            " status_code, shape_key)"
-            " SELECT now() - (g %% 172800) * interval '1 second', g, 1, gen_random_uuid(), 'svc', 'x', 'SERVER', 'OK',"
+            "INSERT INTO bench_search.otel_spans (start_time, span_id, resource_id, trace_id, service_name,"
+            " name, kind, status_code, shape_key)"
+            " SELECT now() - (g %% 172800) * interval '1 second', g, 1, gen_random_uuid(), 'svc', 'x',"
+            " 'SERVER', 'OK',"
             " CASE WHEN g < %s THEN g ELSE floor(%s * power(random(), 3))::bigint END"
             " FROM generate_series(0, %s - 1) g",
             (shape_count, shape_count, span_count),
@@ -232,7 +242,8 @@ def part_d(base: dict[str, object], span_count: int, shape_count: int, queries: 
         conn.commit()
         conn.autocommit = True
         conn.execute("SET maintenance_work_mem = '1GB'")
-        conn.execute("CREATE INDEX otel_shapes_embedding ON bench_search.otel_shapes USING hnsw (embedding vector_cosine_ops)")
+        conn.execute("CREATE INDEX otel_shapes_embedding ON bench_search.otel_shapes"
+                     " USING hnsw (embedding vector_cosine_ops)")
         conn.execute("VACUUM ANALYZE bench_search.otel_spans")
         conn.execute("VACUUM ANALYZE bench_search.otel_shapes")
         since = conn.execute("SELECT now() - interval '6 hours'").fetchone()[0]
@@ -250,8 +261,9 @@ def part_d(base: dict[str, object], span_count: int, shape_count: int, queries: 
     with TelemetryQuery(settings) as query:
         for label, (filters, allowed) in cases.items():
             latencies, recalls = [], []
-            for q in range(queries):
-                target = vectors[rng.integers(0, shape_count)] + rng.normal(scale=0.02, size=384).astype(np.float32)
+            for _ in range(queries):
+                jitter = rng.normal(scale=0.02, size=384).astype(np.float32)
+                target = vectors[rng.integers(0, shape_count)] + jitter
                 scores = np.where(allowed, vectors @ target, -np.inf)
                 exact = set(np.argsort(-scores)[:10].tolist())
                 started = time.perf_counter()
@@ -259,8 +271,9 @@ def part_d(base: dict[str, object], span_count: int, shape_count: int, queries: 
                 latencies.append((time.perf_counter() - started) * 1000)
                 recalls.append(len(exact & {r.shape_key for r in found}) / 10)
             latencies.sort()
+            p95 = latencies[int(len(latencies) * 0.95) - 1]
             print(f"    {label:22} p50 {statistics.median(latencies):6.1f} ms  p95 "
-                  f"{latencies[int(len(latencies) * 0.95) - 1]:6.1f} ms  recall@10 {statistics.mean(recalls):.3f}")
+                  f"{p95:6.1f} ms  recall@10 {statistics.mean(recalls):.3f}")
     database.close()
 
 
@@ -278,8 +291,8 @@ def main() -> None:
     spans = workload(args.spans)
     if "a" in args.parts:
         converter_shapes = {}
-        from opentelemetry_exporter_pgvector.convert.spans import SpanConverter
         from opentelemetry_exporter_pgvector.convert.shapes import ShapeBuilder
+        from opentelemetry_exporter_pgvector.convert.spans import SpanConverter
 
         converter = SpanConverter(65536, ShapeBuilder("all-MiniLM-L6-v2"))
         for span in spans[:50_000]:

@@ -19,11 +19,8 @@ from shape_workload import TIMEOUTS, SpanSpec, make_spans
 
 from opentelemetry_exporter_pgvector import PgvectorSettings, PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.db.database import Database
-from opentelemetry_exporter_pgvector.embedding.encoder import (
-    EmbeddingDimensionError,
-    ShapeEncoder,
-    check_dimension,
-)
+from opentelemetry_exporter_pgvector.embedding.encoder import ShapeEncoder, check_dimension
+from opentelemetry_exporter_pgvector.errors import EmbeddingDimensionError
 
 
 class CountingBackend:
@@ -45,7 +42,9 @@ class CountingBackend:
 
 
 def _rows(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
-    return conn.execute("SELECT shape_key, embedding IS NOT NULL, embedded_at IS NOT NULL FROM otel_shapes").fetchall()
+    return conn.execute(
+        "SELECT shape_key, embedding IS NOT NULL, embedded_at IS NOT NULL FROM otel_shapes"
+    ).fetchall()
 
 
 def test_encoder_does_not_call_the_model_again_for_a_known_shape(
@@ -55,7 +54,8 @@ def test_encoder_does_not_call_the_model_again_for_a_known_shape(
     database.migrate()
     counting = CountingBackend(embedding_backend)
     encoder = ShapeEncoder(shape_settings, database, backend=lambda: counting)
-    shape = (1234, "span", "svc", "CLIENT", "ERROR", embedding_backend.model_name, "svc CLIENT op | status ERROR")
+    shape = (1234, "span", "svc", "CLIENT", "ERROR", embedding_backend.model_name,
+             "svc CLIENT op | status ERROR")
     try:
         assert encoder.wait(encoder.submit([shape, shape]), 30) == 0
         assert encoder.wait(encoder.submit([shape]), 30) == 0
@@ -95,7 +95,9 @@ def test_inline_mode_embeds_new_shapes_during_export(
 def test_inline_export_is_not_held_past_its_timeout_by_a_slow_model(
     shape_settings: PgvectorSettings, embedding_backend: Any, conn: psycopg.Connection
 ) -> None:
-    settings = shape_settings.model_copy(update={"embedding": "inline", "timeout": 1.0, "embedding_inline_wait": 30})
+    settings = shape_settings.model_copy(
+        update={"embedding": "inline", "timeout": 1.0, "embedding_inline_wait": 30}
+    )
     slow = CountingBackend(embedding_backend, delay=3.0)
     exporter = PgvectorSpanExporter(settings)
     exporter._encoder = ShapeEncoder(settings, exporter.database, backend=lambda: slow)
@@ -113,7 +115,8 @@ def test_inline_export_is_not_held_past_its_timeout_by_a_slow_model(
     finally:
         exporter.shutdown()
     rows = _rows(conn)
-    assert len(rows) == len(TIMEOUTS) + 1 and all(has_vector for _, has_vector, _ in rows)  # ...and fills them
+    # ...and fills them
+    assert len(rows) == len(TIMEOUTS) + 1 and all(has_vector for _, has_vector, _ in rows)
 
 
 def test_a_model_of_another_dimension_fails_clearly(
@@ -124,7 +127,10 @@ def test_a_model_of_another_dimension_fails_clearly(
     conn.execute("DROP INDEX otel_shapes_embedding")
     conn.execute("ALTER TABLE otel_shapes ALTER COLUMN embedding TYPE vector(768)")
     try:
-        with database.connect() as check_conn, pytest.raises(EmbeddingDimensionError, match=r"384.*vector\(768\)"):
+        with (
+            database.connect() as check_conn,
+            pytest.raises(EmbeddingDimensionError, match=r"384.*vector\(768\)"),
+        ):
             check_dimension(check_conn, database, embedding_backend)
     finally:
         database.close()
@@ -137,7 +143,8 @@ def test_deferred_and_off_modes_import_and_run_without_torch_numpy_or_onnxruntim
     script = textwrap.dedent(
         f"""
         import importlib.abc, sys
-        HEAVY = ("torch", "numpy", "onnxruntime", "onnx", "sentence_transformers", "transformers", "tokenizers")
+        HEAVY = ("torch", "numpy", "onnxruntime", "onnx", "sentence_transformers", "transformers",
+                 "tokenizers")
 
         class Absent(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path=None, target=None):
@@ -161,7 +168,9 @@ def test_deferred_and_off_modes_import_and_run_without_torch_numpy_or_onnxruntim
         loaded = sorted(name for name in sys.modules if name.split(".")[0] in HEAVY)
         assert not loaded, loaded
         with psycopg.connect({server_dsn!r}) as conn:
-            rows = conn.execute('SELECT name, shape_key IS NOT NULL FROM "{schema}".otel_spans ORDER BY name').fetchall()
+            rows = conn.execute(
+                'SELECT name, shape_key IS NOT NULL FROM "{schema}".otel_spans ORDER BY name'
+            ).fetchall()
             shapes = conn.execute('SELECT count(*) FROM "{schema}".otel_shapes').fetchone()[0]
         print(rows, shapes)
         """
