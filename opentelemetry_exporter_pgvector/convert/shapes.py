@@ -21,10 +21,10 @@ import functools
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .table import Column, Row, TableSpec
-from .values import clean_text
+from .values import TRUNCATION_MARK, clean_text
 
 SHAPE_TABLE = TableSpec(
     name="otel_shapes",
@@ -68,33 +68,115 @@ MAX_COMPONENT_LENGTH = 500
 # Raw component tuples remembered; a few hundred shapes per service is typical.
 DEFAULT_CACHE_SIZE = 16_384
 
-# One alternation, so a text is scanned once; earlier alternatives win at a position.
-_MASK = re.compile(
-    # ISO 8601 / RFC 3339 timestamps and bare dates
-    r"(?P<time>\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b)"
-    r"|(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)"
-    r"|(?P<ip>\b(?:\d{1,3}\.){3}\d{1,3}\b"
-    r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![\w:])"
-    r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?::(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?(?![\w:]))"
-    # hex ids of 8+ digits with at least one decimal digit (so plain words survive)
-    r"|(?P<hex>\b(?:0x)?(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b)"
+
+class MaskRule(NamedTuple):
+    r"""One kind of per-request value: its placeholder's name and the pattern of its values.
+
+    ``pattern`` is written in the part of regular expressions Python's ``re`` and PostgreSQL's
+    AREs read alike, so one definition serves the exporter (:func:`mask`) and the server
+    (:func:`mask_sql`): ``\b`` only outside brackets (:func:`postgres_regex` spells it ``\y``,
+    as ``\b`` is a backspace there); ``\d``, ``\w`` and ``\s`` meant for ASCII text; ``(?:``,
+    ``(?=``, ``(?!`` and ``(?<!`` (PostgreSQL 9.6+), but no capturing or named groups and no
+    backreferences; bounds up to 255. ``word_edged`` says whether values begin and end with a
+    word character (all but quoted ones, and IPv6 addresses at a ``::``), which decides what
+    stands in for a value between the SQL passes (see :func:`mask_sql`).
+    """
+
+    name: str
+    pattern: str
+    word_edged: bool = True
+
+
+# The masking rules, in priority order: where values of two rules start at the same place,
+# the earlier rule's wins. Quoted values come first: nothing else can start at a quote, so
+# their place is free, and running them first in SQL keeps a timestamp with a space inside
+# quotes masked inside, as Python's single pass does.
+MASK_RULES = (
     # quoted values ('sku-4412', "orders_pkey"); a quoted phrase with spaces is a message
     # (KeyError quotes its whole message), so it is kept and masked inside instead
-    r"|(?P<str>'[^'\s]{1,200}'|\"[^\"\s]{1,200}\"|`[^`\s]{1,200}`)"
-    r"|(?P<num>(?<![\w<])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
+    MaskRule("str", r"'[^'\s]{1,200}'|" r'"[^"\s]{1,200}"|`[^`\s]{1,200}`', word_edged=False),
+    # ISO 8601 / RFC 3339 timestamps and bare dates
+    MaskRule(
+        "time", r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
+    ),
+    MaskRule("uuid", r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+    # IPv4, then IPv6 in full and compressed (::) forms
+    MaskRule(
+        "ip",
+        r"\b(?:\d{1,3}\.){3}\d{1,3}\b"
+        r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![\w:])"
+        r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?::(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?(?![\w:])",
+    ),
+    # hex ids of 8+ digits with at least one decimal digit (so plain words survive)
+    MaskRule("hex", r"\b(?:0x)?(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"),
+    MaskRule("num", r"(?<![\w<])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"),
 )
-_PLACEHOLDERS = {name: f"<{name}>" for name in _MASK.groupindex}
+
+# One alternation, so a text is scanned once; earlier alternatives win at a position.
+_MASK = re.compile("|".join(f"(?P<{rule.name}>{rule.pattern})" for rule in MASK_RULES))
+_PLACEHOLDERS = {rule.name: f"<{rule.name}>" for rule in MASK_RULES}
 # Text without a digit or a quote has nothing to mask (an address without digits aside).
-_MAYBE_MASKED = re.compile(r"[\d'\"`]")
+_MAYBE_MASKED = r"[\d'" '"`]'
+_MAYBE_MASKED_RE = re.compile(_MAYBE_MASKED)
+# What mask_sql puts in place of a word-edged value until its last pass: word characters at
+# the edges, as the value had, around control characters no log text carries.
+_SQL_MARKER = "_\x01{}\x01_"
 
 RawComponents = tuple[Any, ...]
 
 
 def mask(text: str) -> str:
     """``text`` with per-request values replaced by placeholders (``<num>``, ``<uuid>``...)."""
-    if not _MAYBE_MASKED.search(text):
+    if not _MAYBE_MASKED_RE.search(text):
         return text
     return _MASK.sub(lambda match: _PLACEHOLDERS[match.lastgroup or "num"], text)
+
+
+def postgres_regex(pattern: str) -> str:
+    r"""A :class:`MaskRule` pattern as PostgreSQL reads it: ``\y`` for each word boundary ``\b``."""
+    return re.sub(r"\\.", lambda escape: r"\y" if escape.group() == r"\b" else escape.group(), pattern)
+
+
+def _sql_string(text: str) -> str:
+    """``text`` as an escape string constant, read the same whatever ``standard_conforming_strings``
+    says; ASCII control characters are spelled in octal, so the SQL text stays readable."""
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+    return "E'" + "".join(
+        f"\\{ord(char):03o}" if char.isascii() and not char.isprintable() else char for char in escaped
+    ) + "'"
+
+
+def mask_sql(expression: str) -> str:
+    """A SQL expression for :func:`mask` of the text SQL ``expression`` gives, computed in the server.
+
+    Records stored without a shape are masked when queried (``log_patterns``), and must land
+    in the patterns their shaped twins have. PostgreSQL has no single-pass replacement with a
+    placeholder per alternative, so the rules run one after another, a nested
+    ``regexp_replace(..., 'g')`` each, in :data:`MASK_RULES` order. Later rules then see what
+    earlier ones put in, where Python's single pass sees the original text: so a word-edged
+    value is first replaced by a marker that is itself word-edged (``_`` + control characters
+    + ``_``), which a last pass turns into the placeholder. A number after a masked id then
+    keeps its sign out (``pod-<hex>-<num>``), as in Python, instead of gluing it to ``<hex>``.
+
+    The result equals :func:`mask` except for texts no log line is likely to carry, tested in
+    ``tests/test_mask_sql.py``: a later rule's value that starts first and runs into an earlier
+    rule's (``-2024-05-01``: Python takes the number ``-2024``, SQL the date), an IPv6 address
+    ending in ``::`` directly followed by a signed number, characters outside ASCII or ASCII
+    control characters (classified by the server's locale, not Python's Unicode tables), and
+    the markers' control character in the text itself. ``expression`` is evaluated once.
+    """
+    masked = "component.raw"
+    for rule in MASK_RULES:
+        stand_in = _SQL_MARKER.format(rule.name) if rule.word_edged else _PLACEHOLDERS[rule.name]
+        pattern = postgres_regex(rule.pattern)
+        masked = f"regexp_replace({masked}, {_sql_string(pattern)}, {_sql_string(stand_in)}, 'g')"
+    markers = _SQL_MARKER.format("(" + "|".join(rule.name for rule in MASK_RULES if rule.word_edged) + ")")
+    placeholder = r"<\1>"
+    masked = f"regexp_replace({masked}, {_sql_string(markers)}, {_sql_string(placeholder)}, 'g')"
+    return (
+        f"(SELECT CASE WHEN component.raw ~ {_sql_string(_MAYBE_MASKED)} THEN {masked} ELSE component.raw END"
+        f" FROM (VALUES ({expression})) AS component(raw))"
+    )
 
 
 @functools.lru_cache(maxsize=DEFAULT_CACHE_SIZE)
@@ -164,6 +246,25 @@ def log_shape_text(service: str, severity: str | None, body: str) -> str:
     return f"{service} {severity or 'LOG'}: {_masked(body) or ''}".rstrip()
 
 
+def log_pattern_sql(body: str) -> str:
+    """A SQL expression for what :func:`log_shape_text` makes of the stored log body ``body``
+    after the ``: ``: the pattern of a record stored without a shape.
+
+    The body is cut as :func:`~.values.clean_text` cuts a component (stored text holds no NUL
+    or lone surrogate, the rest of what it does), masked by :func:`mask_sql`, and stripped of
+    trailing whitespace as ``str.rstrip`` strips it, in ASCII: spelling other Unicode spaces
+    would need a UTF-8 server, and a body ending in one is as rare as the texts ``mask_sql``
+    already leaves aside.
+    """
+    kept = MAX_COMPONENT_LENGTH - len(TRUNCATION_MARK)
+    cut = (
+        f"CASE WHEN length({body}) > {MAX_COMPONENT_LENGTH}"
+        f" THEN left({body}, {kept}) || {_sql_string(TRUNCATION_MARK)} ELSE {body} END"
+    )
+    whitespace = "".join(char for char in map(chr, range(128)) if char.isspace())
+    return f"rtrim({mask_sql(cut)}, {_sql_string(whitespace)})"
+
+
 def shape_key(model: str, text: str) -> int:
     """64 bits of BLAKE2b over model and text, as the signed value a ``bigint`` holds."""
     digest = hashlib.blake2b(model.encode(), digest_size=8, person=b"otel-shape")
@@ -209,6 +310,10 @@ class ShapeBuilder:
 
     def _build(self, components: RawComponents) -> Row:
         service, name, kind, status, status_message, exception_type, exception_message, values = components
-        attributes = {key: value for key, value in zip(SHAPE_ATTRIBUTES, values) if value is not None}
-        text = shape_text(service, name, kind, status, status_message, exception_type, exception_message, attributes)
+        attributes = {
+            key: value for key, value in zip(SHAPE_ATTRIBUTES, values, strict=True) if value is not None
+        }
+        text = shape_text(
+            service, name, kind, status, status_message, exception_type, exception_message, attributes
+        )
         return (shape_key(self.model, text), "span", service, kind, status, self.model, text)
