@@ -255,18 +255,9 @@ def test_log_bodies_get_shapes_in_the_span_shape_dictionary(
 ) -> None:
     """Deferred mode: bodies differing only in ids share one shape; patterns come from it."""
     shaped = settings.model_copy(update={"embedding": "deferred"})
-    provider = LoggerProvider(resource=Resource.create({"service.name": "payments"}))
-    provider.add_log_record_processor(BatchLogRecordProcessor(PgvectorLogExporter(shaped)))
-    logger = logging.getLogger("shop.payments.shapes")
-    handler = _handler(provider)
-    logger.addHandler(handler)
-    try:
-        for order in (7, 88, 999):
-            logger.warning("card declined for order %d (request 3f2a9c1e-77aa-4b1c-9d2e-0a1b2c3d4e5f)", order)
-        logger.warning("")  # no body text: no shape
-    finally:
-        logger.removeHandler(handler)
-        provider.shutdown()
+    request = "3f2a9c1e-77aa-4b1c-9d2e-0a1b2c3d4e5f"
+    declines = [f"card declined for order {order} (request {request})" for order in (7, 88, 999)]
+    _warn_as_payments(shaped, *declines, "")  # the last has no body text: no shape
 
     keys = conn.execute("SELECT shape_key FROM otel_logs ORDER BY time").fetchall()
     assert len(keys) == 4 and keys[3] == (None,)
@@ -280,3 +271,39 @@ def test_log_bodies_get_shapes_in_the_span_shape_dictionary(
     with TelemetryQuery(shaped) as query:
         patterns = {pattern.pattern: pattern.count for pattern in query.log_patterns()}
     assert patterns["card declined for order <num> (request <uuid>)"] == 3
+
+
+def test_records_with_and_without_a_shape_share_their_statements_pattern(
+    settings: PgvectorSettings, conn: psycopg.Connection
+) -> None:
+    """A record stored without a shape (``embedding="off"``) is masked in SQL by the rules its
+    shaped twin was masked by when written: addresses, times, numbers, the cut of long bodies."""
+    reset = "connection to {} reset at {} after {} retries\n"
+    long_body = "payload " + "a" * 600 + " {}"
+    _warn_as_payments(settings, reset.format("10.0.3.7:6379", "2024-05-01T12:00:00Z", 3), long_body.format(1))
+    _warn_as_payments(settings.model_copy(update={"embedding": "deferred"}),
+                      reset.format("10.0.9.12:6380", "2024-06-11 08:30:00+02:00", 5), long_body.format(2))
+
+    shaped = conn.execute("SELECT shape_key IS NOT NULL FROM otel_logs ORDER BY time").fetchall()
+    assert shaped == [(False,), (False,), (True,), (True,)]
+    with TelemetryQuery(settings) as query:
+        patterns = {pattern.pattern: pattern.count for pattern in query.log_patterns()}
+    assert patterns == {
+        "connection to <ip>:<num> reset at <time> after <num> retries": 2,
+        "payload " + "a" * 478 + "...[truncated]": 2,
+    }
+
+
+def _warn_as_payments(settings: PgvectorSettings, *bodies: str) -> None:
+    """Log ``bodies`` as warnings of service ``payments``, exported with ``settings``."""
+    provider = LoggerProvider(resource=Resource.create({"service.name": "payments"}))
+    provider.add_log_record_processor(BatchLogRecordProcessor(PgvectorLogExporter(settings)))
+    logger = logging.getLogger(f"shop.payments.{settings.embedding}")
+    handler = _handler(provider)
+    logger.addHandler(handler)
+    try:
+        for body in bodies:
+            logger.warning(body)
+    finally:
+        logger.removeHandler(handler)
+        provider.shutdown()

@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 
+from ..convert.shapes import log_pattern_sql
 from ..db.database import Database
 from ..errors import QueryError
 
@@ -24,19 +25,10 @@ SEVERITY_NUMBERS = {
 }
 _ZERO_TRACE = uuid.UUID(int=0)
 
-# Patterns until log-body shapes are stored: the body with its variable parts masked, in SQL
-# so grouping happens in the server. Order matters: uuids and long hex ids before numbers.
-_PATTERN = (
-    "regexp_replace(regexp_replace(regexp_replace(regexp_replace(left(body, 1000),"
-    " '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<uuid>', 'gi'),"
-    " '\\m(0x)?[0-9a-f]*[0-9][0-9a-f]*[a-f][0-9a-f]*\\M|\\m(0x)?[0-9a-f]*[a-f][0-9a-f]*[0-9][0-9a-f]*\\M', '<hex>', 'gi'),"
-    " '''[^'']*''|\"[^\"]*\"', '<str>', 'g'),"
-    " '[0-9]+([.:][0-9]+)*', '<num>', 'g')"
-)
-
 _LOG_COLUMNS = sql.SQL(
     "time, service_name, severity_number, severity_text, body_type, body, event_name,"
-    " CASE WHEN trace_id <> '00000000-0000-0000-0000-000000000000' THEN otel_trace_id_hex(trace_id) END AS trace_id,"
+    " CASE WHEN trace_id <> '00000000-0000-0000-0000-000000000000'"
+    " THEN otel_trace_id_hex(trace_id) END AS trace_id,"
     " otel_span_id_hex(span_id) AS span_id, scope_name, attributes"
 )
 
@@ -91,7 +83,8 @@ def severity_number(severity: int | str | None) -> int | None:
     if text.isdigit():
         return int(text)
     if text not in SEVERITY_NUMBERS:
-        raise QueryError(f"unknown severity {severity!r}: use a number or one of {', '.join(SEVERITY_NUMBERS)}")
+        names = ", ".join(SEVERITY_NUMBERS)
+        raise QueryError(f"unknown severity {severity!r}: use a number or one of {names}")
     return SEVERITY_NUMBERS[text]
 
 
@@ -143,7 +136,9 @@ def search_logs(
         return cursor.execute(query, [*params, limit]).fetchall()
 
 
-def logs_for_trace(conn: psycopg.Connection, database: Database, trace_id: str | int | uuid.UUID) -> list[LogEntry]:
+def logs_for_trace(
+    conn: psycopg.Connection, database: Database, trace_id: str | int | uuid.UUID
+) -> list[LogEntry]:
     """The records emitted within one trace's spans, oldest first."""
     parsed = parse_trace_id(trace_id)
     if parsed == _ZERO_TRACE:
@@ -163,23 +158,29 @@ def log_patterns(
     since: dt.datetime | None = None,
     limit: int = 50,
 ) -> list[LogPattern]:
-    """The most frequent body patterns: numbers, hex ids, uuids and quoted strings masked.
+    """The most frequent body patterns: per-request values (numbers, ids, addresses, times,
+    quoted strings) masked as in shapes (``convert/shapes.py``).
 
     A record with a shape (``embedding`` not ``off``) takes its pattern from the shape's text,
-    masked once when it was written; others are masked here, in SQL, the same way.
+    masked once when it was written; others are masked here, in SQL, by the same rules, so a
+    log statement's records share one pattern whether they were stored with a shape or not.
     """
     conditions: list[sql.Composable] = [sql.SQL("body IS NOT NULL")]
     params: list[Any] = []
     _service_and_time(conditions, params, service, since, None)
     query = sql.SQL(
-        "SELECT pattern, count(*) AS count, array_agg(DISTINCT service_name ORDER BY service_name) AS services,"
+        "SELECT pattern, count(*) AS count,"
+        " array_agg(DISTINCT service_name ORDER BY service_name) AS services,"
         " max(severity_number) AS max_severity, min(time) AS first_seen, max(time) AS last_seen,"
         " min(left(body, 1000)) AS example"
         " FROM (SELECT coalesce((SELECT substr(text, strpos(text, ': ') + 2) FROM {shapes} shape"
-        "  WHERE shape.shape_key = logs.shape_key), {pattern}) AS pattern, body, service_name, severity_number, time"
+        "  WHERE shape.shape_key = logs.shape_key), {pattern}) AS pattern,"
+        "  body, service_name, severity_number, time"
         " FROM {table} logs WHERE {where}) AS masked GROUP BY pattern ORDER BY count DESC, pattern LIMIT %s"
     ).format(
-        pattern=sql.SQL(_PATTERN), table=database.qualified("otel_logs"), shapes=database.qualified("otel_shapes"),
+        pattern=sql.SQL(log_pattern_sql("logs.body")),
+        table=database.qualified("otel_logs"),
+        shapes=database.qualified("otel_shapes"),
         where=sql.SQL(" AND ").join(conditions),
     )
     with conn.cursor(row_factory=class_row(LogPattern)) as cursor:
