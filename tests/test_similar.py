@@ -112,6 +112,17 @@ def test_bad_queries_fail_clearly(shop: PgvectorSettings) -> None:
             query.similar_spans(text="x", status="FAILED")
 
 
+def test_every_argument_is_checked_before_the_database_is_read(settings: PgvectorSettings) -> None:
+    """A bad ranking argument fails as such, not as the span lookup's NotFound; a bad query first."""
+    with TelemetryQuery(settings) as query:
+        with pytest.raises(ValueError, match="status"):
+            query.similar_spans(span_id="00f067aa0ba902b7", status="FAILED")
+        with pytest.raises(ValueError, match="k must be"):
+            query.similar_spans(span_id="00f067aa0ba902b7", k=0)
+        with pytest.raises(ValueError, match="exactly one"):
+            query.similar_spans(text="x", span_id="00f067aa0ba902b7", k=0)
+
+
 def test_filtered_search_keeps_recall_against_an_exact_scan(shape_settings: PgvectorSettings,
                                                             conn: psycopg.Connection) -> None:
     """A filter matching 1% of 3000 shapes still returns the exact nearest ones of that service."""

@@ -8,6 +8,9 @@ them through the ``(service_name, status_code)`` index; then, per shape, its spa
 through the ``(shape_key, start_time)`` index: count, first and last seen, and the latest
 span as an example. Shapes without spans in the window are skipped, fetching more
 candidates until ``k`` results are found or the shapes run out.
+
+:func:`similar_spans` is the two jobs in turn: :func:`resolve_query_vector` turns the query
+(a text, a stored span or a vector) into a vector, :func:`rank_shapes` ranks the shapes near it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ _STATUSES = ("UNSET", "OK", "ERROR")
 EXACT_SCAN_LIMIT = 5000
 
 Reader = Callable[[], AbstractContextManager[psycopg.Connection]]
+# A shape's spans in the window: count, first and last start, the latest one's span and trace id.
+_SpanStats = tuple[int, dt.datetime, dt.datetime, int, uuid.UUID]
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,56 @@ def parse_span_id(span_id: str | int) -> int:
     return signed_span_id(value)
 
 
+@dataclass(frozen=True)
+class SpanWindow:
+    """Spans started in ``[since, until)``; either end may be open."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    @property
+    def bounded(self) -> bool:
+        return self.since is not None or self.until is not None
+
+    def condition(self) -> sql.Composable:
+        """`` AND ...`` conditions on ``s.start_time`` (nothing for an open end)."""
+        parts: list[sql.Composable] = [sql.SQL("")]
+        if self.since is not None:
+            parts.append(sql.SQL(" AND s.start_time >= {}").format(sql.Literal(self.since)))
+        if self.until is not None:
+            parts.append(sql.SQL(" AND s.start_time < {}").format(sql.Literal(self.until)))
+        return sql.Composed(parts)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What the shapes near a query vector are ranked under; checked when made, before any work.
+
+    At most ``k`` (1-1000) results; shapes less similar than ``min_similarity`` (0-1) left out;
+    only shapes of ``service`` and of status ``status`` (UNSET, OK or ERROR, any case); only
+    spans in ``window`` counted, and shapes without any skipped.
+    """
+
+    k: int = 10
+    min_similarity: float | None = None
+    service: str | None = None
+    status: str | None = None
+    window: SpanWindow = SpanWindow()
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= 1000:
+            raise QueryError(f"k must be between 1 and 1000, got {self.k}")
+        if self.min_similarity is not None and not 0 <= self.min_similarity <= 1:
+            raise QueryError(f"min_similarity must be between 0 and 1, got {self.min_similarity}")
+        if self.status_code is not None and self.status_code not in _STATUSES:
+            raise QueryError(f"status must be one of {', '.join(_STATUSES)}, got {self.status!r}")
+
+    @property
+    def status_code(self) -> str | None:
+        """``status`` as stored: upper case."""
+        return None if self.status is None else self.status.upper()
+
+
 def similar_spans(
     read: Reader,
     database: Database,
@@ -94,82 +149,102 @@ def similar_spans(
 ) -> list[SimilarSpan]:
     """The ``k`` shapes nearest the query with spans in ``[since, until)``, most similar first.
 
-    Exactly one of ``text`` (embedded with the configured model), ``span_id`` (that span's
-    shape; found by scanning spans, within the window when one is given) or ``vector`` is
-    the query.
+    Exactly one of ``text``, ``span_id`` or ``vector`` is the query (:func:`resolve_query_vector`),
+    ranked by :func:`rank_shapes`. Every argument is checked before the query is resolved, so
+    a bad one fails before the model loads or the database is read.
     """
+    _check_one_query(text, span_id, vector)
+    ranking = Ranking(k, min_similarity, service, status, SpanWindow(since, until))
+    query_vector = resolve_query_vector(
+        read, database, settings, text=text, span_id=span_id, vector=vector, window=ranking.window
+    )
+    return rank_shapes(read, database, configured_model_name(settings), query_vector, ranking)
+
+
+def _check_one_query(text: str | None, span_id: str | int | None, vector: Sequence[float] | None) -> None:
     if sum(query is not None for query in (text, span_id, vector)) != 1:
         raise QueryError("give exactly one of text, span_id or vector")
-    if not 1 <= k <= 1000:
-        raise QueryError(f"k must be between 1 and 1000, got {k}")
-    if min_similarity is not None and not 0 <= min_similarity <= 1:
-        raise QueryError(f"min_similarity must be between 0 and 1, got {min_similarity}")
-    if status is not None and status.upper() not in _STATUSES:
-        raise QueryError(f"status must be one of {', '.join(_STATUSES)}, got {status!r}")
-    model = configured_model_name(settings)
-    window = _Window(since, until)
 
+
+def resolve_query_vector(
+    read: Reader,
+    database: Database,
+    settings: PgvectorSettings,
+    *,
+    text: str | None = None,
+    span_id: str | int | None = None,
+    vector: Sequence[float] | None = None,
+    window: SpanWindow = SpanWindow(),
+) -> Vector:
+    """The vector to search near, from exactly one of ``text``, ``span_id`` and ``vector``.
+
+    ``text`` is embedded with the configured model; ``span_id`` (16 hex digits or an int) names
+    a stored span, the latest one in ``window``, whose shape's vector is taken (its text
+    embedded if it has none yet); ``vector`` is taken as it is. Raises :class:`QueryError` for
+    a bad combination or span id, :class:`NotFound` for a span not stored.
+    """
+    _check_one_query(text, span_id, vector)
     if text is not None:
         vector = load_encoder_backend(settings).encode([text])[0]
     elif span_id is not None:
         vector = _span_vector(read, database, settings, parse_span_id(span_id), window)
     assert vector is not None
-    query_vector = Vector([float(value) for value in vector])
+    return Vector([float(value) for value in vector])
 
-    results: list[SimilarSpan] = []
+
+def rank_shapes(
+    read: Reader, database: Database, model: str, query_vector: Vector, ranking: Ranking
+) -> list[SimilarSpan]:
+    """The shapes of ``model`` nearest ``query_vector`` under ``ranking``, most similar first.
+
+    Candidates come nearest first from :func:`_nearest`; those below ``min_similarity`` are
+    dropped, and each other gets its spans' count, first and last start and latest span in
+    the window from :func:`_span_stats`. Shapes without spans in the window are skipped; while
+    fewer than ``k`` results remain and more shapes may, the candidates grow
+    :data:`_OVERFETCH`-fold, up to :data:`_MAX_CANDIDATES`. Raises :class:`QueryError` when
+    ``query_vector`` does not have the shapes' dimension.
+    """
     # Without a window every stored shape normally has spans, so k candidates suffice (each
     # one costs a count of its spans); with one, many may have none in it.
-    candidates = k * _OVERFETCH if since is not None or until is not None else k
+    candidates = ranking.k * _OVERFETCH if ranking.window.bounded else ranking.k
+    dimensions = len(query_vector.to_list())
     with read() as conn:
-        dimension = column_dimension(conn, database)
-        if len(query_vector.to_list()) != dimension:
-            raise QueryError(
-                f"the query vector has {len(query_vector.to_list())} dimensions, the shapes {dimension}"
-            )
+        column = column_dimension(conn, database)
+        if dimensions != column:
+            raise QueryError(f"the query vector has {dimensions} dimensions, the shapes {column}")
         while True:
-            nearest = _nearest(conn, database, query_vector, model, service, status, candidates)
-            if min_similarity is not None:
-                nearest = [row for row in nearest if 1 - row[-1] >= min_similarity]
-            stats = _span_stats(conn, database, [row[0] for row in nearest], window)
-            results = [
-                SimilarSpan(
-                    similarity=max(0.0, min(1.0, 1 - distance)),
-                    text=shape_text,
-                    service_name=shape_service,
-                    kind=kind,
-                    status_code=shape_status,
-                    span_count=stats[key][0],
-                    first_seen=stats[key][1],
-                    last_seen=stats[key][2],
-                    example_span_id=f"{unsigned_span_id(stats[key][3]):016x}",
-                    example_trace_id=stats[key][4].hex,
-                    shape_key=key,
-                )
-                for key, shape_text, shape_service, kind, shape_status, distance in nearest
-                if key in stats
-            ][:k]
+            nearest = _nearest(conn, database, query_vector, model, ranking, candidates)
+            if ranking.min_similarity is not None:
+                nearest = [row for row in nearest if 1 - row[-1] >= ranking.min_similarity]
+            stats = _span_stats(conn, database, [row[0] for row in nearest], ranking.window)
+            results = [_similar_span(row, stats[row[0]]) for row in nearest if row[0] in stats][: ranking.k]
             exhausted = len(nearest) < candidates or candidates >= _MAX_CANDIDATES
-            if len(results) >= k or exhausted:
+            if len(results) >= ranking.k or exhausted:
                 return results
             candidates = min(candidates * _OVERFETCH, _MAX_CANDIDATES)
 
 
-@dataclass(frozen=True)
-class _Window:
-    since: dt.datetime | None
-    until: dt.datetime | None
-
-    def condition(self) -> sql.Composable:
-        parts: list[sql.Composable] = [sql.SQL("")]
-        if self.since is not None:
-            parts.append(sql.SQL(" AND s.start_time >= {}").format(sql.Literal(self.since)))
-        if self.until is not None:
-            parts.append(sql.SQL(" AND s.start_time < {}").format(sql.Literal(self.until)))
-        return sql.Composed(parts)
+def _similar_span(shape: tuple[Any, ...], stats: _SpanStats) -> SimilarSpan:
+    """A result from a row of :func:`_nearest` and its shape's :func:`_span_stats`."""
+    key, text, service, kind, status, distance = shape
+    span_count, first_seen, last_seen, example_span, example_trace = stats
+    return SimilarSpan(
+        similarity=max(0.0, min(1.0, 1 - distance)),
+        text=text,
+        service_name=service,
+        kind=kind,
+        status_code=status,
+        span_count=span_count,
+        first_seen=first_seen,
+        last_seen=last_seen,
+        example_span_id=f"{unsigned_span_id(example_span):016x}",
+        example_trace_id=example_trace.hex,
+        shape_key=key,
+    )
 
 
 def _span_vector(read: Reader, database: Database, settings: PgvectorSettings, span: int,
-                 window: _Window) -> Any:
+                 window: SpanWindow) -> Any:
     """The vector of a stored span's shape, embedding the shape's text if it has none yet."""
     query = sql.SQL(
         "SELECT h.text, h.embedding FROM {spans} s JOIN {shapes} h USING (shape_key)"
@@ -186,8 +261,11 @@ def _span_vector(read: Reader, database: Database, settings: PgvectorSettings, s
     return load_encoder_backend(settings).encode([text])[0]
 
 
-def _nearest(conn: psycopg.Connection, database: Database, vector: Vector, model: str,
-             service: str | None, status: str | None, limit: int) -> list[tuple[Any, ...]]:
+def _nearest(conn: psycopg.Connection, database: Database, vector: Vector, model: str, ranking: Ranking,
+             limit: int) -> list[tuple[Any, ...]]:
+    """The ``limit`` span shapes of ``model`` passing ``ranking``'s filters nearest ``vector``:
+    ``(shape_key, text, service_name, kind, status_code, cosine distance)``, nearest first."""
+    service, status = ranking.service, ranking.status_code
     filters = [sql.SQL("embedding IS NOT NULL AND model = %(model)s AND signal = 'span'")]
     if service is not None:
         filters.append(sql.SQL("service_name = %(service)s"))
@@ -203,24 +281,27 @@ def _nearest(conn: psycopg.Connection, database: Database, vector: Vector, model
         "SELECT shape_key, text, service_name, kind, status_code, embedding <=> %(vector)s AS distance"
         " FROM {} WHERE {} ORDER BY embedding <=> %(vector)s LIMIT %(limit)s"
     ).format(database.qualified("otel_shapes"), sql.SQL(" AND ").join(filters))
-    rows = conn.execute(query, {"vector": vector, "model": model, "service": service,
-                                "status": status.upper() if status else None, "limit": limit}).fetchall()
+    rows = conn.execute(query, {"vector": vector, "model": model, "service": service, "status": status,
+                                "limit": limit}).fetchall()
     return sorted(rows, key=lambda row: row[-1])  # relaxed_order may return them slightly out of order
 
 
 def _few_shapes(conn: psycopg.Connection, database: Database, service: str, status: str | None) -> bool:
-    """Whether at most :data:`EXACT_SCAN_LIMIT` shapes match, counted on the service index."""
+    """Whether at most :data:`EXACT_SCAN_LIMIT` shapes match, counted on the service index.
+
+    ``status`` is a status code as stored (upper case)."""
     query = sql.SQL(
         "SELECT count(*) FROM (SELECT 1 FROM {} WHERE service_name = %s{} LIMIT %s) AS matching"
     ).format(database.qualified("otel_shapes"),
              sql.SQL(" AND status_code = %s") if status is not None else sql.SQL(""))
-    params = (service, status.upper(), EXACT_SCAN_LIMIT + 1) if status is not None else (service, EXACT_SCAN_LIMIT + 1)
-    row = conn.execute(query, params).fetchone()
+    filters = (service,) if status is None else (service, status)
+    row = conn.execute(query, (*filters, EXACT_SCAN_LIMIT + 1)).fetchone()
     return row is not None and row[0] <= EXACT_SCAN_LIMIT
 
 
 def _span_stats(conn: psycopg.Connection, database: Database, keys: list[int],
-                window: _Window) -> dict[int, tuple[int, dt.datetime, dt.datetime, int, uuid.UUID]]:
+                window: SpanWindow) -> dict[int, _SpanStats]:
+    """The spans in ``window`` of each shape in ``keys`` that has any, by shape key."""
     if not keys:
         return {}
     query = sql.SQL(
