@@ -133,18 +133,18 @@ def test_console_script_invalid_schema(schema: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "env_var"),
+    ("args", "env_var", "status"),
     [
-        (["--dsn", "mysql://u:topsecret@h/db", "migrate"], "OTEL_EXPORTER_PGVECTOR_DSN"),
-        (["--dsn", "postgresql://u:topsecret@127.0.0.1:1/db", "migrate"], None),
+        (["--dsn", "mysql://u:topsecret@h/db", "migrate"], "OTEL_EXPORTER_PGVECTOR_DSN", 2),  # configuration
+        (["--dsn", "postgresql://u:topsecret@127.0.0.1:1/db", "migrate"], None, 1),  # unreachable
     ],
 )
 def test_errors_never_show_the_password(
-    args: list[str], env_var: str | None, capsys: pytest.CaptureFixture[str]
+    args: list[str], env_var: str | None, status: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(args)
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == status
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1, captured.err
@@ -166,11 +166,12 @@ def test_version_and_usage_errors() -> None:
 def test_an_unusable_embedded_directory_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The embedded server failing to start is the package's error: one line, no traceback."""
+    """The embedded server failing to start is the package's error: one line, no traceback,
+    exit status 1 (the database cannot be used)."""
     monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_EMBEDDED_DIR", "/proc/nope/pg")
     with pytest.raises(SystemExit) as exit_info:
         main(["migrate"])
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == 1
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1, captured.err
@@ -178,13 +179,33 @@ def test_an_unusable_embedded_directory_is_one_line(
     assert "Traceback" not in captured.err
 
 
-def test_an_unexpected_error_is_one_line_without_traceback(
-    schema: str, server_dsn: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Even an error nobody anticipated (here: a duration past what datetime holds) is one line."""
+def test_an_unexpected_error_is_one_line_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    """An error nobody anticipated (a bug) is one line too, with exit status 3."""
+    import click
+
+    from opentelemetry_exporter_pgvector.cli.main import OtelPgvectorGroup
+
+    @click.group(cls=OtelPgvectorGroup)
+    def app() -> None:
+        """A group with the CLI's error convention and one broken command."""
+
+    @app.command()
+    def broken() -> None:
+        raise RuntimeError("a bug\nwith a second line")
+
     with pytest.raises(SystemExit) as exit_info:
-        main(["--dsn", server_dsn, "--schema", schema, "metrics", "x", "--since", "99999999999d"])
+        app.main(["broken"])
     captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert exit_info.value.code == 3 and len(lines) == 1, captured.err
-    assert lines[0].startswith("otel-pgvector: unexpected OverflowError: ") and "Traceback" not in captured.err
+    assert exit_info.value.code == 3
+    assert captured.err == "otel-pgvector: unexpected RuntimeError: a bug with a second line\n"
+
+
+def test_a_time_past_what_a_date_holds_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["metrics", "x", "--since", "99999999999d"])
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert captured.err == (
+        "otel-pgvector: Invalid value for '--since': '99999999999d' is longer than a date can express"
+        " (see: otel-pgvector metrics --help)\n"
+    )
