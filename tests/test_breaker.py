@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from span_factory import make_spans
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
+from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.write.breaker import BreakerState, CircuitBreaker
 
 
@@ -136,3 +137,21 @@ def test_shutdown_interrupts_a_retry_back_off_and_spools_the_batch() -> None:
     stats = exporter.delivery.stats()
     assert stats.spool.spooled_batches == 1 and stats.lost_batches == 0
     assert stats.breaker.consecutive_failures == 1  # no second attempt after shutdown
+
+
+def test_closing_says_how_much_the_outage_left_in_the_spool(
+    settings: PgvectorSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter = PgvectorSpanExporter(settings)
+    try:
+        exporter.delivery.breaker._state = BreakerState.OPEN  # as if the database had failed
+        exporter.delivery.breaker._opened_at = float("inf")
+        for batch in range(3):
+            assert exporter.export(make_spans(5, f"outage-{batch}")) is SpanExportResult.SUCCESS
+        assert exporter.force_flush()
+        with caplog.at_level(logging.WARNING, logger="opentelemetry_exporter_pgvector.write.breaker"):
+            exporter.delivery.breaker.record_success()
+        closed = [record.getMessage() for record in caplog.records if "closed" in record.getMessage()]
+        assert len(closed) == 1 and closed[0].endswith("; 3 spooled batches (18 rows) are being replayed")
+    finally:
+        exporter.shutdown()

@@ -82,3 +82,43 @@ def test_example_app_configures_no_sdk(server_dsn: str, schema: str, conn: psyco
     assert done.returncode == 0, done.stderr
     assert "order handled" in done.stdout
     assert conn.execute("SELECT to_regclass(%s)", (f"{schema}.otel_spans",)).fetchone() == (None,)
+
+
+UNREACHABLE_APP = """
+import logging, time
+from opentelemetry import trace
+tracer = trace.get_tracer("shop")
+for i in range(40):
+    with tracer.start_as_current_span(f"op {i}"):
+        logging.getLogger("shop").info("order %d", i)
+    time.sleep(0.02)
+"""
+
+
+def test_an_unreachable_database_is_reported_once_under_logging_auto_instrumentation(tmp_path: Path) -> None:
+    """OpenTelemetry's handler on the root logger is the only handler here, and our own records
+    are never exported: the breaker's warning must still reach stderr, once, naming the error."""
+    instrument = Path(sys.executable).parent / "opentelemetry-instrument"
+    app = tmp_path / "app.py"
+    app.write_text(UNREACHABLE_APP)
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "pgvector",
+        "OTEL_LOGS_EXPORTER": "pgvector",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_BLRP_SCHEDULE_DELAY": "50",
+        "OTEL_EXPORTER_PGVECTOR_DSN": "postgresql://u@127.0.0.1:1/db",
+        "OTEL_EXPORTER_PGVECTOR_TIMEOUT": "2",
+        "OTEL_EXPORTER_PGVECTOR_BREAKER_COOLDOWN": "600",
+        "OTEL_EXPORTER_PGVECTOR_EMBEDDING": "off",
+    }
+    done = subprocess.run([str(instrument), sys.executable, str(app)], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    opened = [line for line in done.stderr.splitlines() if "circuit breaker" in line and " open " in line]
+    assert len(opened) == 1, done.stderr
+    assert opened[0].startswith("WARNING opentelemetry_exporter_pgvector.write.breaker: ")
+    assert "(last error: database postgresql://u@127.0.0.1:1/db unavailable" in opened[0]
+    assert "could not write a batch" not in done.stderr  # not one line per batch

@@ -16,6 +16,7 @@ from typing_extensions import Unpack
 from ..config import PgvectorSettings, SettingsOverrides
 from ..convert.logs import LogConverter, is_own_record
 from .base import PgvectorExporterBase
+from .own_records import show_unexported
 
 
 class PgvectorLogExporter(PgvectorExporterBase, LogRecordExporter):
@@ -38,7 +39,12 @@ class PgvectorLogExporter(PgvectorExporterBase, LogRecordExporter):
         self._converter = LogConverter(self.settings.max_value_length, self.shapes)
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        records = []
+        for record in batch:
+            if is_own_record(record):
+                show_unexported(record)  # never exported, but a warning must reach someone
+            else:
+                records.append(record)
         # Only our own records: nothing to write, and no database touched.
-        records = [record for record in batch if not is_own_record(record)]
         ok = self._export(len(records), lambda: self._converter.convert_batch(records))
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE

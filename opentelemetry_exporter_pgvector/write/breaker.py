@@ -43,7 +43,7 @@ class CircuitBreaker:
 
     def __init__(
         self, threshold: int, cooldown: float, name: str = "database",
-        on_close: Callable[[], None] | None = None, probe_timeout: float | None = None,
+        on_close: Callable[[], str | None] | None = None, probe_timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._threshold = threshold
@@ -95,11 +95,13 @@ class CircuitBreaker:
                 return
             self._state = BreakerState.CLOSED
             self._closed += 1
-        logger.warning("circuit breaker for %s closed: the database accepts writes again", self._name)
-        if self._on_close is not None:
-            self._on_close()
+        # on_close wakes whoever waits for the database and may say what is waiting for it
+        note = self._on_close() if self._on_close is not None else None
+        logger.warning("circuit breaker for %s closed: the database accepts writes again%s", self._name,
+                       f"; {note}" if note else "")
 
-    def record_failure(self) -> None:
+    def record_failure(self, error: BaseException | None = None) -> None:
+        """Count a failed batch; ``error`` is named in the warning if this opens the breaker."""
         with self._lock:
             self._failures += 1
             if self._state is BreakerState.HALF_OPEN or (
@@ -115,7 +117,8 @@ class CircuitBreaker:
                 return
         logger.warning(
             "circuit breaker for %s open after %d consecutive failed batches: spooling to disk, "
-            "probing again every %.1f s", self._name, self._threshold, self._cooldown,
+            "probing again every %.1f s%s", self._name, self._threshold, self._cooldown,
+            f" (last error: {error})" if error is not None else "",
         )
 
     def stats(self) -> BreakerStats:

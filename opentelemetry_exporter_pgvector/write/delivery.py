@@ -112,7 +112,7 @@ class Delivery:
         self.writer = TelemetryWriter(database)
         self.breaker = CircuitBreaker(
             settings.breaker_threshold, settings.breaker_cooldown, name=repr(database),
-            on_close=self._wake_replayer, probe_timeout=settings.breaker_cooldown + settings.timeout,
+            on_close=self._on_breaker_close, probe_timeout=settings.breaker_cooldown + settings.timeout,
         )
         self.spool = Spool(spool_directory(settings), settings.dlq_max_bytes, settings.dlq_fsync_interval)
         self._backoff = Backoff(settings.retry_initial_backoff, settings.retry_max_backoff)
@@ -159,7 +159,8 @@ class Delivery:
         try:
             return self._attempt(parts, batch_id, deadline, abort or self._stop)
         except Exception as error:  # noqa: BLE001 - spooled below; the breaker already counted it
-            logger.error("could not write a batch to %s, spooling it: %s", self.database, error)
+            # INFO: nothing is lost, and failures that persist open the breaker, which warns once
+            logger.info("could not write a batch to %s, spooling it: %s", self.database, error)
         self._replay_not_before = time.monotonic() + self.settings.breaker_cooldown
         return self._spool(batch_id, parts)
 
@@ -208,7 +209,7 @@ class Delivery:
                         logger.warning("%d rows rejected by the database went to otel_dead_letters: %s",
                                        rejected, rows[0].error.splitlines()[0])
             except Exception as error:
-                self.breaker.record_failure()
+                self.breaker.record_failure(error)
                 action = classify(error)
                 attempt += 1
                 pause = self._backoff.pause(attempt - 1)
@@ -244,8 +245,14 @@ class Delivery:
 
     # --- the replayer --------------------------------------------------------------------------
 
-    def _wake_replayer(self) -> None:
+    def _on_breaker_close(self) -> str | None:
+        """Start replaying at once; say how much the outage left in the spool (for the log)."""
         self._wake.set()
+        spooled = self.spool.stats()
+        if not spooled.pending_batches:
+            return None
+        return (f"{spooled.pending_batches} spooled batches ({spooled.pending_rows} rows) are being "
+                "replayed")
 
     def _ensure_replayer(self) -> None:
         if not self._background or (self._thread is not None and self._thread.is_alive()):
