@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,8 +20,9 @@ from typing_extensions import Unpack
 
 from ..config import PgvectorSettings, SettingsOverrides
 from ..db.database import Database, acquire
-from . import logs, metrics, trace_context
+from . import logs, metrics, trace_context, traces
 from .health import Health, health
+from .plan import run
 
 if TYPE_CHECKING:
     from .similar import SimilarSpan
@@ -180,6 +181,40 @@ class TelemetryQuery:
         """A trace's spans as a tree, its logs, and the metric points around it."""
         with self._read() as conn:
             return trace_context.trace_context(conn, self._database, trace_id)
+
+    # Traces (query/traces.py): the plans run here and in AsyncTelemetryQuery alike.
+
+    def find_traces(
+        self,
+        service: str | None = None,
+        name: str | None = None,
+        status: str | None = None,
+        min_duration: dt.timedelta | float | None = None,
+        max_duration: dt.timedelta | float | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        root_name: str | None = None,
+        min_trace_duration: dt.timedelta | float | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 20,
+    ) -> list[traces.TraceSummary]:
+        """Traces with a span matching every span-level filter in the window (default: the last
+        hour), newest first; durations are timedeltas or milliseconds. See ``query/traces.py``."""
+        filters = traces.TraceFilters(service, name, status, min_duration, max_duration, attributes,
+                                      root_name, min_trace_duration, since, until, limit)
+        with self._read() as conn:
+            return run(conn, traces.find_traces(self._database, filters))
+
+    def get_trace(self, trace_id: str | int | uuid.UUID, since: dt.datetime | None = None,
+                  until: dt.datetime | None = None) -> traces.Trace:
+        """One trace as a tree of spans with their attributes, events, links and resource."""
+        with self._read() as conn:
+            return run(conn, traces.get_trace(self._database, trace_id, since, until))
+
+    def compare_traces(self, a: str | int | uuid.UUID, b: str | int | uuid.UUID) -> traces.TraceComparison:
+        """Two traces span by span: duration deltas, status changes, spans only one has."""
+        with self._read() as conn:
+            return run(conn, traces.compare_traces(self._database, a, b))
 
     def health(self) -> Health:
         """Reachability, server and pgvector versions, migration, breaker state and spool size."""
