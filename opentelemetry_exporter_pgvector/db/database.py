@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 
 import psycopg
@@ -71,12 +73,32 @@ class Database:
         return self._conninfo
 
     def connect(self, timeout: float | None = None) -> psycopg.Connection:
-        """A new unpooled connection (for migrations, admin commands and fork-fresh children)."""
+        """A new unpooled connection, made within ``timeout`` seconds (default: the export timeout).
+
+        The bound is wall-clock, over all the hosts of the DSN. libpq's ``connect_timeout``
+        (which psycopg mimics) counts whole seconds, at least 2, per host: against a server
+        that accepts TCP and never answers, a 0.5 s export waited 2 s, and 4 s with two such
+        hosts. So the connect runs on a helper thread, given up past ``timeout``; the thread
+        ends within ``connect_timeout`` per host and closes the connection if one comes late.
+        """
+        timeout = self.settings.timeout if timeout is None else timeout
+        conninfo = self.conninfo()
+        connected: Future[psycopg.Connection] = Future()
+
+        def attempt() -> None:
+            try:
+                connected.set_result(psycopg.connect(conninfo, connect_timeout=max(2, math.ceil(timeout))))
+            except Exception as error:  # noqa: BLE001 - handed to the waiting caller
+                connected.set_exception(error)
+
+        threading.Thread(target=attempt, name="otel-pgvector-connect", daemon=True).start()
         try:
-            return psycopg.connect(
-                self.conninfo(),
-                connect_timeout=max(2, math.ceil(timeout or self.settings.timeout)),
-            )
+            return connected.result(max(0.0, timeout))
+        except FutureTimeout:
+            connected.add_done_callback(_close_late_connection)
+            raise DatabaseUnavailable(
+                f"database {self.settings.redacted_dsn} unavailable: no connection within {timeout:.2f} s"
+            ) from None
         except psycopg.OperationalError as error:
             raise DatabaseUnavailable(self._describe(error)) from None
 
@@ -170,6 +192,12 @@ class Database:
         last = _databases.release(_sharing_key(self.settings))
         if last is not None:
             last.close()
+
+
+def _close_late_connection(connected: Future[psycopg.Connection]) -> None:
+    """Close a connection made after its caller gave up waiting for it."""
+    if connected.exception() is None:
+        connected.result().close()
 
 
 _databases: SharedRegistry[tuple[str, str, str], Database] = SharedRegistry()
