@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
+from opentelemetry.sdk.trace.export import SpanExportResult
+from span_factory import make_spans
 
+from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.db.migrations import (
@@ -175,9 +178,10 @@ def test_two_processes_migrating_at_once(server_dsn: str, schema: str, conn: psy
 def test_a_slow_first_migration_is_not_counted_against_the_connection_wait(
     server_dsn: str, schema: str, conn: psycopg.Connection
 ) -> None:
-    """A process's first connection migrates before it waits for the pool; a migration longer
-    than the short wait an export allows (here: held behind another migrator's lock for 0.6 s)
-    must not fail that first batch with "couldn't get a connection after 0.00 sec"."""
+    """A process's first connection migrates before it waits for the pool, bounded by the
+    export's deadline, not by its short connection wait: a migration longer than that wait
+    (here: held behind another migrator's lock for 0.6 s) must not fail that first batch
+    with "couldn't get a connection after 0.00 sec"."""
     conn.execute("SELECT pg_advisory_lock(%s)", (_advisory_key(schema),))
     key = _advisory_key(schema)
     unlock = threading.Timer(0.6, lambda: conn.execute("SELECT pg_advisory_unlock(%s)", (key,)))
@@ -185,13 +189,91 @@ def test_a_slow_first_migration_is_not_counted_against_the_connection_wait(
     try:
         unlock.start()
         started = time.monotonic()
-        with database.connection(0.3) as pooled:
+        with database.connection(0.3, deadline=started + 10) as pooled:
             assert pooled.execute("SELECT 1").fetchone() == (1,)
         assert time.monotonic() - started >= 0.6  # it did wait for the migration lock
         assert applied_version(conn, schema) == latest_version()
     finally:
         unlock.join()
         database.close()
+
+
+def test_a_current_schema_is_checked_without_waiting_for_the_migration_lock(
+    server_dsn: str, schema: str, conn: psycopg.Connection
+) -> None:
+    """The normal start of a process: the schema is current, and another process holds the
+    migration lock (migrating another time, or stuck). The first use needs no lock: done
+    within the 1 s timeout (liveness bound 1 + 2 s, where it used to wait for the lock,
+    released here after 20 s)."""
+    Database(PgvectorSettings(dsn=server_dsn, schema=schema)).migrate()
+    key = _advisory_key(schema)
+    conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+    unlock = threading.Timer(20, lambda: conn.execute("SELECT pg_advisory_unlock(%s)", (key,)))
+    database = Database(PgvectorSettings(dsn=server_dsn, schema=schema, timeout=1))
+    try:
+        unlock.start()
+        started = time.monotonic()
+        with database.connection(1) as pooled:
+            assert pooled.execute("SELECT count(*) FROM otel_spans").fetchone() == (0,)
+        assert time.monotonic() - started < 1 + 2
+        assert unlock.is_alive(), "the lock was held all along"
+    finally:
+        unlock.cancel()
+        unlock.join()
+        database.close()
+
+
+def test_a_migration_blocked_by_a_lock_spools_the_batch_instead_of_waiting(
+    server_dsn: str, schema: str, conn: psycopg.Connection
+) -> None:
+    """Issue 11: a process's first export must apply 0007 (which replaces otel_spans_view)
+    while a session left idle in a transaction after reading the view holds a share lock on
+    it. The export spools its batch within its 2 s timeout (liveness bound 2 + 2 s, where it
+    used to wait as long as the reader stayed open, 20 s here); once the reader ends, the
+    replayer migrates and stores the batch."""
+    with psycopg.connect(server_dsn, autocommit=True) as setup:
+        migrate(setup, schema, up_to=6)
+    exporter = PgvectorSpanExporter(dsn=server_dsn, schema=schema, timeout=2, embedding="off",
+                                    breaker_cooldown=0.2)
+    try:
+        with psycopg.connect(server_dsn) as reader:
+            reader.execute(f'SELECT count(*) FROM "{schema}".otel_spans_view')  # now idle in transaction
+            release = threading.Timer(20, reader.commit)  # unblocks the bug, which waits for it
+            release.start()
+            started = time.monotonic()
+            result = exporter.export(make_spans(5, "blocked"))
+            elapsed = time.monotonic() - started
+            assert (result, exporter.delivery.stats().spool.spooled_batches) == (SpanExportResult.SUCCESS, 1)
+            assert elapsed < 2 + 2
+            assert applied_version(conn, schema) == 6
+            assert release.is_alive(), "the reader was still open all along"
+            release.cancel()
+            reader.commit()
+        deadline = time.monotonic() + 60  # liveness bound: the replayer retries every few tenths of a second
+        while conn.execute(f'SELECT count(*) FROM "{schema}".otel_spans').fetchone() != (5,):
+            assert time.monotonic() < deadline, "the spooled batch was not stored after the reader ended"
+            time.sleep(0.05)
+        assert applied_version(conn, schema) == latest_version()
+    finally:
+        exporter.shutdown()
+
+
+def test_otel_pgvector_migrate_waits_for_its_locks_past_the_export_timeout(
+    server_dsn: str, schema: str, conn: psycopg.Connection
+) -> None:
+    """An operator's explicit migration is not bounded by the export timeout (0.5 s here): it
+    waits for the lock another migrator holds (1.5 s) and then migrates."""
+    key = _advisory_key(schema)
+    conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+    unlock = threading.Timer(1.5, lambda: conn.execute("SELECT pg_advisory_unlock(%s)", (key,)))
+    try:
+        unlock.start()
+        started = time.monotonic()
+        applied = Database(PgvectorSettings(dsn=server_dsn, schema=schema, timeout=0.5)).migrate()
+        assert time.monotonic() - started >= 1.5
+    finally:
+        unlock.join()
+    assert applied == [f"{m.version:04d}_{m.name}" for m in available_migrations()]
 
 
 # Columns otel_spans_view computes or joins in, besides the span columns it passes through.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -161,20 +163,92 @@ def test_ensure_partition_rejects_unpartitioned_table(
         )
 
 
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    """Poll ``condition`` until it holds; a liveness bound, far above what it takes."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+        time.sleep(0.05)
+
+
+def days_around(day: dt.date, days_ahead: int) -> list[str]:
+    return [f"otel_spans_{day + dt.timedelta(days=offset):%Y%m%d}" for offset in range(-1, days_ahead + 1)]
+
+
 def test_partitions_follow_the_utc_date(
     settings: PgvectorSettings, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """When the date moves on, the export only notices; the replayer thread creates them."""
     exporter = PgvectorSpanExporter(settings)
     try:
         assert exporter.export([span_at("day1", time.time_ns())]) is SpanExportResult.SUCCESS
         later = utc_today() + dt.timedelta(days=10)
         monkeypatch.setattr(partitions, "_today", lambda: later)  # the process runs on, ten days later
         assert exporter.export([span_at("day2", time.time_ns())]) is SpanExportResult.SUCCESS
+        wait_until(lambda: set(days_around(later, settings.partition_days_ahead)) <= set(
+            partitions_with_bounds(conn)), "the partitions of the new day")
     finally:
         exporter.shutdown()
-    names = partitions_with_bounds(conn)
-    for offset in range(-1, settings.partition_days_ahead + 1):
-        assert f"otel_spans_{later + dt.timedelta(days=offset):%Y%m%d}" in names
+
+
+def at_noon(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time(12), tzinfo=dt.timezone.utc).timestamp()) * 10**9
+
+
+@pytest.mark.parametrize("first_use", [False, True], ids=["running-process", "first-use"])
+@pytest.mark.parametrize("timeout", [1.0, 3.0])
+def test_a_reader_idle_in_transaction_does_not_hold_up_exports_on_a_new_day(
+    server_dsn: str, schema: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, timeout: float, first_use: bool,
+) -> None:
+    """Issue 11: a session left idle in a transaction after reading otel_spans holds a share
+    lock on every partition, and creating a day's partition (ATTACH PARTITION locks the default
+    partition exclusively) must wait for it. Exports of the new day's spans, by a process that
+    runs on past midnight or one whose first export it is, are stored anyway, in the default
+    partition, each within its timeout: the bound asserted, timeout + 2 s, is a liveness bound
+    where the exports used to wait as long as the reader stayed open (20 s here). Once the
+    reader ends, the replayer creates the partitions and moves the rows into the new day's."""
+    settings = PgvectorSettings(dsn=server_dsn, schema=schema, timeout=timeout, embedding="off",
+                                breaker_cooldown=0.2)
+    later = utc_today() + dt.timedelta(days=10)
+    exporter = PgvectorSpanExporter(settings)
+    try:
+        if first_use:
+            Database(settings).migrate()  # an earlier process made today's partitions
+        else:
+            assert exporter.export([span_at("today", time.time_ns())]) is SpanExportResult.SUCCESS
+        with caplog.at_level(logging.WARNING), psycopg.connect(server_dsn) as reader:
+            reader.execute(f'SELECT count(*) FROM "{schema}".otel_spans')  # now idle in transaction
+            release = threading.Timer(20, reader.commit)  # unblocks the bug, which waits for it
+            release.start()
+            monkeypatch.setattr(partitions, "_today", lambda: later)  # UTC midnight, ten days on
+            elapsed = []
+            for number in range(3):
+                started = time.monotonic()
+                result = exporter.export([span_at(f"new-day-{number}", at_noon(later) + number)])
+                elapsed.append(time.monotonic() - started)
+                assert result is SpanExportResult.SUCCESS
+            assert max(elapsed) < timeout + 2, elapsed
+            # stored, not spooled: in the default partition, while the reader is still open
+            stored_in = [partition_of(conn, f"new-day-{number}") for number in range(3)]
+            assert stored_in == ["otel_spans_default"] * 3
+            assert exporter.delivery.stats().spool.spooled_batches == 0
+            wait_until(lambda: any("not created yet" in record.getMessage() for record in caplog.records),
+                       "an attempt to create the partitions that gave up on the lock")
+            assert release.is_alive(), "the reader was still open all along"
+            release.cancel()
+            reader.commit()
+        new_day = f"otel_spans_{later:%Y%m%d}"
+
+        def where_new_day_spans_are() -> list[str]:  # a moment's query may miss rows being moved
+            return [row[0] for row in conn.execute(
+                "SELECT tableoid::regclass::text FROM otel_spans WHERE name LIKE 'new-day-%'")]
+
+        wait_until(lambda: where_new_day_spans_are() == [new_day] * 3, "the rows moved into their partition")
+        assert conn.execute("SELECT count(*) FROM otel_spans_default").fetchone() == (0,)
+        assert set(days_around(later, settings.partition_days_ahead)) <= set(partitions_with_bounds(conn))
+    finally:
+        exporter.shutdown()
 
 
 def test_concurrent_partition_creation(settings: PgvectorSettings, server_dsn: str, schema: str) -> None:

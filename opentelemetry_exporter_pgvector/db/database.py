@@ -7,7 +7,10 @@ share one instance (:func:`acquire` / :meth:`Database.release`), so they share i
 
 Nothing connects in the constructor: ``opentelemetry-instrument`` builds exporters while the
 application starts, and that must not wait for a database. The first export does it, in the
-SDK's worker thread, bounded by the export timeout.
+SDK's worker thread, and all of it ends by the export's deadline: connecting (wall-clock, over
+every host of the DSN), checking the schema (migrating it if it is behind) and creating the
+partitions around today, each statement under a lock and statement timeout of the time left
+(docs/reliability.md, "Bounded DDL and connecting").
 
 Fork safety: after ``os.fork()`` (gunicorn, multiprocessing) the child holds copies of the
 parent's sockets. Closing them would send the server a Terminate message on the *parent's*
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -34,11 +38,20 @@ from ..config import PgvectorSettings, redact_dsn
 from ..errors import DatabaseClosed, DatabaseUnavailable
 from ..forksafe import reset_after_fork
 from .embedded import embedded_server_dsn
-from .migrations import migrate
+from .migrations import Migration, migrate
 from .partitions import PartitionKeeper
 from .shared import SharedRegistry
+from .timeouts import bound_transaction
 
 _inherited_pools: list[ConnectionPool] = []  # kept alive in forked children; see module doc
+
+# Partition DDL waits for a lock at most this share of the export timeout: while it waits,
+# writers of the partition it locks queue behind it, and an export can absorb a delay that size
+# (it is the share an export waits for a pooled connection, too).
+PARTITION_LOCK_SHARE = 0.1
+# At a process's first use, the partitions around today may take this share of the time left;
+# the export keeps the rest for its own rows, which go to the default partition if need be.
+FIRST_USE_PARTITION_SHARE = 0.25
 
 
 class Database:
@@ -103,18 +116,73 @@ class Database:
             raise DatabaseUnavailable(self._describe(error)) from None
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations and create today's partitions; return the migrations applied."""
+        """Apply pending migrations and create the partitions around today; return the migrations
+        applied.
+
+        For ``otel-pgvector migrate``, and unbounded on purpose, unlike an export's first use:
+        the server's own ``lock_timeout`` and ``statement_timeout`` apply (none by default), since
+        a migration of a large table may take minutes and the operator who runs it can interrupt
+        it. Exports stay bounded meanwhile: a COPY queued behind one of its locks is cancelled at
+        the export's deadline and its batch spooled.
+        """
         with self.connect() as conn:
-            applied = migrate(conn, self.schema)
-            rows = conn.execute(
-                "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid"
-                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s ORDER BY 1",
-                (self.schema,),
-            ).fetchall()
-            self.partitioned_tables = tuple(name for (name,) in rows)
-            self.partitions.ensure_current(conn, self.partitioned_tables)
-        self._migrated = True
+            applied = self._prepare(conn, None)
         return [f"{migration.version:04d}_{migration.name}" for migration in applied]
+
+    def _prepare(self, conn: psycopg.Connection, deadline: float | None) -> list[Migration]:
+        """Migrate, find the partitioned tables and create the partitions around today, by
+        ``deadline`` (None: unbounded); a lock that is not granted in time fails the
+        preparation, except for the partitions, which are left for later."""
+        try:
+            applied = migrate(conn, self.schema, deadline=deadline)
+            with conn.transaction():
+                bound_transaction(conn, deadline)
+                rows = conn.execute(
+                    "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid"
+                    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s ORDER BY 1",
+                    (self.schema,),
+                ).fetchall()
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as error:
+            raise DatabaseUnavailable(
+                f"schema {self.schema} on {self.settings.redacted_dsn} not ready in time: a migration "
+                "could not get its locks or finish by the deadline (another session holds a lock on "
+                "its tables? `otel-pgvector migrate` waits as long as it takes): "
+                f"{redact_dsn(str(error).strip())}"
+            ) from error
+        self.partitioned_tables = tuple(name for (name,) in rows)
+        if deadline is None:
+            self.partitions.ensure_current(conn, self.partitioned_tables)
+        else:
+            now = time.monotonic()
+            share_until = now + max(0.0, deadline - now) * FIRST_USE_PARTITION_SHARE
+            self.partitions.ensure_current(
+                conn, self.partitioned_tables, share_until, self._partition_lock_wait
+            )
+        self._migrated = True
+        return applied
+
+    @property
+    def _partition_lock_wait(self) -> float:
+        return self.settings.timeout * PARTITION_LOCK_SHARE
+
+    def ensure_partitions(self) -> bool:
+        """Create the partitions around today if they are due; False when they are left for a
+        later call, True when nothing is left to do (before the schema is prepared, nothing is:
+        its preparation creates them).
+
+        For a background thread, off the export path (the delivery's replayer calls it after
+        the UTC date moved on, or after the first use could not create them): its lock waits
+        last at most a tenth of the export timeout, its statements (which may move many rows
+        out of the default partition) the whole timeout.
+        """
+        if not self._migrated or not self.partitions.due():
+            return True
+        timeout = self.settings.timeout
+        deadline = time.monotonic() + timeout
+        with self.connection(timeout, deadline) as conn:
+            return self.partitions.ensure_current(
+                conn, self.partitioned_tables, deadline, self._partition_lock_wait
+            )
 
     def _configure(self, conn: psycopg.Connection) -> None:
         conn.execute("SELECT set_config('search_path', %s, false)", (f'"{self.schema}", public',))
@@ -128,16 +196,20 @@ class Database:
             self._pool = None
         self._lock = threading.Lock()
 
-    def _current_pool(self) -> ConnectionPool:
+    def _current_pool(self, deadline: float) -> ConnectionPool:
+        """The pool; the first call prepares the schema on a connection of its own, by ``deadline``."""
         pool = self._pool
         if pool is not None:
             return pool
-        with self._lock:
+        if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise DatabaseUnavailable(f"{self!r}: another thread's preparation of the schema took too long")
+        try:
             if self._closed:
                 raise DatabaseClosed(f"{self!r} is closed")
             if self._pool is None:
                 if not self._migrated:
-                    self.migrate()
+                    with self.connect(deadline - time.monotonic()) as conn:
+                        self._prepare(conn, deadline)
                 self._pool = ConnectionPool(
                     self.conninfo(),
                     min_size=self.settings.pool_min_size,
@@ -149,18 +221,24 @@ class Database:
                 )
                 self._pool.open(wait=False)
             return self._pool
+        finally:
+            self._lock.release()
 
     @contextmanager
-    def connection(self, timeout: float) -> Iterator[psycopg.Connection]:
+    def connection(self, timeout: float, deadline: float | None = None) -> Iterator[psycopg.Connection]:
         """A pooled connection, waiting at most ``timeout`` seconds for one.
 
-        The first call in a process starts the embedded server if needed and migrates; that is
-        not part of the wait, or a migration longer than the short wait an export allows for a
-        connection would fail the first batch of every process.
+        The first call in a process starts the embedded server if needed and prepares the
+        schema (:meth:`_prepare`), bounded by ``deadline`` (a ``time.monotonic()`` value;
+        default: ``timeout`` from now) rather than by ``timeout``: an export waits only a tenth
+        of its timeout for a connection, and a preparation that had to fit in that would fail
+        the first batch of every process. The wait for the connection ends by the deadline too.
         """
+        if deadline is None:
+            deadline = time.monotonic() + timeout
         try:
-            pool = self._current_pool()
-            with pool.connection(timeout=timeout) as conn:
+            pool = self._current_pool(deadline)
+            with pool.connection(timeout=max(0.0, min(timeout, deadline - time.monotonic()))) as conn:
                 try:
                     yield conn
                 except psycopg.errors.ReadOnlySqlTransaction:

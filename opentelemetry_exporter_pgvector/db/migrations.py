@@ -4,7 +4,9 @@ Migrations are the ``NNNN_name.sql`` files shipped in ``db/migrations/``. Each r
 transaction with ``search_path`` set to the configured schema (then ``public``, where pgvector
 usually lives), and is recorded in ``otel_schema_migrations`` in that same transaction, so a
 crash leaves either all of a migration or none of it. A session-level advisory lock keyed on
-the schema makes two processes starting at once apply each migration exactly once.
+the schema makes two processes starting at once apply each migration exactly once; a schema
+already current is recognized without it (:func:`migrate`), so a process's start never waits
+for a lock.
 
 Before any migration runs, the server and pgvector are checked against the oldest versions the
 migrations and queries need, so an old server fails with one message saying what to upgrade
@@ -23,6 +25,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import PgvectorMissingError, SchemaError
+from .timeouts import bound_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -203,46 +206,74 @@ def applied_version(conn: psycopg.Connection, schema: str) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate(conn: psycopg.Connection, schema: str, up_to: int | None = None) -> list[Migration]:
+def _recorded(conn: psycopg.Connection, schema: str) -> dict[int, str]:
+    """Version to checksum of the migrations applied to ``schema`` (none: not even its table)."""
+    if not _migrations_table_exists(conn, schema):
+        return {}
+    return dict(
+        conn.execute(
+            sql.SQL("SELECT version, checksum FROM {}.otel_schema_migrations").format(sql.Identifier(schema))
+        ).fetchall()
+    )
+
+
+def migrate(
+    conn: psycopg.Connection, schema: str, up_to: int | None = None, deadline: float | None = None
+) -> list[Migration]:
     """Bring ``schema`` up to the latest version; return the migrations this call applied.
 
     Idempotent and safe to run from several processes at once. ``conn`` must not be inside a
-    transaction; it is left with its original ``search_path``. ``up_to`` stops after that
-    version, leaving the schema as an older release of the package did (to test upgrades).
+    transaction; every step runs in a transaction of its own (autocommit or not), and ``conn``
+    is left with its original settings. ``up_to`` stops after that version, leaving the
+    schema as an older release of the package did (to test upgrades).
+
+    A schema already current (the normal start of a process) is recognized from
+    ``otel_schema_migrations`` alone, without the advisory lock or any DDL, so no lock held
+    elsewhere can delay it. With a ``deadline`` (``time.monotonic()``), each transaction's
+    lock waits and statements end by it (:func:`~.timeouts.bound_transaction`): a migration
+    that cannot get its locks in time fails with 55P03 or 57014, having applied each earlier
+    migration wholly or not at all, and the next call carries on.
     """
-    conn.autocommit = True
-    ensure_supported_versions(conn)
-    key = _advisory_key(schema)
-    conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-    try:
-        ensure_pgvector(conn)
-        schema_id = sql.Identifier(schema)
-        # Create only what is missing, so an up-to-date schema needs no CREATE privilege.
-        if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone():
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema_id))
-        if not _migrations_table_exists(conn, schema):
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {}.otel_schema_migrations ("
-                    " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
-                    " applied_at timestamptz NOT NULL DEFAULT now())"
-                ).format(schema_id)
+    wanted = [m for m in available_migrations() if up_to is None or m.version <= up_to]
+    with conn.transaction():
+        bound_transaction(conn, deadline)
+        ensure_supported_versions(conn)
+        done = _recorded(conn, schema)
+    for migration in wanted:
+        if done.get(migration.version, migration.checksum) != migration.checksum:
+            logger.warning(
+                "migration %04d_%s in schema %s differs from the one shipped now",
+                migration.version, migration.name, schema,
             )
-        done: dict[int, str] = dict(
-            conn.execute(sql.SQL("SELECT version, checksum FROM {}.otel_schema_migrations").format(schema_id))
-        )
+    if all(migration.version in done for migration in wanted):
+        return []
+    key = _advisory_key(schema)
+    with conn.transaction():
+        bound_transaction(conn, deadline)
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))  # session-level: outlives this transaction
+    try:
+        with conn.transaction():
+            bound_transaction(conn, deadline)
+            ensure_pgvector(conn)
+            schema_id = sql.Identifier(schema)
+            # Create only what is missing, so an up-to-date schema needs no CREATE privilege.
+            if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone():
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema_id))
+            if not _migrations_table_exists(conn, schema):
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {}.otel_schema_migrations ("
+                        " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+                        " applied_at timestamptz NOT NULL DEFAULT now())"
+                    ).format(schema_id)
+                )
+            done = _recorded(conn, schema)  # another process may have migrated while we waited
         applied = []
-        for migration in available_migrations():
-            if up_to is not None and migration.version > up_to:
-                break
+        for migration in wanted:
             if migration.version in done:
-                if done[migration.version] != migration.checksum:
-                    logger.warning(
-                        "migration %04d_%s in schema %s differs from the one shipped now",
-                        migration.version, migration.name, schema,
-                    )
                 continue
             with conn.transaction():
+                bound_transaction(conn, deadline)
                 conn.execute(
                     "SELECT set_config('search_path', %s, true)", (f'"{schema}", public',)
                 )
@@ -258,4 +289,5 @@ def migrate(conn: psycopg.Connection, schema: str, up_to: int | None = None) -> 
             applied.append(migration)
         return applied
     finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))

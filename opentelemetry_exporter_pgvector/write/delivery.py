@@ -17,8 +17,11 @@ The path of a batch (docs/reliability.md tells the guarantees):
    wait for it; past that, the caller spools the batch itself).
 4. A background thread replays the spool oldest first, at most ``dlq_replay_rate`` batches
    per second on one pooled connection, whenever the breaker lets it; a batch already in the
-   ledger is skipped. It also fsyncs the spool, adopts the spools of exited processes and
-   prunes the ledger.
+   ledger is skipped. It also fsyncs the spool, adopts the spools of exited processes, prunes
+   the ledger and creates the daily partitions when the UTC date moves on: DDL that waits for
+   locks, kept off the export path (docs/reliability.md, "Bounded DDL and connecting"). An
+   export only notices that they are due and wakes it; its rows land in the default partition
+   meanwhile.
 """
 
 from __future__ import annotations
@@ -123,6 +126,10 @@ class Delivery:
         # database accepts a write) before trying the spool: retrying at once only loads a
         # failing server, and counts towards the breaker a failure the exporters did not make.
         self._replay_not_before = 0.0
+        # While a lock keeps the daily partitions from being created, the replayer tries again
+        # after a back-off, not on every round; an export does not wake it before then either.
+        self._partitions_not_before = 0.0
+        self._partition_failures = 0
         self.after_fork_in_child()
         reset_after_fork(self)
         self._background = background  # False: the caller replays (``otel-pgvector dlq replay``)
@@ -224,6 +231,9 @@ class Delivery:
                 continue
             self.breaker.record_success()
             self._replay_not_before = 0.0  # the database takes writes: the spool may follow
+            if self.database.partitions.due() and time.monotonic() >= self._partitions_not_before:
+                self._ensure_replayer()
+                self._wake_replayer()
             with self._counts_lock:
                 self._stored += stored
                 self._rejected += rejected
@@ -281,6 +291,7 @@ class Delivery:
                 if now - last_prune >= _PRUNE_EVERY and self.breaker.state is BreakerState.CLOSED:
                     last_prune = now
                     self.writer.prune_ledger(self.settings.ledger_retention_days, self.settings.timeout)
+                self._keep_partitions()
                 replayed = self.replay_one()
             except Exception:  # the loop must survive anything; the next round tries again
                 logger.exception("dead-letter replayer error")
@@ -294,6 +305,25 @@ class Delivery:
                 wait = min(60.0, self.settings.breaker_cooldown * 2 ** min(failures, 10))
             if self._wake.wait(wait):
                 self._wake.clear()
+
+    def _keep_partitions(self) -> None:
+        """Create the daily partitions if they are due (``Database.ensure_partitions``), backing
+        off up to a minute while a lock or an error keeps them from being created."""
+        if (time.monotonic() < self._partitions_not_before or not self.database.partitions.due()
+                or self.breaker.state is not BreakerState.CLOSED):
+            return
+        try:
+            created = self.database.ensure_partitions()
+        except Exception as error:  # noqa: BLE001 - tried again after the back-off
+            logger.warning("could not create the daily partitions of %s, trying again later: %s",
+                           self.database, error)
+            created = False
+        if created:
+            self._partition_failures = 0
+            return
+        self._partition_failures += 1
+        self._partitions_not_before = time.monotonic() + min(
+            60.0, self.settings.breaker_cooldown * 2 ** min(self._partition_failures, 10))
 
     def replay_one(self) -> bool | None:
         """Replay the oldest spooled batch if the breaker lets us, and no live batch failed

@@ -19,6 +19,7 @@ from psycopg import sql
 from ..convert.table import Row, TableRows, TableSpec
 from ..db.database import Database
 from ..db.known_keys import KnownKeys
+from ..db.timeouts import bound_transaction
 from .copy import copy_rows, copy_statement
 from .poison import DEAD_LETTER_TABLE, Rejected, dead_letter_rows, isolate
 
@@ -61,7 +62,10 @@ class TelemetryWriter:
         Returns False, storing nothing, when ``batch_id`` is already in the ledger. The server
         enforces the remaining time as the transaction's statement timeout, so a lock wait or
         a slow disk cannot hold the exporter past its deadline; ``connect_timeout`` bounds the
-        wait for a pooled connection (default: ``timeout``).
+        wait for a pooled connection (default: ``timeout``). A process's first write prepares
+        the schema within ``timeout`` too (``Database.connection``); no other DDL runs here:
+        the daily partitions are the replayer's (``Delivery``), and a row whose day has none
+        yet goes to the default partition.
         """
         return self._transaction(parts, timeout, batch_id, connect_timeout, isolate_rows=False)[0]
 
@@ -83,8 +87,7 @@ class TelemetryWriter:
         deadline = time.monotonic() + timeout
         stored_keys: list[tuple[KnownKeys, list[Hashable]]] = []
         rejected: list[Rejected] = []
-        with self.database.connection(min(timeout, connect_timeout or timeout)) as conn:
-            self.database.partitions.ensure_current(conn, self.database.partitioned_tables)
+        with self.database.connection(min(timeout, connect_timeout or timeout), deadline) as conn:
             remaining_ms = str(max(1, int((deadline - time.monotonic()) * 1000)))
             duplicate = False
             with conn.transaction() as transaction:
@@ -160,13 +163,14 @@ class TelemetryWriter:
         return known, list(new_rows)
 
     def prune_ledger(self, retention_days: int, timeout: float) -> int:
-        """Delete ledger ids older than ``retention_days``; return how many went."""
-        with self.database.connection(timeout) as conn:
+        """Delete ledger ids older than ``retention_days`` within ``timeout``; return how many went."""
+        deadline = time.monotonic() + timeout
+        with self.database.connection(timeout, deadline) as conn, conn.transaction():
+            bound_transaction(conn, deadline)
             cursor = conn.execute(
                 sql.SQL("DELETE FROM {} WHERE committed_at < now() - make_interval(days => %s)").format(
                     self.database.qualified(LEDGER_TABLE)
                 ),
                 (retention_days,),
             )
-            conn.commit()
             return cursor.rowcount
