@@ -233,7 +233,7 @@ class Delivery:
             self._replay_not_before = 0.0  # the database takes writes: the spool may follow
             if self.database.partitions.due() and time.monotonic() >= self._partitions_not_before:
                 self._ensure_replayer()
-                self._wake_replayer()
+                self._wake.set()
             with self._counts_lock:
                 self._stored += stored
                 self._rejected += rejected
