@@ -196,20 +196,21 @@ class Database:
             self._pool = None
         self._lock = threading.Lock()
 
-    def _current_pool(self, deadline: float) -> ConnectionPool:
-        """The pool; the first call prepares the schema on a connection of its own, by ``deadline``."""
+    def _current_pool(self, deadline: float, prepare: bool) -> ConnectionPool:
+        """The pool; with ``prepare``, the schema is prepared first (once, on a connection of its
+        own, by ``deadline``), whoever opened the pool."""
         pool = self._pool
-        if pool is not None:
+        if pool is not None and (self._migrated or not prepare):
             return pool
         if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise DatabaseUnavailable(f"{self!r}: another thread's preparation of the schema took too long")
         try:
             if self._closed:
                 raise DatabaseClosed(f"{self!r} is closed")
+            if prepare and not self._migrated:
+                with self.connect(deadline - time.monotonic()) as conn:
+                    self._prepare(conn, deadline)
             if self._pool is None:
-                if not self._migrated:
-                    with self.connect(deadline - time.monotonic()) as conn:
-                        self._prepare(conn, deadline)
                 self._pool = ConnectionPool(
                     self.conninfo(),
                     min_size=self.settings.pool_min_size,
@@ -225,8 +226,12 @@ class Database:
             self._lock.release()
 
     @contextmanager
-    def connection(self, timeout: float, deadline: float | None = None) -> Iterator[psycopg.Connection]:
+    def connection(self, timeout: float, deadline: float | None = None,
+                   prepare: bool = True) -> Iterator[psycopg.Connection]:
         """A pooled connection, waiting at most ``timeout`` seconds for one.
+
+        ``prepare=False`` is for readers (``TelemetryQuery``, the read commands): they never
+        create or upgrade a schema, so a typo in ``--schema`` cannot create an empty one.
 
         The first call in a process starts the embedded server if needed and prepares the
         schema (:meth:`_prepare`), bounded by ``deadline`` (a ``time.monotonic()`` value;
@@ -237,7 +242,7 @@ class Database:
         if deadline is None:
             deadline = time.monotonic() + timeout
         try:
-            pool = self._current_pool(deadline)
+            pool = self._current_pool(deadline, prepare)
             with pool.connection(timeout=max(0.0, min(timeout, deadline - time.monotonic()))) as conn:
                 try:
                     yield conn

@@ -38,6 +38,16 @@ class Fetch(Generic[Row]):
 Plan = Generator[Fetch[Any], list[Any], Result]
 
 
+def fetch_all(request: Fetch[Row]) -> Plan[list[Row]]:
+    """The plan of a single statement whose rows are the answer.
+
+    Query functions validate their arguments and build the statement eagerly, then return
+    this: bad arguments fail when the plan is made, before any connection is taken.
+    """
+    rows: list[Row] = yield request
+    return rows
+
+
 def _row_factory(row: type[Any]) -> Callable[..., Any]:
     if row is tuple:
         return tuple_row

@@ -23,6 +23,7 @@ from ..db.database import Database, acquire
 from . import logs, metrics, trace_context, traces
 from .health import Health, health
 from .plan import run
+from .schema_check import check_readable
 
 if TYPE_CHECKING:
     from .similar import SimilarSpan
@@ -57,6 +58,7 @@ class TelemetryQuery:
     ) -> None:
         self.settings = PgvectorSettings.resolve(settings, **overrides)
         self._database: Database = acquire(self.settings)
+        self._checked = False
 
     def close(self) -> None:
         self._database.release()
@@ -69,7 +71,12 @@ class TelemetryQuery:
 
     @contextmanager
     def _read(self) -> Iterator[psycopg.Connection]:
-        with self._database.connection(self.settings.timeout) as conn, conn.transaction():
+        """A read-only transaction on a pooled connection; the schema is checked (not created)
+        before the first one."""
+        with self._database.connection(self.settings.timeout, prepare=False) as conn, conn.transaction():
+            if not self._checked:
+                check_readable(conn, self.settings.db_schema)
+                self._checked = True
             conn.execute("SET TRANSACTION READ ONLY")
             yield conn
 
@@ -202,19 +209,22 @@ class TelemetryQuery:
         hour), newest first; durations are timedeltas or milliseconds. See ``query/traces.py``."""
         filters = traces.TraceFilters(service, name, status, min_duration, max_duration, attributes,
                                       root_name, min_trace_duration, since, until, limit)
+        plan = traces.find_traces(self._database, filters)
         with self._read() as conn:
-            return run(conn, traces.find_traces(self._database, filters))
+            return run(conn, plan)
 
     def get_trace(self, trace_id: str | int | uuid.UUID, since: dt.datetime | None = None,
                   until: dt.datetime | None = None) -> traces.Trace:
         """One trace as a tree of spans with their attributes, events, links and resource."""
+        plan = traces.get_trace(self._database, trace_id, since, until)
         with self._read() as conn:
-            return run(conn, traces.get_trace(self._database, trace_id, since, until))
+            return run(conn, plan)
 
     def compare_traces(self, a: str | int | uuid.UUID, b: str | int | uuid.UUID) -> traces.TraceComparison:
         """Two traces span by span: duration deltas, status changes, spans only one has."""
+        plan = traces.compare_traces(self._database, a, b)
         with self._read() as conn:
-            return run(conn, traces.compare_traces(self._database, a, b))
+            return run(conn, plan)
 
     def health(self) -> Health:
         """Reachability, server and pgvector versions, migration, breaker state and spool size."""

@@ -19,7 +19,7 @@ from psycopg import sql
 from ..db.database import Database
 from ..errors import NotFound, QueryError
 from .logs import parse_trace_id
-from .plan import Fetch, Plan
+from .plan import Fetch, Plan, fetch_all
 
 DEFAULT_WINDOW = dt.timedelta(hours=1)
 # A trace found by a span in the window is assembled from its spans up to this far outside it
@@ -160,9 +160,8 @@ def find_traces(database: Database, filters: TraceFilters) -> Plan[list[TraceSum
         conditions=sql.SQL(" AND ").join(conditions),
         having=sql.SQL("WHERE ") + sql.SQL(" AND ").join(having) if having else sql.SQL(""),
     )
-    rows = yield Fetch(statement, [*params, since - TRACE_MARGIN, until + TRACE_MARGIN, *having_params,
-                                   filters.limit], TraceSummary)
-    return rows
+    return fetch_all(Fetch(statement, [*params, since - TRACE_MARGIN, until + TRACE_MARGIN, *having_params,
+                                       filters.limit], TraceSummary))
 
 
 @dataclass(frozen=True)
@@ -246,7 +245,11 @@ def get_trace(database: Database, trace_id: str | int | uuid.UUID,
     A trace id alone is looked up through each daily partition's primary-key index;
     ``since``/``until`` (when the trace is known to lie in them) prune the partitions.
     """
-    parsed = parse_trace_id(trace_id)
+    return _get_trace(database, parse_trace_id(trace_id), since, until)
+
+
+def _get_trace(database: Database, parsed: uuid.UUID, since: dt.datetime | None,
+               until: dt.datetime | None) -> Plan[Trace]:
     conditions = [sql.SQL("s.trace_id = %s")]
     params: list[Any] = [parsed]
     for value, condition in ((since, "s.start_time >= %s"), (until, "s.start_time < %s")):
@@ -358,6 +361,11 @@ def compare(a: Trace, b: Trace) -> TraceComparison:
 def compare_traces(database: Database, a: str | int | uuid.UUID, b: str | int | uuid.UUID
                    ) -> Plan[TraceComparison]:
     """Both traces fetched (through :func:`get_trace`) and compared."""
-    first = yield from get_trace(database, a)
-    second = yield from get_trace(database, b)
+    plans = get_trace(database, a), get_trace(database, b)  # both ids checked before any query
+    return _compare_plans(*plans)
+
+
+def _compare_plans(a: Plan[Trace], b: Plan[Trace]) -> Plan[TraceComparison]:
+    first = yield from a
+    second = yield from b
     return compare(first, second)
