@@ -222,8 +222,9 @@ def test_password_not_in_connection_failure(dsn: str, caplog: pytest.LogCaptureF
         assert exporter.delivery.stats().spool.spooled_batches == 1
     finally:
         exporter.shutdown()
-    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
-    assert errors, "a failed export must be logged"
+    # spooled, not lost: a warning (the first failure after a success), not an error
+    warnings = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert warnings, "a failed export must be logged"
     assert SECRET not in caplog.text
     for record in caplog.records:
         assert SECRET not in record.getMessage()

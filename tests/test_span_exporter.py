@@ -433,7 +433,7 @@ def test_unreachable_database_spools_within_timeout(caplog: pytest.LogCaptureFix
     """Not delivered but durably spooled for replay: SUCCESS (docs/reliability.md), within the timeout."""
     exporter = PgvectorSpanExporter(dsn="postgresql://u:pw@127.0.0.1:1/db", timeout=2)
     try:
-        with caplog.at_level(logging.ERROR):
+        with caplog.at_level(logging.WARNING):  # spooled, not lost: a warning
             started = time.monotonic()
             result = exporter.export(make_spans(2))
             elapsed = time.monotonic() - started

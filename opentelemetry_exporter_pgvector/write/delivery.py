@@ -126,6 +126,7 @@ class Delivery:
         # database accepts a write) before trying the spool: retrying at once only loads a
         # failing server, and counts towards the breaker a failure the exporters did not make.
         self._replay_not_before = 0.0
+        self._failure_warned = False  # a failed write since the last success was logged as a warning
         # While a lock keeps the daily partitions from being created, the replayer tries again
         # after a back-off, not on every round; an export does not wake it before then either.
         self._partitions_not_before = 0.0
@@ -166,8 +167,11 @@ class Delivery:
         try:
             return self._attempt(parts, batch_id, deadline, abort or self._stop)
         except Exception as error:  # noqa: BLE001 - spooled below; the breaker already counted it
-            # INFO: nothing is lost, and failures that persist open the breaker, which warns once
-            logger.info("could not write a batch to %s, spooling it: %s", self.database, error)
+            # The first failure after a success warns; the next ones are INFO: nothing is lost,
+            # and failures that persist open the breaker, which warns once more.
+            level = logging.INFO if self._failure_warned else logging.WARNING
+            self._failure_warned = True
+            logger.log(level, "could not write a batch to %s, spooling it: %s", self.database, error)
         self._replay_not_before = time.monotonic() + self.settings.breaker_cooldown
         return self._spool(batch_id, parts)
 
@@ -231,6 +235,7 @@ class Delivery:
                 continue
             self.breaker.record_success()
             self._replay_not_before = 0.0  # the database takes writes: the spool may follow
+            self._failure_warned = False
             if self.database.partitions.due() and time.monotonic() >= self._partitions_not_before:
                 self._ensure_replayer()
                 self._wake.set()
