@@ -20,7 +20,7 @@ from typing_extensions import Unpack
 
 from ..config import PgvectorSettings, SettingsOverrides
 from ..db.database import Database, acquire
-from . import logs, metrics, trace_context, traces
+from . import logs, metrics, services, trace_context, traces
 from .health import Health, health
 from .plan import run
 from .schema_check import check_readable
@@ -223,6 +223,31 @@ class TelemetryQuery:
     def compare_traces(self, a: str | int | uuid.UUID, b: str | int | uuid.UUID) -> traces.TraceComparison:
         """Two traces span by span: duration deltas, status changes, spans only one has."""
         plan = traces.compare_traces(self._database, a, b)
+        with self._read() as conn:
+            return run(conn, plan)
+
+    # Services (query/services.py): errors grouped, RED, the service map.
+
+    def errors(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+               service: str | None = None, group_by: services.ErrorGrouping = "exception_type",
+               limit: int = 50) -> list[services.ErrorGroup]:
+        """Failed spans grouped by exception type, span name, service or shape (default: last 24 h)."""
+        plan = services.errors(self._database, since, until, service, group_by, limit)
+        with self._read() as conn:
+            return run(conn, plan)
+
+    def red(self, by: services.RedGrouping = "service", service: str | None = None,
+            since: dt.datetime | None = None, until: dt.datetime | None = None,
+            step: dt.timedelta | None = None) -> list[services.RedBucket]:
+        """Rate, errors and p50/p95/p99 of entry (SERVER, CONSUMER) spans per service or operation."""
+        plan = services.red(self._database, by, service, since, until, step)
+        with self._read() as conn:
+            return run(conn, plan)
+
+    def service_map(self, since: dt.datetime | None = None,
+                    until: dt.datetime | None = None) -> list[services.ServiceEdge]:
+        """Caller -> callee edges with call count, errors and p95 (default: the last hour)."""
+        plan = services.service_map(self._database, since, until)
         with self._read() as conn:
             return run(conn, plan)
 
