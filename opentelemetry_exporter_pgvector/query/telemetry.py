@@ -24,6 +24,7 @@ from . import logs, metrics, services, trace_context, traces
 from .health import Health, health
 from .plan import run
 from .schema_check import check_readable
+from .sql_hatch import SqlResult, check_read_only_text, run_sql
 
 if TYPE_CHECKING:
     from .similar import SimilarSpan
@@ -70,13 +71,19 @@ class TelemetryQuery:
         self.close()
 
     @contextmanager
-    def _read(self) -> Iterator[psycopg.Connection]:
-        """A read-only transaction on a pooled connection; the schema is checked (not created)
-        before the first one."""
-        with self._database.connection(self.settings.timeout, prepare=False) as conn, conn.transaction():
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection; the schema is checked (never created) before the first one."""
+        with self._database.connection(self.settings.timeout, prepare=False) as conn:
             if not self._checked:
-                check_readable(conn, self.settings.db_schema)
+                with conn.transaction():
+                    check_readable(conn, self.settings.db_schema)
                 self._checked = True
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[psycopg.Connection]:
+        """A read-only transaction on a pooled connection."""
+        with self._connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
             yield conn
 
@@ -250,6 +257,14 @@ class TelemetryQuery:
         plan = services.service_map(self._database, since, until)
         with self._read() as conn:
             return run(conn, plan)
+
+    def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None, limit: int = 1000,
+            timeout: float = 5.0) -> SqlResult:
+        """Any read-only query (one statement), at most ``limit`` rows and ``timeout`` seconds;
+        writes are refused however they are spelled (see ``query/sql_hatch.py``)."""
+        check_read_only_text(query)
+        with self._connection() as conn:
+            return run_sql(conn, query, params, limit, timeout)
 
     def health(self) -> Health:
         """Reachability, server and pgvector versions, migration, breaker state and spool size."""
