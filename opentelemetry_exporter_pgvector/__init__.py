@@ -9,10 +9,12 @@ from .errors import ConfigurationError, PgvectorError
 from .exporters.logs import PgvectorLogExporter
 from .exporters.metrics import PgvectorMetricExporter
 from .exporters.trace import PgvectorSpanExporter
+from .query.async_telemetry import AsyncTelemetryQuery
 from .query.telemetry import TelemetryQuery
 from .version import __version__
 
 __all__ = [
+    "AsyncTelemetryQuery",
     "ConfigurationError",
     "PgvectorError",
     "PgvectorLogExporter",

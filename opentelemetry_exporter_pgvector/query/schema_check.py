@@ -2,28 +2,34 @@
 
 Readers never migrate (only exporters, ``migrate``, ``demo`` and ``embed`` create or upgrade
 a schema), so a schema that does not exist is reported with the schemas that do hold
-telemetry, and an out-of-date one with the command that upgrades it.
+telemetry, and an out-of-date one with the command that upgrades it. A plan (``plan.py``),
+so the sync and the async client check alike.
 """
 
 from __future__ import annotations
 
-import psycopg
+from psycopg import sql
 
-from ..db.migrations import applied_version, latest_version
+from ..db.migrations import latest_version
 from ..errors import NotFound, SchemaError
+from .plan import Fetch, Plan
 
 
-def check_readable(conn: psycopg.Connection, schema: str) -> None:
+def check_readable(schema: str) -> Plan[None]:
     """Raise :class:`NotFound` or :class:`SchemaError` unless ``schema`` can be read as is."""
-    version = applied_version(conn, schema)
+    [(table,)] = yield Fetch(sql.SQL("SELECT to_regclass(format('%%I.otel_schema_migrations', %s::text))"),
+                             (schema,))
+    version = 0
+    if table is not None:
+        [(version,)] = yield Fetch(sql.SQL("SELECT coalesce(max(version), 0) FROM {}").format(
+            sql.Identifier(schema, "otel_schema_migrations")))
     latest = latest_version()
     if version == latest:
         return
     if version == 0:
-        rows = conn.execute(
+        rows = yield Fetch(sql.SQL(
             "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE c.relname = 'otel_schema_migrations' ORDER BY 1"
-        ).fetchall()
+            " WHERE c.relname = 'otel_schema_migrations' ORDER BY 1"))
         others = ", ".join(name for (name,) in rows) or "none yet"
         raise NotFound(
             f"schema {schema!r} holds no telemetry (schemas that do: {others}); exporters create it "

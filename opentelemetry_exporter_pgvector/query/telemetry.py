@@ -76,7 +76,7 @@ class TelemetryQuery:
         with self._database.connection(self.settings.timeout, prepare=False) as conn:
             if not self._checked:
                 with conn.transaction():
-                    check_readable(conn, self.settings.db_schema)
+                    run(conn, check_readable(self.settings.db_schema))
                 self._checked = True
             yield conn
 
