@@ -288,6 +288,13 @@ class PgvectorSettings(BaseSettings):
             raise ValueError(
                 "must be a plain SQL identifier (letters, digits, underscore; at most 63 characters)"
             )
+        if value.lower().startswith("pg_") or value.lower() == "information_schema":
+            # pg_temp would hold the tables for one session only and pg_catalog is the server's own:
+            # migrations there fail or vanish, and every batch would go to the spool for ever.
+            raise ValueError(
+                f"{value!r} is a PostgreSQL system schema (names starting with pg_, and "
+                "information_schema, are reserved for the server): choose a schema of your own"
+            )
         return value
 
     @model_validator(mode="after")

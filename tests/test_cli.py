@@ -132,6 +132,19 @@ def test_console_script_invalid_schema(schema: str) -> None:
     assert "OTEL_EXPORTER_PGVECTOR_SCHEMA" in lines[0]
 
 
+def test_a_system_schema_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--schema", "pg_catalog", "migrate"])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("otel-pgvector: invalid pgvector exporter settings: "
+                               "OTEL_EXPORTER_PGVECTOR_SCHEMA:")
+    assert "'pg_catalog' is a PostgreSQL system schema" in lines[0]
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
 @pytest.mark.parametrize(
     ("args", "env_var", "status"),
     [

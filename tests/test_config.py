@@ -7,6 +7,7 @@ import time
 import traceback
 from pathlib import Path
 
+import psycopg
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -124,6 +125,32 @@ def test_invalid_env_var_is_named(monkeypatch: pytest.MonkeyPatch, _kwargs: dict
     with pytest.raises(ConfigurationError) as error:
         PgvectorSettings()
     assert ENV_PREFIX + env in str(error.value)
+
+
+SYSTEM_SCHEMAS = ["pg_catalog", "information_schema", "pg_temp", "pg_temp_3", "pg_toast", "pg_toast_temp_1",
+                  "pg_mine", "PG_CATALOG", "Information_Schema"]
+
+
+@pytest.mark.parametrize("schema", SYSTEM_SCHEMAS)
+def test_system_schemas_are_refused(monkeypatch: pytest.MonkeyPatch, schema: str) -> None:
+    """pg_temp and pg_catalog took every batch into the spool for ever while export() said SUCCESS."""
+    with pytest.raises(ConfigurationError, match=ENV_PREFIX + "SCHEMA: .*system schema") as by_keyword:
+        PgvectorSettings(schema=schema)
+    assert repr(schema) in str(by_keyword.value) and "reserved" in str(by_keyword.value)
+    monkeypatch.setenv(ENV_PREFIX + "SCHEMA", schema)
+    with pytest.raises(ConfigurationError, match=ENV_PREFIX + "SCHEMA: .*system schema"):
+        PgvectorSettings()
+
+
+@pytest.mark.parametrize("schema", ["pg", "pgx", "my_pg_schema", "information", "public", "_pg_"])
+def test_schemas_that_only_look_like_system_ones_are_accepted(schema: str) -> None:
+    assert PgvectorSettings(schema=schema).db_schema == schema
+
+
+def test_the_server_reserves_the_pg_prefix_too(conn: psycopg.Connection) -> None:
+    """The rule refused at configuration is PostgreSQL's own: CREATE SCHEMA pg_x fails with 42939."""
+    with pytest.raises(psycopg.errors.ReservedName):
+        conn.execute("CREATE SCHEMA pg_otel_pgvector_probe")
 
 
 def test_pool_min_above_max_names_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
