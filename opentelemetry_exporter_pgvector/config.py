@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
+from urllib.parse import unquote
 
 import platformdirs
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from typing_extensions import TypedDict, Unpack
 
@@ -30,22 +31,123 @@ MetricsTemporality = Literal["cumulative", "delta", "lowmemory"]
 HistogramAggregation = Literal["explicit_bucket_histogram", "base2_exponential_bucket_histogram"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_URI_PASSWORD = re.compile(r"(?P<head>^[a-z]+://[^:/@?#]*:)(?P<secret>[^@/?#]*)(?P<tail>@)", re.IGNORECASE)
-_SECRET_KEYS = ("password", "sslpassword")
+_SECRET_KEYS = frozenset({"password", "sslpassword"})
+_URI_SCHEMES = ("postgresql://", "postgres://")  # libpq's, case-sensitive
+_SPACE = " \t\n\r\f\v"  # C isspace(): what libpq's key=value parser skips
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_BACKSLASH_ESCAPE = re.compile(r"\\(.?)", re.DOTALL)  # a trailing lone backslash is dropped
+
+
+class _Secret(NamedTuple):
+    """A password value as libpq reads it, and where it is in the connection string."""
+
+    key: str
+    start: int
+    end: int
+    value: str
 
 
 def redact_dsn(dsn: str) -> str:
-    """Return ``dsn`` with any password replaced by ``***`` so it can be logged or shown.
+    """Return ``dsn`` with every password replaced by ``***`` so it can be logged or shown.
 
-    Handles both URI (``postgresql://user:secret@host/db``, ``?password=secret``) and
-    libpq key=value strings. Used everywhere a DSN can reach a log, repr or error message.
+    libpq's own parser (``conninfo_to_dict``) says what the passwords are; they are found in the
+    text by libpq's rules (a URI's ``user:secret@`` up to the first ``@``, query keys
+    percent-decoded as in ``pass%77ord=``; key=value values with their quotes and backslashes)
+    and masked only where what is found agrees with libpq, so ``?``, ``#``, ``&`` or ``@`` in a
+    password cannot leave part of it shown. A string libpq cannot parse, or does not read as
+    found here, or a URI it misreads (:func:`_misread_uri`: pieces of a password taken for the
+    host, port or database), shows nothing that might be secret: its scheme at most.
     """
     if not dsn:
         return dsn
-    redacted = _URI_PASSWORD.sub(r"\g<head>***\g<tail>", dsn)
-    for key in _SECRET_KEYS:
-        redacted = re.sub(rf"(?i)(\b{key}\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", redacted)
-    return redacted
+    try:
+        parsed = conninfo_to_dict(dsn)
+    except Exception:  # noqa: BLE001 - libpq's message quotes the string: show nothing of it
+        return _hidden(dsn)
+    is_uri = dsn.startswith(_URI_SCHEMES)
+    if is_uri and _misread_uri(parsed):
+        return _hidden(dsn)
+    found = _uri_secrets(dsn) if is_uri else _keyword_secrets(dsn)
+    last = {secret.key: secret.value for secret in found}  # libpq keeps a keyword's last value
+    if any(last.get(key, "") != parsed.get(key, "") for key in _SECRET_KEYS):
+        return _hidden(dsn)
+    for secret in sorted(found, key=lambda secret: secret.start, reverse=True):
+        rest = dsn[secret.end :]
+        # a quoted value may touch the next keyword: "password='x'port=5" must not become "***port=5"
+        blank = " " if rest and not is_uri and rest[0] not in _SPACE else ""
+        dsn = dsn[: secret.start] + "***" + blank + rest
+    return dsn
+
+
+def _hidden(dsn: str) -> str:
+    scheme = _SCHEME.match(dsn)
+    return f"{scheme[0]}***" if scheme else "<unparsable DSN>"
+
+
+def _misread_uri(parsed: dict[str, Any]) -> bool:
+    """True when libpq reads a URI as no working one reads: a port that is not a number, or an
+    ``@`` in a host name or the database name. That is what an unencoded ``/`` or ``@`` in the
+    password makes of it (``u:pa/ss@h/db`` is host ``u``, port ``pa``, database ``ss@h/db``)."""
+    ports = str(parsed.get("port", "")).split(",")
+    hosts = str(parsed.get("host", "")).split(",")
+    return (
+        any(port and not (port.isascii() and port.isdigit()) for port in ports)
+        or any("@" in host and not host.startswith("/") for host in hosts)
+        or "@" in str(parsed.get("dbname", ""))
+    )
+
+
+def _uri_secrets(dsn: str) -> list[_Secret]:
+    """The password values of a URI, located as libpq's ``conninfo_uri_parse_options`` does."""
+    found = []
+    start = dsn.index("://") + 3
+    at, slash = dsn.find("@", start), dsn.find("/", start)
+    if at != -1 and (slash == -1 or at < slash):  # user info, "user[:password]@", ends at the first @
+        colon = dsn.find(":", start, at)
+        if colon != -1:
+            found.append(_Secret("password", colon + 1, at, unquote(dsn[colon + 1 : at])))
+        start = at + 1
+    query = dsn.find("?", start)
+    if query != -1:
+        position = query + 1
+        for pair in dsn[position:].split("&"):
+            key, _, value = pair.partition("=")
+            name = unquote(key.strip(_SPACE))  # libpq 17+ ignores blanks around keys and values
+            if name in _SECRET_KEYS:
+                begin = position + len(key) + 1
+                found.append(_Secret(name, begin, begin + len(value), unquote(value.strip(_SPACE))))
+            position += len(pair) + 1
+    return found
+
+
+def _keyword_secrets(dsn: str) -> list[_Secret]:
+    """The password values of a key=value string, located as libpq's ``conninfo_parse`` does."""
+    found = []
+    position, length = 0, len(dsn)
+    while position < length:
+        if dsn[position] in _SPACE:
+            position += 1
+            continue
+        key_start = position
+        while position < length and dsn[position] != "=" and dsn[position] not in _SPACE:
+            position += 1
+        key = dsn[key_start:position]
+        begin = position = _past_space(dsn, _past_space(dsn, position) + 1)  # past "=" and blanks
+        quoted = dsn.startswith("'", position)
+        position += quoted
+        while position < length and (dsn[position] != "'" if quoted else dsn[position] not in _SPACE):
+            position += 2 if dsn[position] == "\\" else 1
+        value = dsn[begin + quoted : min(position, length)]
+        position += quoted
+        if key in _SECRET_KEYS:
+            found.append(_Secret(key, begin, min(position, length), _BACKSLASH_ESCAPE.sub(r"\1", value)))
+    return found
+
+
+def _past_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in _SPACE:
+        position += 1
+    return position
 
 
 def default_embedding_cache_dir() -> Path:
@@ -78,10 +180,11 @@ class PgvectorSettings(BaseSettings):
         hide_input_in_errors=True,  # a DSN in a validation error would leak its password
     )
 
-    dsn: str = Field(
-        default="",
+    dsn: SecretStr = Field(
+        default=SecretStr(""),
         repr=False,
-        description="PostgreSQL URI or libpq key=value string; empty starts the embedded server.",
+        description="PostgreSQL URI or libpq key=value string; empty starts the embedded server. A "
+        "SecretStr, so model_dump() and repr never hold the password: read it with get_secret_value().",
     )
     embedded_dir: Path = Field(
         default_factory=lambda: platformdirs.user_data_path(APP_NAME) / "postgres",
@@ -258,17 +361,22 @@ class PgvectorSettings(BaseSettings):
 
     @field_validator("dsn")
     @classmethod
-    def _check_dsn(cls, value: str) -> str:
-        value = value.strip()
+    def _check_dsn(cls, secret: SecretStr) -> SecretStr:
+        value = secret.get_secret_value().strip()
         if not value:
-            return value
-        if "://" in value and not value.lower().startswith(("postgresql://", "postgres://")):
+            return SecretStr(value)
+        if "://" in value and not value.lower().startswith(_URI_SCHEMES):
             raise ValueError("expected a postgresql:// or postgres:// URI or a libpq key=value string")
         try:
-            conninfo_to_dict(value)
+            parsed = conninfo_to_dict(value)
         except Exception:  # noqa: BLE001 - psycopg's message may quote the password: replace it
             raise ValueError("is not a valid PostgreSQL connection string") from None
-        return value
+        if value.startswith(_URI_SCHEMES) and _misread_uri(parsed):
+            raise ValueError(
+                "is a URI libpq would read part of the password from as host, port or database name: "
+                "percent-encode '/' as %2F and '@' as %40 in the user name, password and database name"
+            )
+        return SecretStr(value)
 
     @field_validator("embedding_model", mode="before")
     @classmethod
@@ -318,12 +426,22 @@ class PgvectorSettings(BaseSettings):
     @property
     def uses_embedded_server(self) -> bool:
         """True when no DSN is configured and the embedded PostgreSQL server is used."""
-        return not self.dsn
+        return not self.dsn.get_secret_value()
 
     @property
     def redacted_dsn(self) -> str:
         """The DSN with its password masked, for logs and messages."""
-        return redact_dsn(self.dsn) if self.dsn else f"embedded:{self.embedded_dir}"
+        dsn = self.dsn.get_secret_value()
+        return redact_dsn(dsn) if dsn else f"embedded:{self.embedded_dir}"
+
+    def mask_passwords(self, text: str) -> str:
+        """``text`` (a libpq or server message, which may quote connection options) with this
+        DSN's password values replaced by ``***``."""
+        parsed = conninfo_to_dict(self.dsn.get_secret_value())
+        for key in _SECRET_KEYS:
+            if parsed.get(key):
+                text = text.replace(str(parsed[key]), "***")
+        return text
 
     def with_application_name(self, conninfo: str) -> str:
         """Add ``application_name`` to a conninfo unless the user chose one, so DBAs see who we are."""
@@ -344,7 +462,7 @@ class SettingsOverrides(TypedDict, total=False):
     drift apart. ``schema`` is the keyword of the ``db_schema`` field. Paths may be strings.
     """
 
-    dsn: str
+    dsn: str | SecretStr
     embedded_dir: Path | str
     schema: str
     timeout: float

@@ -16,6 +16,8 @@ from opentelemetry_exporter_pgvector.cli.main import cli, main
 from opentelemetry_exporter_pgvector.db.migrations import available_migrations
 from opentelemetry_exporter_pgvector.demo import SERVICES
 
+from dsn_cases import MISREAD_CASES, PIECES, VALID_CASES
+
 OTEL_PGVECTOR = Path(sys.executable).parent / "otel-pgvector"
 
 
@@ -65,6 +67,37 @@ def test_db_dsn_masks_password() -> None:
     assert shown.output.strip() == "postgresql://u:topsecret@localhost/db"
     keyvalue = runner.invoke(cli, ["--dsn", "host=localhost password=topsecret dbname=db", "db", "dsn"])
     assert keyvalue.output.strip() == "host=localhost password=*** dbname=db"
+
+
+@pytest.mark.parametrize(("dsn", "shown"), VALID_CASES)
+def test_db_dsn_and_health_mask_passwords_libpq_reads(
+    dsn: str, shown: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The passwords of issue 11 that the regex redaction showed: ``?``, ``#``, ``pass%77ord=``, ``&``."""
+    runner = CliRunner()
+    masked = runner.invoke(cli, ["--dsn", dsn, "db", "dsn"])
+    assert masked.exit_code == 0, masked.output
+    assert masked.output.strip() == shown
+    assert runner.invoke(cli, ["--dsn", dsn, "db", "dsn", "--show-password"]).output.strip() == dsn
+    monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_TIMEOUT", "2")
+    health = runner.invoke(cli, ["--dsn", dsn, "health"])
+    assert health.exit_code == 1, health.output
+    assert re.search(rf"reachable +no: database {re.escape(shown)} unavailable", health.output), health.output
+    assert not any(piece in health.output for piece in PIECES), health.output
+
+
+@pytest.mark.parametrize(("dsn", "_shown"), MISREAD_CASES)
+@pytest.mark.parametrize("command", [["db", "dsn"], ["health"]])
+def test_db_dsn_and_health_refuse_a_uri_libpq_misreads(
+    dsn: str, _shown: str, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--dsn", dsn, *command])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1, captured.err
+    assert "OTEL_EXPORTER_PGVECTOR_DSN" in lines[0] and "percent-encode" in lines[0]
+    assert not any(piece in captured.err + captured.out for piece in PIECES)
 
 
 def test_demo_stores_spans_and_prints_summary(

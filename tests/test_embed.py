@@ -94,7 +94,8 @@ def test_embed_command_fills_vectors(shape_settings: PgvectorSettings, embedding
                                      conn: psycopg.Connection, monkeypatch: Any) -> None:
     _export_distinct_shapes(shape_settings, 12)
     monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_EMBEDDING_CACHE_DIR", str(shape_settings.embedding_cache_dir))
-    result = CliRunner().invoke(cli, ["--dsn", shape_settings.dsn, "--schema", shape_settings.db_schema,
+    dsn = shape_settings.dsn.get_secret_value()
+    result = CliRunner().invoke(cli, ["--dsn", dsn, "--schema", shape_settings.db_schema,
                                       "embed", "--batch-size", "5"])
     assert result.exit_code == 0, result.output
     assert "embedded 12 shapes" in result.output
@@ -126,7 +127,7 @@ def test_embed_with_a_model_the_onnx_backend_cannot_run_exits_2_with_one_line(
     monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_EMBEDDING_MODEL", str(model))
     monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_EMBEDDING_CACHE_DIR", str(shape_settings.embedding_cache_dir))
     with pytest.raises(SystemExit) as exit_info:
-        main(["--dsn", shape_settings.dsn, "--schema", shape_settings.db_schema, "embed"])
+        main(["--dsn", shape_settings.dsn.get_secret_value(), "--schema", shape_settings.db_schema, "embed"])
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert exit_info.value.code == 2 and len(lines) == 1, captured.err

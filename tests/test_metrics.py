@@ -113,7 +113,7 @@ def test_exemplars_link_points_to_spans(settings: PgvectorSettings, exporter: Pg
     with TelemetryQuery(settings) as query:
         linked = [point for point in query.trace_context(f"{context.trace_id:032x}").metrics if point.linked]
     assert [(point.name, point.count) for point in linked] == [("http.server.duration", 1)]
-    with psycopg.connect(settings.dsn) as conn:
+    with psycopg.connect(settings.dsn.get_secret_value()) as conn:
         (exemplars,) = conn.execute(
             f'SELECT exemplars FROM "{settings.db_schema}".otel_metric_points'
         ).fetchone()
@@ -181,7 +181,7 @@ def test_exponential_histogram_percentiles_match_numpy(settings: PgvectorSetting
         histogram.record(float(value))
     provider.force_flush()
     provider.shutdown()
-    with TelemetryQuery(settings) as query, psycopg.connect(settings.dsn) as conn:
+    with TelemetryQuery(settings) as query, psycopg.connect(settings.dsn.get_secret_value()) as conn:
         (scale,) = conn.execute(f'SELECT scale FROM "{settings.db_schema}".otel_metric_points').fetchone()
         growth = 2.0 ** (2.0 ** -scale)  # adjacent bucket bounds differ by this factor
         for agg, q in (("p50", 50), ("p95", 95), ("p99", 99)):
@@ -209,7 +209,7 @@ def test_sum_and_gauge_aggregations_and_rate_across_a_reset(settings: PgvectorSe
         (maximum,) = query.metric_series("requests", HOUR_AGO, SOON, step, agg="max")
         assert maximum.value == 23.0
         (median,) = query.metric_series("requests", HOUR_AGO, SOON, step, agg="p50", service="checkout")
-        with psycopg.connect(settings.dsn) as conn:
+        with psycopg.connect(settings.dsn.get_secret_value()) as conn:
             values = [v for (v,) in conn.execute(f'SELECT value FROM "{settings.db_schema}".otel_metric_points')]
         assert sorted(set(values)) == [4.0, 5.0, 12.0, 23.0]  # shutdown exports 23 once more
         assert median.value == pytest.approx(float(np.percentile(values, 50)))
@@ -269,7 +269,7 @@ def test_negative_exponential_buckets_round_trip_and_estimate(exporter: Pgvector
                     data=ExponentialHistogram(data_points=[point], aggregation_temporality=AggregationTemporality.DELTA))
     data = MetricsData([ResourceMetrics(RESOURCE, [ScopeMetrics(InstrumentationScope("x"), [metric], "")], "")])
     assert exporter.export(data) == MetricExportResult.SUCCESS
-    with psycopg.connect(settings.dsn) as conn:
+    with psycopg.connect(settings.dsn.get_secret_value()) as conn:
         row = conn.execute(
             f'SELECT scale, zero_count, positive_offset, positive_bucket_counts, negative_offset,'
             f' negative_bucket_counts FROM "{settings.db_schema}".otel_metric_points'

@@ -152,7 +152,7 @@ def test_filtered_search_keeps_recall_against_an_exact_scan(shape_settings: Pgve
 
 
 def test_similar_command_prints_a_table_and_json(shop: PgvectorSettings) -> None:
-    base = ["--dsn", shop.dsn, "--schema", shop.db_schema]
+    base = ["--dsn", shop.dsn.get_secret_value(), "--schema", shop.db_schema]
     env = {"OTEL_EXPORTER_PGVECTOR_EMBEDDING_CACHE_DIR": str(shop.embedding_cache_dir)}
     table = CliRunner().invoke(cli, [*base, "similar", "payments database timed out", "-k", "2"], env=env)
     assert table.exit_code == 0, table.output

@@ -71,7 +71,7 @@ def test_trace_context_returns_spans_logs_and_metrics(settings: PgvectorSettings
 def test_cli_shows_trace_logs_and_metrics(settings: PgvectorSettings) -> None:
     trace_id, _ = _emit_one_trace(settings)
     runner = CliRunner()
-    base = ["--dsn", settings.dsn, "--schema", settings.db_schema]
+    base = ["--dsn", settings.dsn.get_secret_value(), "--schema", settings.db_schema]
     shown = runner.invoke(cli, [*base, "trace", trace_id])
     assert shown.exit_code == 0, shown.output
     assert re.search(r"^  SELECT cart\s+frontend", shown.output, re.MULTILINE)
@@ -89,7 +89,7 @@ def test_cli_shows_trace_logs_and_metrics(settings: PgvectorSettings) -> None:
 def test_opentelemetry_instrument_stores_all_three_signals(settings: PgvectorSettings, conn: psycopg.Connection) -> None:
     env = {
         **os.environ,
-        "OTEL_EXPORTER_PGVECTOR_DSN": settings.dsn,
+        "OTEL_EXPORTER_PGVECTOR_DSN": settings.dsn.get_secret_value(),
         "OTEL_EXPORTER_PGVECTOR_SCHEMA": settings.db_schema,
         "OTEL_SERVICE_NAME": "inventory",
         "OTEL_TRACES_EXPORTER": "pgvector",

@@ -34,7 +34,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
-from ..config import PgvectorSettings, redact_dsn
+from ..config import PgvectorSettings
 from ..errors import DatabaseClosed, DatabaseUnavailable
 from ..forksafe import reset_after_fork
 from .embedded import embedded_server_dsn
@@ -74,7 +74,7 @@ class Database:
 
     def server_dsn(self) -> str:
         """The configured DSN, or the embedded server's (started if it is not running)."""
-        return self.settings.dsn or embedded_server_dsn(self.settings.embedded_dir)
+        return self.settings.dsn.get_secret_value() or embedded_server_dsn(self.settings.embedded_dir)
 
     def conninfo(self) -> str:
         """The connection string to use: the server's DSN plus our application name and timeout."""
@@ -260,7 +260,7 @@ class Database:
 
     def _describe(self, error: BaseException) -> str:
         message = str(error).strip() or type(error).__name__
-        return f"database {self.settings.redacted_dsn} unavailable: {redact_dsn(message)}"
+        return f"database {self.settings.redacted_dsn} unavailable: {self.settings.mask_passwords(message)}"
 
     def close(self) -> None:
         """Close the pool (in the process that opened it); idempotent."""
@@ -288,7 +288,7 @@ _databases: SharedRegistry[tuple[str, str, str], Database] = SharedRegistry()
 
 def _sharing_key(settings: PgvectorSettings) -> tuple[str, str, str]:
     """Settings that name the same database and schema share one :class:`Database`."""
-    return (settings.dsn, str(settings.embedded_dir), settings.db_schema)
+    return (settings.dsn.get_secret_value(), str(settings.embedded_dir), settings.db_schema)
 
 
 def acquire(settings: PgvectorSettings) -> Database:
