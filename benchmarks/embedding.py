@@ -27,9 +27,7 @@ import argparse
 import os
 import random
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 from opentelemetry.sdk.resources import Resource
@@ -40,6 +38,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from opentelemetry_exporter_pgvector import PgvectorSettings, PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.db.database import Database
+from opentelemetry_exporter_pgvector.db.embedded import server_parent_directory
 from opentelemetry_exporter_pgvector.embedding.backends import TorchBackend
 from opentelemetry_exporter_pgvector.embedding.encoder import ShapeEncoder, load_encoder_backend
 from opentelemetry_exporter_pgvector.embedding.model import default_model_path
@@ -286,7 +285,7 @@ def main() -> None:
     parser.add_argument("--dsn", default="", help="use this server instead of a fresh embedded one")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    workdir = Path(tempfile.mkdtemp(prefix="otel-pgvector-bench-"))
+    workdir = server_parent_directory(prefix="otel-pgvector-bench-")  # reachable by the server as root
     base: dict[str, object] = {"dsn": args.dsn, "embedded_dir": workdir / "pg"}
     spans = workload(args.spans)
     if "a" in args.parts:

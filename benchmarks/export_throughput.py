@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
@@ -31,6 +29,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from opentelemetry_exporter_pgvector import PgvectorSettings, PgvectorSpanExporter
+from opentelemetry_exporter_pgvector.db.embedded import server_parent_directory
 from opentelemetry_exporter_pgvector.write.copy import copy_rows, copy_statement
 
 BATCH = 512
@@ -102,7 +101,7 @@ def main() -> None:
     parser.add_argument("--embedding", choices=("off", "deferred"), default="off")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="otel-pgvector-bench-"))
+    workdir = server_parent_directory(prefix="otel-pgvector-bench-")  # reachable by the server as root
     base = dict(dsn=args.dsn, embedded_dir=workdir / "pg", embedding=args.embedding)
     *spans, warm_up = realistic_spans(BATCH * args.batches + 1)
     batches = [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]

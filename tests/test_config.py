@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from pathlib import Path
 
+import platformdirs
 import psycopg
 import pytest
 from hypothesis import assume, given
@@ -42,6 +44,16 @@ def test_defaults_without_env_use_embedded_server() -> None:
     assert settings.timeout == 10.0
     assert settings.embedding == "deferred"
     assert settings.redacted_dsn == f"embedded:{settings.embedded_dir}"
+
+
+def test_the_default_embedded_directory_is_reachable_by_the_server_user() -> None:
+    """As root the server runs as embedded_postgres, who may not enter /root (0700): root's
+    default is under /var/lib; anyone else's stays in their own data directory."""
+    if os.geteuid() == 0:
+        assert PgvectorSettings().embedded_dir == Path("/var/lib/opentelemetry-exporter-pgvector/postgres")
+    else:
+        expected = platformdirs.user_data_path("opentelemetry-exporter-pgvector") / "postgres"
+        assert PgvectorSettings().embedded_dir == expected
 
 
 def test_env_vars_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
