@@ -44,7 +44,7 @@ def test_an_out_of_date_schema_is_not_upgraded_by_a_reader(settings: PgvectorSet
                                                           conn: psycopg.Connection) -> None:
     from opentelemetry_exporter_pgvector.db.migrations import migrate
 
-    with psycopg.connect(settings.dsn, autocommit=True) as admin:
+    with psycopg.connect(settings.dsn.get_secret_value(), autocommit=True) as admin:
         migrate(admin, settings.db_schema, up_to=latest_version() - 1)
     with (
         TelemetryQuery(settings) as query,

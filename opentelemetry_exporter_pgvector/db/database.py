@@ -147,7 +147,7 @@ class Database:
                 f"schema {self.schema} on {self.settings.redacted_dsn} not ready in time: a migration "
                 "could not get its locks or finish by the deadline (another session holds a lock on "
                 "its tables? `otel-pgvector migrate` waits as long as it takes): "
-                f"{redact_dsn(str(error).strip())}"
+                f"{self.settings.mask_passwords(str(error).strip())}"
             ) from error
         self.partitioned_tables = tuple(name for (name,) in rows)
         if deadline is None:

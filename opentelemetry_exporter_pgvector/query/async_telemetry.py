@@ -20,7 +20,7 @@ from pgvector.psycopg import register_vector_async
 from psycopg_pool import AsyncConnectionPool
 from typing_extensions import Unpack
 
-from ..config import PgvectorSettings, SettingsOverrides, redact_dsn
+from ..config import PgvectorSettings, SettingsOverrides
 from ..db.database import Database, acquire
 from ..errors import DatabaseUnavailable
 from . import services, traces
@@ -83,8 +83,8 @@ class AsyncTelemetryQuery:
                     self._checked = True
                 yield conn
         except psycopg.OperationalError as error:
-            message = f"database {self.settings.redacted_dsn} unavailable: {redact_dsn(str(error).strip())}"
-            raise DatabaseUnavailable(message) from error
+            detail = self.settings.mask_passwords(str(error).strip())
+            raise DatabaseUnavailable(f"database {self.settings.redacted_dsn} unavailable: {detail}") from error
 
     async def _run(self, plan: Plan[Result]) -> Result:
         async with self._read() as conn:
