@@ -84,7 +84,9 @@ class AsyncTelemetryQuery:
                 yield conn
         except psycopg.OperationalError as error:
             detail = self.settings.mask_passwords(str(error).strip())
-            raise DatabaseUnavailable(f"database {self.settings.redacted_dsn} unavailable: {detail}") from error
+            raise DatabaseUnavailable(
+                f"database {self.settings.redacted_dsn} unavailable: {detail}"
+            ) from error
 
     async def _run(self, plan: Plan[Result]) -> Result:
         async with self._read() as conn:
