@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 from typing_extensions import Unpack
 
 from ..config import PgvectorSettings, SettingsOverrides
@@ -87,18 +88,36 @@ class TelemetryQuery:
             conn.execute("SET TRANSACTION READ ONLY")
             yield conn
 
-    def service_summary(self, since: dt.datetime | None = None) -> list[ServiceSummary]:
-        """Per service: spans, traces, errors and duration percentiles, busiest first."""
+    def service_summary(
+        self, since: dt.datetime | None = None, resource_attributes: Mapping[str, str] | None = None
+    ) -> list[ServiceSummary]:
+        """Per service: spans, traces, errors and duration percentiles, busiest first.
+
+        ``resource_attributes`` keeps only spans whose resource has all of them (the demo
+        summarizes its own run by its ``demo.run_id``).
+        """
+        resources, params = self._resource_filter(resource_attributes)
         query = sql.SQL(
             "SELECT service_name, count(*) AS spans, count(DISTINCT trace_id) AS traces,"
             " count(*) FILTER (WHERE status_code = 'ERROR') AS errors,"
             " percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p50_ms,"
             " percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p95_ms"
-            " FROM {} WHERE start_time >= %s GROUP BY service_name ORDER BY spans DESC, service_name"
-        ).format(self._database.qualified("otel_spans"))
+            " FROM {} WHERE start_time >= %s AND {} GROUP BY service_name ORDER BY spans DESC, service_name"
+        ).format(self._database.qualified("otel_spans"), resources)
         since = since or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
         with self._read() as conn, conn.cursor(row_factory=class_row(ServiceSummary)) as cursor:
-            return cursor.execute(query, (since,)).fetchall()
+            return cursor.execute(query, (since, *params)).fetchall()
+
+    def _resource_filter(
+        self, resource_attributes: Mapping[str, str] | None
+    ) -> tuple[sql.Composable, list[Jsonb]]:
+        """A condition on ``resource_id`` keeping the rows whose resource has these attributes."""
+        if not resource_attributes:
+            return sql.SQL("TRUE"), []
+        condition = sql.SQL("resource_id IN (SELECT resource_id FROM {} WHERE attributes @> %s)").format(
+            self._database.qualified("otel_resources")
+        )
+        return condition, [Jsonb(dict(resource_attributes))]
 
     def similar_spans(
         self,
@@ -135,15 +154,18 @@ class TelemetryQuery:
 
     # Logs, metrics and trace context (query/logs.py, query/metrics.py, query/trace_context.py).
 
-    def stored_counts(self) -> StoredCounts:
-        """Rows in the span, log and metric point tables."""
+    def stored_counts(self, resource_attributes: Mapping[str, str] | None = None) -> StoredCounts:
+        """Rows in the span, log and metric point tables, or only of resources with these attributes."""
+        resources, params = self._resource_filter(resource_attributes)
         query = sql.SQL(
-            "SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {}), (SELECT count(*) FROM {})"
+            "SELECT (SELECT count(*) FROM {} WHERE {resources}), (SELECT count(*) FROM {} WHERE {resources}),"
+            " (SELECT count(*) FROM {} WHERE {resources})"
         ).format(
-            *(self._database.qualified(name) for name in ("otel_spans", "otel_logs", "otel_metric_points"))
+            *(self._database.qualified(name) for name in ("otel_spans", "otel_logs", "otel_metric_points")),
+            resources=resources,
         )
         with self._read() as conn:
-            row = conn.execute(query).fetchone()
+            row = conn.execute(query, params * 3).fetchone()
         assert row is not None
         return StoredCounts(*row)
 
