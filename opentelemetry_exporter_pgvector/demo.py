@@ -6,11 +6,17 @@ fail with recorded exceptions worded the way real libraries word them, so later 
 similarity search has something to find. Given log and metric exporters too, every service
 logs what it does inside its spans (so records carry the trace id) and records request and
 database durations and an order counter (exemplars link those points to the spans).
+
+Every run tags its resources with a fresh ``demo.run_id``, so its summary counts what this run
+stored even in a schema that holds earlier runs, and it reports example traces to look at: the
+first failed request (always a payments timeout) and one deliberately slow request.
 """
 
 from __future__ import annotations
 
 import random
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,8 +32,19 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 SERVICES = ("frontend", "checkout", "payments", "inventory")
+RUN_ID_ATTRIBUTE = "demo.run_id"
+FAILURE_RATE = 0.25
+# One request's SELECT stock takes this long (seconds): it stands out among sub-millisecond
+# spans, and the demo stays quick.
+SLOW_QUERY_SECONDS = 0.25
+# The bucket bounds the semantic conventions advise for these durations in seconds: with the
+# SDK's millisecond defaults every request would land in the first bucket, percentiles would
+# say nothing, and the slow request would not keep an exemplar of its own.
+HTTP_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+DB_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 
-# (service, exception type, message): failures as drivers and clients really report them.
+# (service, exception type, message): failures as drivers and clients really report them, in
+# the order they occur (so a run's first failure is the payments timeout).
 FAILURES = (
     ("payments", TimeoutError, "connection to payments-db:5432 timed out after 5000 ms"),
     ("inventory", ConnectionRefusedError, "could not connect to server: Connection refused"),
@@ -39,10 +56,17 @@ FAILURES = (
 
 @dataclass(frozen=True)
 class DemoResult:
-    """What the demo produced."""
+    """What the demo produced: its run id (resource attribute ``demo.run_id``) and example traces.
 
+    Trace ids are 32 hex digits: the first failed request (a payments timeout; None if no
+    request failed) and the request whose ``SELECT stock`` took ``SLOW_QUERY_SECONDS``.
+    """
+
+    run_id: str
     requests: int
     failed_requests: int
+    failing_trace_id: str | None
+    slow_trace_id: str | None
 
 
 class _Service:
@@ -51,8 +75,12 @@ class _Service:
     def __init__(self, tracer: Tracer, logger: Logger | None, meter: Meter | None) -> None:
         self.tracer = tracer
         self.logger = logger
-        self.duration = meter.create_histogram("http.server.request.duration", unit="s") if meter else None
-        self.db_duration = meter.create_histogram("db.client.operation.duration", unit="s") if meter else None
+        self.duration = meter.create_histogram(
+            "http.server.request.duration", "s", explicit_bucket_boundaries_advisory=HTTP_DURATION_BUCKETS
+        ) if meter else None
+        self.db_duration = meter.create_histogram(
+            "db.client.operation.duration", "s", explicit_bucket_boundaries_advisory=DB_DURATION_BUCKETS
+        ) if meter else None
         self.orders = meter.create_counter("shop.orders", unit="{order}") if meter else None
 
     def log(self, severity: SeverityNumber, body: str, **attributes: str | int) -> None:
@@ -71,15 +99,17 @@ def run_demo(
     """Run ``requests`` shop requests through real SDK pipelines, one per service.
 
     The factories build one exporter per service and signal (logs and metrics are optional);
-    the providers are shut down (and so flushed) before this returns.
+    the providers are shut down (and so flushed) before this returns. The request in the
+    middle is the slow one, and never fails.
     """
     rng = random.Random(seed)
+    run_id = str(uuid.uuid4())
     providers: list[TracerProvider | LoggerProvider | MeterProvider] = []
     services: dict[str, _Service] = {}
     scope = "opentelemetry_exporter_pgvector.demo"
     for service in SERVICES:
         resource = Resource.create({"service.name": service, "service.version": "1.0.0",
-                                    "deployment.environment": "demo"})
+                                    "deployment.environment": "demo", RUN_ID_ATTRIBUTE: run_id})
         tracer_provider = TracerProvider(resource=resource)
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter_factory()))
         providers.append(tracer_provider)
@@ -99,13 +129,23 @@ def run_demo(
         services[service] = _Service(tracer_provider.get_tracer(scope, "1.0"), logger, meter)
 
     failed = 0
+    failing_trace_id: str | None = None
+    slow_trace_id: str | None = None
+    slow_request = requests // 2
     for request in range(requests):
-        failure = FAILURES[request % len(FAILURES)] if rng.random() < 0.25 else None
+        fails = rng.random() < FAILURE_RATE and request != slow_request
+        failure = FAILURES[failed % len(FAILURES)] if fails else None
+        delay = SLOW_QUERY_SECONDS if request == slow_request else 0.0
+        trace_id = _handle_request(services, rng, request, failure, delay)
+        if failure is not None and failing_trace_id is None:
+            failing_trace_id = trace_id
+        if delay:
+            slow_trace_id = trace_id
         failed += failure is not None
-        _handle_request(services, rng, request, failure)
     for provider in providers:
         provider.shutdown()
-    return DemoResult(requests=requests, failed_requests=failed)
+    return DemoResult(run_id=run_id, requests=requests, failed_requests=failed,
+                      failing_trace_id=failing_trace_id, slow_trace_id=slow_trace_id)
 
 
 def _handle_request(
@@ -113,7 +153,9 @@ def _handle_request(
     rng: random.Random,
     request: int,
     failure: tuple[str, type[Exception], str] | None,
-) -> None:
+    delay: float,
+) -> str:
+    """One checkout across the services; returns its trace id (32 hex digits)."""
     order_id = 1000 + request
     frontend, checkout = services["frontend"], services["checkout"]
     with frontend.tracer.start_as_current_span(
@@ -131,7 +173,7 @@ def _handle_request(
                 "checkout.place_order", kind=SpanKind.SERVER, attributes={"order.id": order_id}
             ):
                 checkout.log(SeverityNumber.INFO, f"placing order {order_id}", **{"order.id": order_id})
-                _call(services, "inventory", "SELECT stock", "db", failure, rng)
+                _call(services, "inventory", "SELECT stock", "db", failure, rng, delay)
                 _call(services, "checkout", "GET cart", "cache", failure, rng)
                 _call(services, "payments", "INSERT payment", "db", failure, rng)
                 with services["payments"].tracer.start_as_current_span(
@@ -159,9 +201,10 @@ def _handle_request(
             status = 500
         if frontend.duration is not None:  # inside the server span: its exemplar links to the trace
             frontend.duration.record(
-                rng.lognormvariate(-3.0, 0.5),
+                rng.lognormvariate(-3.0, 0.5) + delay,
                 {"http.route": "/api/checkout", "http.response.status_code": status},
             )
+        return f"{root.get_span_context().trace_id:032x}"
 
 
 def _call(
@@ -171,6 +214,7 @@ def _call(
     kind: str,
     failure: tuple[str, type[Exception], str] | None,
     rng: random.Random,
+    delay: float = 0.0,
 ) -> None:
     attributes: dict[str, str | int] = (
         {
@@ -184,9 +228,12 @@ def _call(
     caller = services[service]
     with caller.tracer.start_as_current_span(operation, kind=SpanKind.CLIENT, attributes=attributes) as span:
         span.set_attribute("db.response.returned_rows", rng.randint(0, 20))
+        if delay:  # a query that really takes this long, so every span around it does too
+            time.sleep(delay)
+            caller.log(SeverityNumber.WARN, f"slow query: {operation} took {delay * 1000:.0f} ms")
         if caller.db_duration is not None:
             caller.db_duration.record(
-                rng.lognormvariate(-6.0, 0.8), {"db.operation.name": operation.split()[0]}
+                rng.lognormvariate(-6.0, 0.8) + delay, {"db.operation.name": operation.split()[0]}
             )
         if failure is not None and failure[0] == service:
             caller.log(SeverityNumber.WARN, f"{operation} failed: {failure[2]}")

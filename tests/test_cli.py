@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 
 from opentelemetry_exporter_pgvector.cli.main import cli, main
 from opentelemetry_exporter_pgvector.db.migrations import available_migrations
-from opentelemetry_exporter_pgvector.demo import SERVICES
+from opentelemetry_exporter_pgvector.demo import SERVICES, SLOW_QUERY_SECONDS
 
 from dsn_cases import MISREAD_CASES, PIECES, VALID_CASES
 
@@ -100,45 +101,94 @@ def test_db_dsn_and_health_refuse_a_uri_libpq_misreads(
     assert not any(piece in captured.err + captured.out for piece in PIECES)
 
 
-def test_demo_stores_spans_and_prints_summary(
+def test_demo_summarizes_its_own_run_and_suggests_its_traces(
     server_dsn: str, schema: str, conn: psycopg.Connection, embedding_cache_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Run twice into one schema: the second run's counts are that run's rows, not the tables'."""
     monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_EMBEDDING_CACHE_DIR", str(embedding_cache_dir))
-    result = CliRunner().invoke(cli, ["--dsn", server_dsn, "--schema", schema, "demo", "--requests", "20"])
-    assert result.exit_code == 0, result.output
+    options = ["--dsn", server_dsn, "--schema", schema]
+    runs = [CliRunner().invoke(cli, [*options, "demo", "--requests", "20"]) for _ in range(2)]
+    for run_result in runs:
+        assert run_result.exit_code == 0, run_result.output
+    result = runs[1]
     first_line = result.output.splitlines()[0]
     match = re.fullmatch(
-        rf"demo: 20 requests \((\d+) failed\) stored (\d+) spans in {schema}\.otel_spans, (\d+) log records "
-        rf"in {schema}\.otel_logs and (\d+) metric points in {schema}\.otel_metric_points on .*",
+        rf"demo run ([0-9a-f-]{{36}}): 20 requests \((\d+) failed\) stored (\d+) spans in "
+        rf"{schema}\.otel_spans, (\d+) log records in {schema}\.otel_logs and (\d+) metric points in "
+        rf"{schema}\.otel_metric_points on .*",
         first_line,
     )
     assert match, first_line
-    failed, printed_total, printed_logs, printed_points = (int(group) for group in match.groups())
-    assert printed_logs == conn.execute("SELECT count(*) FROM otel_logs").fetchone()[0] > 0
-    assert printed_points == conn.execute("SELECT count(*) FROM otel_metric_points").fetchone()[0] > 0
+    run_id = match[1]
+    failed, printed_spans, printed_logs, printed_points = (int(group) for group in match.groups()[1:])
+    assert run_id not in runs[0].output
 
-    total = conn.execute("SELECT count(*) FROM otel_spans").fetchone()[0]
-    assert printed_total == total > 0
-    per_service = dict(conn.execute("SELECT service_name, count(*) FROM otel_spans GROUP BY 1").fetchall())
+    resources = [key for (key,) in conn.execute(
+        "SELECT resource_id FROM otel_resources WHERE attributes ->> 'demo.run_id' = %s", (run_id,)
+    )]
+    assert len(resources) == len(SERVICES)
+
+    def of_this_run(query: str, *params: object) -> object:
+        """The one value of ``query`` on the rows of this run's resources (the first parameter)."""
+        row = conn.execute(query, (resources, *params)).fetchone()
+        assert row is not None
+        return row[0]
+
+    assert printed_logs == of_this_run("SELECT count(*) FROM otel_logs WHERE resource_id = ANY(%s)") > 0
+    assert printed_points == of_this_run(
+        "SELECT count(*) FROM otel_metric_points WHERE resource_id = ANY(%s)"
+    ) > 0
+    assert printed_spans == of_this_run("SELECT count(*) FROM otel_spans WHERE resource_id = ANY(%s)") > 0
+    assert conn.execute("SELECT count(*) FROM otel_spans").fetchone()[0] > printed_spans  # the first run's
+    assert of_this_run("SELECT count(DISTINCT trace_id) FROM otel_spans WHERE resource_id = ANY(%s)") == 20
+    per_service = dict(conn.execute(
+        "SELECT service_name, count(*) FROM otel_spans WHERE resource_id = ANY(%s) GROUP BY 1", (resources,)
+    ).fetchall())
     assert set(per_service) == set(SERVICES)
-    assert conn.execute("SELECT count(DISTINCT trace_id) FROM otel_spans").fetchone() == (20,)
-    assert conn.execute("SELECT count(*) FROM otel_resources").fetchone() == (len(SERVICES),)
-    errors = conn.execute("SELECT count(*) FROM otel_spans WHERE status_code = 'ERROR'").fetchone()[0]
-    with_exception = conn.execute(
-        "SELECT count(*) FROM otel_spans WHERE exception_type IS NOT NULL"
-    ).fetchone()[0]
-    failed_traces = conn.execute(
-        "SELECT count(DISTINCT trace_id) FROM otel_spans WHERE status_code = 'ERROR'"
-    ).fetchone()[0]
-    assert failed > 0 and errors > 0 and with_exception > 0
+    failed_traces = of_this_run(
+        "SELECT count(DISTINCT trace_id) FROM otel_spans"
+        " WHERE resource_id = ANY(%s) AND status_code = 'ERROR'"
+    )
+    with_exception = of_this_run(
+        "SELECT count(*) FROM otel_spans WHERE resource_id = ANY(%s) AND exception_type IS NOT NULL"
+    )
+    assert failed > 0 and with_exception
     assert failed_traces == failed
-    # the summary table: a header, a rule, one line per service with the stored counts
+    # the summary table: a header, a rule, one line per service with this run's counts
     table = result.stdout.split("\n\n")[0].splitlines()[1:]
     assert table[0].split()[:4] == ["service", "spans", "traces", "errors"]
     assert set(table[1].replace(" ", "")) == {"-"}
     printed = {line.split()[0]: int(line.split()[1]) for line in table[2:]}
     assert printed == per_service
+
+    # the suggestions repeat the options, so they find this run's data as they are printed
+    lines = [line for line in result.stdout.split("\nnext:\n", 1)[1].splitlines() if line]
+    suggested = [(shlex.split(line, comments=True), line.partition("  # ")[2]) for line in lines]
+    assert suggested and all(argv[:5] == ["otel-pgvector", *options] for argv, _ in suggested)
+    traces = {why: argv[6] for argv, why in suggested if argv[5] == "trace"}
+    failing = traces["a failed request: its spans, logs and metrics"]
+    slow = traces["the slow request: its SELECT stock took 250 ms"]
+    in_trace = "SELECT {} FROM otel_spans WHERE resource_id = ANY(%s) AND trace_id = %s::uuid AND {}"
+    assert of_this_run(in_trace.format("count(*)", "status_code = 'ERROR'"), failing)
+    assert of_this_run(in_trace.format("count(*)", "status_code = 'ERROR'"), slow) == 0
+    slow_query = of_this_run(in_trace.format("min(duration_ns)", "name = 'SELECT stock'"), slow)
+    assert isinstance(slow_query, int) and slow_query >= SLOW_QUERY_SECONDS * 1e9
+
+
+def test_demo_suggestions_mask_the_password_of_the_dsn(
+    server_dsn: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_EMBEDDING", "off")
+    with_password = server_dsn.replace("postgres:@", "postgres:s3cret@")  # the socket trusts any password
+    assert with_password != server_dsn
+    result = CliRunner().invoke(cli, ["--dsn", with_password, "--schema", schema, "demo", "--requests", "1"])
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+    next_steps = result.stdout.split("\nnext", 1)[1]
+    assert next_steps.startswith(" (*** stands for your password):\n")
+    masked = shlex.quote(with_password.replace("s3cret", "***"))
+    assert all(f"--dsn {masked} --schema {schema} " in line for line in next_steps.splitlines()[1:] if line)
 
 
 def test_invalid_setting_exits_2_with_one_line(

@@ -6,6 +6,8 @@ usable, 2 usage or configuration. Each row states its expected status literally.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from opentelemetry_exporter_pgvector.cli.main import main
@@ -137,6 +139,7 @@ def test_the_demo_without_the_embeddings_extra_stores_and_names_it(migrated: lis
             f"main({[*migrated, 'demo', '--requests', '4']!r})")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "demo: 4 requests" in done.stdout
+    assert re.search(r"^demo run [0-9a-f-]{36}: 4 requests ", done.stdout, re.MULTILINE), done.stdout
     assert ("shapes not embedded: this needs the 'embeddings' extra (no module named 'tqdm'): "
             "pip install 'opentelemetry-exporter-pgvector[embeddings]'") in done.stdout
+    assert "otel-pgvector similar" not in done.stdout.split("\nnext:\n", 1)[1]  # nothing to find it by

@@ -92,7 +92,7 @@ def logs(
     patterns: bool,
     limit: int,
 ) -> None:
-    """Search log records by words (matched by stem, e.g. "timeout"), or show --patterns."""
+    """Search log records by words (matched by stem: "timed out" finds "timing out"), or show --patterns."""
     from ..query.telemetry import TelemetryQuery
 
     with TelemetryQuery(settings_of(ctx)) as query:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
+from typing import TYPE_CHECKING
 
 import click
+from psycopg.conninfo import conninfo_to_dict
 
 from ..config import PgvectorSettings, redact_dsn
 from ..db.database import Database
@@ -12,6 +15,9 @@ from ..extras import missing_extra_message
 from .outcome import NOT_DONE, CommandFailed
 from .params import settings_of
 from .render import ProgressBar, render_table
+
+if TYPE_CHECKING:
+    from ..demo import DemoResult
 
 
 @click.command()
@@ -46,8 +52,9 @@ def db_dsn(ctx: click.Context, show_password: bool) -> None:
               help="Shop requests to simulate.")
 @click.pass_context
 def demo(ctx: click.Context, requests: int) -> None:
-    """Run a small instrumented shop through the exporters, then summarize what was stored."""
-    from ..demo import run_demo
+    """Run a small instrumented shop through the exporters, summarize what this run stored,
+    and print commands to try on it."""
+    from ..demo import RUN_ID_ATTRIBUTE, run_demo
     from ..exporters.logs import PgvectorLogExporter
     from ..exporters.metrics import PgvectorMetricExporter
     from ..exporters.trace import PgvectorSpanExporter
@@ -60,14 +67,16 @@ def demo(ctx: click.Context, requests: int) -> None:
         log_exporter_factory=lambda: PgvectorLogExporter(settings),
         metric_exporter_factory=lambda: PgvectorMetricExporter(settings),
     )
+    this_run = {RUN_ID_ATTRIBUTE: result.run_id}
     with TelemetryQuery(settings) as query:
-        summary = query.service_summary()
-        counts = query.stored_counts()
+        summary = query.service_summary(resource_attributes=this_run)
+        counts = query.stored_counts(resource_attributes=this_run)
     schema = settings.db_schema
     click.echo(
-        f"demo: {result.requests} requests ({result.failed_requests} failed) stored {counts.spans} spans in "
-        f"{schema}.otel_spans, {counts.log_records} log records in {schema}.otel_logs and "
-        f"{counts.metric_points} metric points in {schema}.otel_metric_points on {settings.redacted_dsn}"
+        f"demo run {result.run_id}: {result.requests} requests ({result.failed_requests} failed) stored "
+        f"{counts.spans} spans in {schema}.otel_spans, {counts.log_records} log records in "
+        f"{schema}.otel_logs and {counts.metric_points} metric points in {schema}.otel_metric_points "
+        f"on {settings.redacted_dsn}"
     )
     click.echo(
         render_table(
@@ -75,23 +84,56 @@ def demo(ctx: click.Context, requests: int) -> None:
             [(r.service_name, r.spans, r.traces, r.errors, r.p50_ms, r.p95_ms) for r in summary],
         )
     )
+    embedded = False
     if settings.embedding != "off":
         try:
-            embedded = _embed(settings, batch_size=settings.embedding_batch_size, follow=False)
+            count = _embed(settings, batch_size=settings.embedding_batch_size, follow=False)
         except ModuleNotFoundError as error:  # stored, but similarity search needs the model
             message = missing_extra_message(error)
             if message is None:
                 raise
             click.echo(f"\nshapes not embedded: {message}")
         else:
-            click.echo(
-                f"\nembedded {embedded} span and log shapes; "
-                'try: otel-pgvector similar "payments database timed out"'
-            )
-    click.echo(
-        "\nnext: otel-pgvector logs --patterns; otel-pgvector logs timeout; "
-        "otel-pgvector metrics http.server.request.duration --agg p95; otel-pgvector trace <trace id>"
-    )
+            embedded = True
+            click.echo(f"\nembedded {count} span and log shapes")
+    _print_next_steps(ctx, result, embedded)
+
+
+def _print_next_steps(ctx: click.Context, result: DemoResult, embedded: bool) -> None:
+    """Commands that find this run's data, with the --dsn and --schema the demo was given.
+
+    A password in the DSN is masked, so that command line says where to put it back.
+    """
+    from ..demo import SLOW_QUERY_SECONDS
+
+    dsn, schema = ctx.find_root().obj["dsn"], ctx.find_root().obj["schema"]
+    prefix = ["otel-pgvector"]
+    note = ""
+    if dsn is not None:
+        if conninfo_to_dict(dsn).get("password"):
+            dsn, note = redact_dsn(dsn), " (*** stands for your password)"
+        prefix += ["--dsn", shlex.quote(dsn)]
+    if schema is not None:
+        prefix += ["--schema", shlex.quote(schema)]
+    steps = []
+    if result.failing_trace_id:
+        steps.append((f"trace {result.failing_trace_id}", "a failed request: its spans, logs and metrics"))
+    if result.slow_trace_id:
+        slow_ms = f"{SLOW_QUERY_SECONDS * 1000:.0f} ms"
+        steps.append((f"trace {result.slow_trace_id}", f"the slow request: its SELECT stock took {slow_ms}"))
+    if result.failing_trace_id:
+        steps.append(('logs "timed out"', "log records by word stem"))
+    steps += [
+        ("logs --patterns", "log bodies grouped by pattern, with counts"),
+        ("metrics http.server.request.duration --agg p95", "request latency over the last hour"),
+    ]
+    if embedded:
+        steps.append(('similar "payments database timed out"', "span shapes by meaning"))
+    commands = [" ".join([*prefix, command]) for command, _ in steps]
+    width = max(len(command) for command in commands)
+    click.echo(f"\nnext{note}:")
+    for command, (_, why) in zip(commands, steps, strict=True):
+        click.echo(f"  {command.ljust(width)}  # {why}")
 
 
 def _embed(settings: PgvectorSettings, batch_size: int, follow: bool) -> int:
