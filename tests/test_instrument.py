@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import psycopg
+from click.testing import CliRunner
 from psycopg.rows import dict_row
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
+from opentelemetry_exporter_pgvector.cli.main import cli
 from opentelemetry_exporter_pgvector.convert.spans import signed_span_id
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "examples" / "manual_spans_app.py"
+
+
+def _readme_instrument_block() -> tuple[str, str]:
+    """The README's install line and opentelemetry-instrument command (continuations joined)."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", (ROOT / "README.md").read_text(), re.DOTALL | re.MULTILINE)
+    (block,) = [block for block in blocks if "opentelemetry-instrument " in block]
+    install, command = block.replace("\\\n", "").strip().splitlines()
+    return install, command
 
 
 def test_traces_exporter_entry_point() -> None:
@@ -123,3 +135,46 @@ def test_an_unreachable_database_is_reported_once_under_logging_auto_instrumenta
     assert "(last error: database postgresql://u@127.0.0.1:1/db unavailable" in opened[0]
     # the first failed batch warns, the later ones do not: not one line per batch
     assert done.stderr.count("could not write a batch") == 1, done.stderr
+
+
+def test_readme_install_names_the_extra_that_brings_opentelemetry_instrument() -> None:
+    install, _ = _readme_instrument_block()
+    (extras,) = re.findall(r"\[([a-z,]+)\]", install)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    for extra in extras.split(","):
+        assert re.search(rf"^{extra} = \[", pyproject, re.MULTILINE), extra
+    instrument = re.search(r"^instrument = \[(.*?)^\]", pyproject, re.DOTALL | re.MULTILINE)
+    assert "instrument" in extras.split(",") and instrument is not None
+    # the distro is what turns OTEL_*_EXPORTER=pgvector into configured providers
+    assert '"opentelemetry-distro>=' in instrument.group(1)
+
+
+def test_readme_instrument_command_stores_the_example_app_signals(
+    server_dsn: str, schema: str, conn: psycopg.Connection
+) -> None:
+    """The README's command line, run by a shell as written; only where to store is added."""
+    _, command = _readme_instrument_block()
+    assert "OTEL_SERVICE_NAME=" in command
+    service = shlex.split(command.split("OTEL_SERVICE_NAME=", 1)[1])[0]
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",  # the activated venv
+        "OTEL_EXPORTER_PGVECTOR_DSN": server_dsn,
+        "OTEL_EXPORTER_PGVECTOR_SCHEMA": schema,
+    }
+    done = subprocess.run(
+        ["bash", "-c", command], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    trace_id = re.fullmatch(r"trace ([0-9a-f]{32})\n", done.stdout)
+    assert trace_id, done.stdout
+    stored = conn.execute(
+        "SELECT (SELECT array_agg(DISTINCT service_name) FROM otel_spans WHERE trace_id = %(t)s::uuid),"
+        " (SELECT array_agg(DISTINCT service_name) FROM otel_logs WHERE trace_id = %(t)s::uuid),"
+        " (SELECT array_agg(DISTINCT service_name) FROM otel_metric_points)",
+        {"t": trace_id[1]},
+    ).fetchone()
+    assert stored == ([service], [service], [service])
+    shown = CliRunner().invoke(cli, ["--dsn", server_dsn, "--schema", schema, "trace", trace_id[1]])
+    assert shown.exit_code == 0, shown.output  # "prints its trace id for `otel-pgvector trace <id>`"
+    assert f"trace {trace_id[1]}: 9 spans, " in shown.stdout
