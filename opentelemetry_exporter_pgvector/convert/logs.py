@@ -29,9 +29,9 @@ from opentelemetry.sdk._logs import ReadableLogRecord
 
 from .scope import ScopeCache
 from .shapes import SHAPE_TABLE, ShapeBuilder
-from .spans import attribute_mapping, signed_span_id
+from .spans import signed_span_id
 from .table import Column, Row, RowStream, TableRows, TableSpec, collected_part, pg_timestamp
-from .values import EMPTY_JSONB_OBJECT, clean_optional_text, clean_text, to_json, to_jsonb
+from .values import EMPTY_JSONB_OBJECT, attribute_mapping, clean_optional_text, clean_text, to_json, to_jsonb
 
 logger = logging.getLogger(__name__)
 

@@ -35,9 +35,15 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 from .scope import ResourceColumns, ScopeCache, ScopeColumns
-from .spans import attribute_mapping
 from .table import Column, Row, RowStream, TableRows, TableSpec, pg_timestamp
-from .values import EMPTY_JSONB_ARRAY, EMPTY_JSONB_OBJECT, clean_optional_text, clean_text, to_jsonb
+from .values import (
+    EMPTY_JSONB_ARRAY,
+    EMPTY_JSONB_OBJECT,
+    attribute_mapping,
+    clean_optional_text,
+    clean_text,
+    to_jsonb,
+)
 
 logger = logging.getLogger(__name__)
 

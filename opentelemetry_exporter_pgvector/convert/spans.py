@@ -20,7 +20,14 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode
 from .scope import ScopeCache
 from .shapes import SHAPE_ATTRIBUTES, SHAPE_TABLE, ShapeBuilder
 from .table import Column, Row, RowStream, TableRows, TableSpec, collected_part, pg_timestamp
-from .values import EMPTY_JSONB_ARRAY, EMPTY_JSONB_OBJECT, clean_optional_text, clean_text, to_jsonb
+from .values import (
+    EMPTY_JSONB_ARRAY,
+    EMPTY_JSONB_OBJECT,
+    attribute_mapping,
+    clean_optional_text,
+    clean_text,
+    to_jsonb,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,19 +78,6 @@ _HTTP_STATUS_KEYS = ("http.response.status_code", "http.status_code")
 # Enum.name is a slow descriptor; these run once per span.
 _KIND_NAMES = {kind: kind.name for kind in SpanKind}
 _STATUS_NAMES = {code: code.name for code in StatusCode}
-
-
-def attribute_mapping(attributes: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    """The plain dict behind SDK attributes, which orjson serializes without a copy.
-
-    ``BoundedAttributes`` keeps its items in ``_dict``; reading it avoids copying every
-    attribute of every span through Python-level ``__getitem__`` calls (a quarter of the
-    conversion cost). Any other mapping is used as it is.
-    """
-    inner = getattr(attributes, "_dict", None)
-    if isinstance(inner, dict):
-        return inner
-    return attributes if attributes is not None else {}
 
 
 def _span_attributes(span: ReadableSpan) -> Mapping[str, Any]:
