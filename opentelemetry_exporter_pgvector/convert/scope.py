@@ -64,7 +64,7 @@ class ScopeColumns:
 
 
 class _IdentityCache(Generic[_Key, _Value]):
-    """A small bounded cache keyed by object identity (oldest entry evicted first) that keeps its keys alive."""
+    """A small bounded cache keyed by object identity (oldest evicted first) that keeps its keys alive."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
@@ -115,11 +115,12 @@ class ScopeCache:
             return self._no_scope
         columns = self._scopes.get(scope)
         if columns is None:
+            max_length = self._max_length
             columns = ScopeColumns(
-                name=clean_optional_text(scope.name, self._max_length),
-                version=clean_optional_text(scope.version, self._max_length),
-                attributes_jsonb=attributes_jsonb(scope.attributes, self._max_length) if scope.attributes else None,
-                schema_url=clean_optional_text(scope.schema_url or None, self._max_length),
+                name=clean_optional_text(scope.name, max_length),
+                version=clean_optional_text(scope.version, max_length),
+                attributes_jsonb=attributes_jsonb(scope.attributes, max_length) if scope.attributes else None,
+                schema_url=clean_optional_text(scope.schema_url or None, max_length),
             )
             self._scopes.put(scope, columns)
         return columns

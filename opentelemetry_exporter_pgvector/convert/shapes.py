@@ -297,9 +297,6 @@ class ShapeBuilder:
         except TypeError:  # an unhashable attribute value (a list): build it uncached
             return self._build(components)
 
-    def cache_info(self) -> Any:
-        return self._cached.cache_info()
-
     def log_shape(self, service: str, severity: str | None, body: str) -> Row:
         """The ``otel_shapes`` row of a log record (kind ``LOG``, its severity as status)."""
         return self._cached_log(service, severity, body)
