@@ -160,6 +160,29 @@ def test_bad_values_are_sanitized_without_losing_the_batch(
         assert len(query.search_logs("words", min_severity=SeverityNumber.ERROR.value)) == 1
 
 
+class _Unprintable:
+    """A body no conversion can turn into text, as a buggy custom object might be."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("unprintable body")
+
+
+def test_a_record_that_cannot_be_converted_is_dropped_alone(
+    provider: LoggerProvider, conn: psycopg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = provider.get_logger("bad")
+    logger.emit(body="before")
+    logger.emit(body=_Unprintable())
+    logger.emit(body="after")
+    with caplog.at_level(logging.ERROR):
+        provider.force_flush()
+
+    assert [row[0] for row in conn.execute("SELECT body FROM otel_logs ORDER BY time")] == ["before", "after"]
+    dropped = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert [record.getMessage() for record in dropped] == ["dropping a log record: it could not be converted"]
+    assert dropped[0].exc_info is not None and "unprintable body" in str(dropped[0].exc_info[1])
+
+
 def test_exporter_logs_never_feed_back_while_the_database_is_down(tmp_path: object) -> None:
     """A LoggingHandler on the root logger + an unreachable database: no recursion, no loop."""
     exporter = _CountingExporter(PgvectorSettings(dsn="postgresql://nobody@127.0.0.1:1/none", timeout=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import math
 from collections.abc import Iterator
@@ -218,7 +219,9 @@ def test_sum_and_gauge_aggregations_and_rate_across_a_reset(settings: PgvectorSe
             query.metric_series("requests", HOUR_AGO, SOON, step, agg="median")  # type: ignore[arg-type]
 
 
-def test_nan_nul_and_bad_points_do_not_lose_the_batch(exporter: PgvectorMetricExporter, conn: psycopg.Connection) -> None:
+def test_nan_nul_and_bad_points_do_not_lose_the_batch(
+    exporter: PgvectorMetricExporter, conn: psycopg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
     def gauge(name: str, value: float, attributes: dict[str, object]) -> Metric:
         point = NumberDataPoint(attributes=attributes, start_time_unix_nano=0, time_unix_nano=1_700_000_000_000_000_000, value=value)
         return Metric(name=name, description=None, unit=None, data=Gauge(data_points=[point]))
@@ -231,7 +234,11 @@ def test_nan_nul_and_bad_points_do_not_lose_the_batch(exporter: PgvectorMetricEx
         gauge("after\x00", 2.0, {}),
     ]
     data = MetricsData([ResourceMetrics(RESOURCE, [ScopeMetrics(InstrumentationScope("x"), metrics, "")], "")])
-    assert exporter.export(data) == MetricExportResult.SUCCESS
+    with caplog.at_level(logging.ERROR):
+        assert exporter.export(data) == MetricExportResult.SUCCESS
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == [
+        "dropping a data point of metric 'broken': it could not be converted"
+    ]
     rows = dict(conn.execute("SELECT name, value FROM otel_metric_points").fetchall())
     assert set(rows) == {"before", "nan", "inf", "after"}
     assert math.isnan(rows["nan"]) and rows["inf"] == -math.inf

@@ -19,21 +19,16 @@ one more per failure, for ever.
 from __future__ import annotations
 
 import base64
-import functools
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 
-from .scope import ScopeCache
-from .shapes import SHAPE_TABLE, ShapeBuilder
+from .converter import RecordConverter
 from .spans import signed_span_id
-from .table import Column, Row, RowStream, TableRows, TableSpec, collected_part, pg_timestamp
+from .table import Column, Row, TableRows, TableSpec, pg_timestamp
 from .values import EMPTY_JSONB_OBJECT, attribute_mapping, clean_optional_text, clean_text, to_json, to_jsonb
-
-logger = logging.getLogger(__name__)
 
 LOG_TABLE = TableSpec(
     name="otel_logs",
@@ -100,7 +95,7 @@ def body_columns(body: Any, max_length: int) -> tuple[str, str | None, bytes | N
     return "string", clean_text(str(body), max_length), None
 
 
-class LogConverter:
+class LogConverter(RecordConverter[ReadableLogRecord]):
     """Turns SDK log records into ``otel_logs`` rows; one instance per exporter (it caches resources).
 
     With a :class:`ShapeBuilder` each record with a body carries the key of its body's shape
@@ -108,11 +103,6 @@ class LogConverter:
     """
 
     table = LOG_TABLE
-
-    def __init__(self, max_value_length: int, shapes: ShapeBuilder | None = None) -> None:
-        self._max = max_value_length
-        self._scopes = ScopeCache(max_value_length)
-        self._shapes = shapes
 
     def convert(self, readable: ReadableLogRecord, shapes: dict[int, Row] | None = None) -> Row:
         """The row for one record; its shape's row is added to ``shapes`` when given."""
@@ -158,21 +148,12 @@ class LogConverter:
             shape_key,
         )
 
-    def _convert_or_skip(self, shapes: dict[int, Row], record: ReadableLogRecord) -> Row | None:
-        try:
-            return self.convert(record, shapes)
-        except Exception:  # one malformed record must not cost the rest of the batch
-            logger.exception("dropping a log record: it could not be converted")
-            return None
-
     def convert_batch(self, records: Sequence[ReadableLogRecord]) -> list[TableRows]:
         """The rows of a batch: records (converted while COPY streams them), resources and shapes.
 
         ``records`` must already be free of this package's own records (:func:`is_own_record`).
         """
-        shapes: dict[int, Row] = {}
-        stream = RowStream(records, functools.partial(self._convert_or_skip, shapes))
-        parts = [TableRows(LOG_TABLE, stream), self._scopes.resource_part(record.resource for record in records)]
-        if self._shapes is not None:
-            parts.append(collected_part(SHAPE_TABLE, stream, shapes))
-        return parts
+        return self._batch_parts(records, (record.resource for record in records))
+
+    def _describe(self, record: ReadableLogRecord) -> str:
+        return "a log record"

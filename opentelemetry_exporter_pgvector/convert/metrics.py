@@ -16,7 +16,6 @@ sanitizing, which spells them as strings.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -34,8 +33,9 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 
-from .scope import ResourceColumns, ScopeCache, ScopeColumns
-from .table import Column, Row, RowStream, TableRows, TableSpec, pg_timestamp
+from .converter import RecordConverter
+from .scope import ResourceColumns, ScopeColumns
+from .table import Column, Row, TableRows, TableSpec, pg_timestamp
 from .values import (
     EMPTY_JSONB_ARRAY,
     EMPTY_JSONB_OBJECT,
@@ -44,8 +44,6 @@ from .values import (
     clean_text,
     to_jsonb,
 )
-
-logger = logging.getLogger(__name__)
 
 METRIC_POINT_TABLE = TableSpec(
     name="otel_metric_points",
@@ -110,17 +108,19 @@ def _exemplars_jsonb(exemplars: Sequence[Exemplar], max_length: int) -> bytes:
     return to_jsonb(entries, max_length)
 
 
-class MetricConverter:
+class MetricConverter(RecordConverter[_PointItem]):
     """Turns SDK metrics into ``otel_metric_points`` rows; one instance per exporter (it caches resources)."""
 
     table = METRIC_POINT_TABLE
 
     def __init__(self, max_value_length: int) -> None:
-        self._max = max_value_length
-        self._scopes = ScopeCache(max_value_length)
+        super().__init__(max_value_length)  # data points have no shapes
 
-    def convert(self, item: _PointItem) -> Row:
-        """The row of one data point of ``metric``. Pure apart from the resource/scope cache."""
+    def convert(self, item: _PointItem, shapes: dict[int, Row] | None = None) -> Row:
+        """The row of one data point of ``metric`` (``shapes`` is unused: points have none).
+
+        Pure apart from the resource/scope cache.
+        """
         resource, scope, metric, point = item
         max_length = self._max
         data = metric.data
@@ -188,13 +188,6 @@ class MetricConverter:
             scope.schema_url,
         )
 
-    def _convert_or_skip(self, item: _PointItem) -> Row | None:
-        try:
-            return self.convert(item)
-        except Exception:  # one malformed point must not cost the rest of the batch
-            logger.exception("dropping a data point of metric %r: it could not be converted", item[2].name)
-            return None
-
     def _points(self, data: MetricsData) -> Iterator[_PointItem]:
         for resource_metrics in data.resource_metrics:
             resource = self._scopes.resource(resource_metrics.resource)
@@ -206,10 +199,10 @@ class MetricConverter:
 
     def convert_batch(self, data: MetricsData) -> list[TableRows]:
         """The rows of one collection: points (converted while COPY streams them) and resources."""
-        return [
-            TableRows(METRIC_POINT_TABLE, RowStream(self._points(data), self._convert_or_skip)),
-            self._scopes.resource_part(entry.resource for entry in data.resource_metrics),
-        ]
+        return self._batch_parts(self._points(data), (entry.resource for entry in data.resource_metrics))
+
+    def _describe(self, item: _PointItem) -> str:
+        return f"a data point of metric {item[2].name!r}"
 
 
 def point_count(data: MetricsData) -> int:

@@ -8,8 +8,6 @@ each span also gets its shape key, and each batch the ``otel_shapes`` rows of it
 
 from __future__ import annotations
 
-import functools
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,9 +15,9 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode
 
-from .scope import ScopeCache
-from .shapes import SHAPE_ATTRIBUTES, SHAPE_TABLE, ShapeBuilder
-from .table import Column, Row, RowStream, TableRows, TableSpec, collected_part, pg_timestamp
+from .converter import RecordConverter
+from .shapes import SHAPE_ATTRIBUTES
+from .table import Column, Row, TableRows, TableSpec, pg_timestamp
 from .values import (
     EMPTY_JSONB_ARRAY,
     EMPTY_JSONB_OBJECT,
@@ -28,8 +26,6 @@ from .values import (
     clean_text,
     to_jsonb,
 )
-
-logger = logging.getLogger(__name__)
 
 SPAN_TABLE = TableSpec(
     name="otel_spans",
@@ -136,7 +132,7 @@ def _link_json(link: Link) -> dict[str, Any]:
     return entry
 
 
-class SpanConverter:
+class SpanConverter(RecordConverter[ReadableSpan]):
     """Turns SDK spans into ``otel_spans`` rows; one instance per exporter (it caches resources).
 
     With a :class:`ShapeBuilder` each row carries its shape key; without one (embeddings off)
@@ -144,11 +140,6 @@ class SpanConverter:
     """
 
     table = SPAN_TABLE
-
-    def __init__(self, max_value_length: int, shapes: ShapeBuilder | None = None) -> None:
-        self._max = max_value_length
-        self._scopes = ScopeCache(max_value_length)
-        self._shapes = shapes
 
     def convert(self, span: ReadableSpan, shapes: dict[int, Row] | None = None) -> Row:
         """The row for one span; its shape's row is added to ``shapes`` when given.
@@ -232,18 +223,9 @@ class SpanConverter:
             shape_key,
         )
 
-    def _convert_or_skip(self, shapes: dict[int, Row], span: ReadableSpan) -> Row | None:
-        try:
-            return self.convert(span, shapes)
-        except Exception:  # one malformed span must not cost the rest of the batch
-            logger.exception("dropping span %r: it could not be converted", getattr(span, "name", "?"))
-            return None
-
     def convert_batch(self, spans: Sequence[ReadableSpan]) -> list[TableRows]:
         """The rows of a batch: spans (converted while COPY streams them), their resources and shapes."""
-        shapes: dict[int, Row] = {}
-        stream = RowStream(spans, functools.partial(self._convert_or_skip, shapes))
-        parts = [TableRows(SPAN_TABLE, stream), self._scopes.resource_part(span.resource for span in spans)]
-        if self._shapes is not None:
-            parts.append(collected_part(SHAPE_TABLE, stream, shapes))
-        return parts
+        return self._batch_parts(spans, (span.resource for span in spans))
+
+    def _describe(self, span: ReadableSpan) -> str:
+        return f"span {getattr(span, 'name', '?')!r}"
