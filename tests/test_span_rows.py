@@ -26,6 +26,7 @@ from opentelemetry.trace import (
 )
 
 from opentelemetry_exporter_pgvector.convert.scope import RESOURCE_TABLE, ScopeCache, resource_id
+from opentelemetry_exporter_pgvector.convert.shapes import ShapeBuilder
 from opentelemetry_exporter_pgvector.convert.spans import (
     SPAN_TABLE,
     SpanConverter,
@@ -367,6 +368,21 @@ def test_first_exception_wins(spans: Spans) -> None:
     span.record_exception(ValueError("v"))
     span.end()
     assert columns(spans.one("two-exceptions"))["exception_type"] == "KeyError"
+
+
+def test_the_exception_is_the_first_exception_event_with_a_type(spans: Spans) -> None:
+    span = spans.tracer.start_span("typed-second")
+    span.add_event("exception", {"exception.message": "no type here"})
+    span.add_event("exception", {"exception.type": 42, "exception.message": "type is not text"})
+    span.record_exception(ValueError("v"))
+    span.record_exception(KeyError("k"))
+    span.end()
+    readable = spans.one("typed-second")
+    assert columns(readable)["exception_type"] == "ValueError"
+    parts = SpanConverter(65536, ShapeBuilder("test-model")).convert_batch([readable])
+    (shape,) = parts[2].rows
+    assert shape[-1] == "ValueError: v | rows-service INTERNAL typed-second | UNSET"
+    assert columns(spans.one("typed-second"))["shape_key"] is None  # no ShapeBuilder, no shape
 
 
 def test_span_without_end_time() -> None:

@@ -54,6 +54,14 @@ class RecordConverter(ABC, Generic[_Record]):
     def _describe(self, record: _Record) -> str:
         """How the log message about a dropped record names it (only called on that error path)."""
 
+    @staticmethod
+    def _collect_shape(shape: Row, shapes: dict[int, Row] | None) -> int:
+        """The key of a record's ``shape`` row (its first column), once the row is in ``shapes`` if given."""
+        key: int = shape[0]
+        if shapes is not None:
+            shapes[key] = shape
+        return key
+
     def _convert_or_skip(self, shapes: dict[int, Row], record: _Record) -> Row | None:
         try:
             return self.convert(record, shapes)

@@ -121,9 +121,7 @@ class LogConverter(RecordConverter[ReadableLogRecord]):
         shape_key = None
         if self._shapes is not None and body:
             shape = self._shapes.log_shape(resource.service_name, severity_text, body)
-            shape_key = shape[0]
-            if shapes is not None:
-                shapes[shape_key] = shape
+            shape_key = self._collect_shape(shape, shapes)
         return (
             pg_timestamp(timestamp),
             pg_timestamp(observed),

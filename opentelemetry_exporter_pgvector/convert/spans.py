@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode
 
 from .converter import RecordConverter
@@ -116,6 +116,33 @@ def _str_attribute(attributes: Mapping[str, Any], key: str, max_length: int) -> 
     return clean_text(value, max_length) if isinstance(value, str) else None
 
 
+# The events column and exception of a span without events.
+_NO_EVENTS: tuple[bytes, str | None, Any] = (EMPTY_JSONB_ARRAY, None, None)
+
+
+def _events_and_exception(events: Sequence[Event], max_length: int) -> tuple[bytes, str | None, Any]:
+    """The ``events`` jsonb, and the type and message of the exception the events record.
+
+    The exception is the first ``exception`` event whose ``exception.type`` is a string (until
+    one is, the message of the latest ``exception`` event is kept). Its type is a column,
+    cleaned like all text; its message only feeds the shape, which masks it, so it stays raw.
+    """
+    exception_type = exception_message = None
+    entries = []
+    for event in events:
+        attributes = event.attributes
+        entry: dict[str, Any] = {"name": event.name, "time_unix_nano": event.timestamp}
+        if attributes:
+            entry["attributes"] = attribute_mapping(attributes)
+            if exception_type is None and event.name == "exception":
+                exception_type = _str_attribute(attributes, "exception.type", max_length)
+                exception_message = attributes.get("exception.message")
+        if event.dropped_attributes:
+            entry["dropped_attributes_count"] = event.dropped_attributes
+        entries.append(entry)
+    return to_jsonb(entries, max_length), exception_type, exception_message
+
+
 def _link_json(link: Link) -> dict[str, Any]:
     context = link.context
     entry: dict[str, Any] = {
@@ -152,45 +179,27 @@ class SpanConverter(RecordConverter[ReadableSpan]):
         attributes = _span_attributes(span)
         resource = self._scopes.resource(span.resource)
         scope = self._scopes.scope(span.instrumentation_scope)
-
         start = span.start_time
         end = span.end_time
         if start is None:  # never started properly: keep it, timed at its end or now
             start = end if end is not None else time.time_ns()
         duration = end - start if end is not None else None
-
-        exception_type = exception_message = None
-        events_jsonb = EMPTY_JSONB_ARRAY
-        span_events = span.events
-        if span_events:
-            events = []
-            for event in span_events:
-                event_attributes = event.attributes
-                entry: dict[str, Any] = {"name": event.name, "time_unix_nano": event.timestamp}
-                if event_attributes:
-                    entry["attributes"] = attribute_mapping(event_attributes)
-                    if exception_type is None and event.name == "exception":
-                        exception_type = _str_attribute(event_attributes, "exception.type", max_length)
-                        exception_message = event_attributes.get("exception.message")
-                if event.dropped_attributes:
-                    entry["dropped_attributes_count"] = event.dropped_attributes
-                events.append(entry)
-            events_jsonb = to_jsonb(events, max_length)
-
+        events = span.events
+        events_jsonb, exception_type, exception_message = (
+            _events_and_exception(events, max_length) if events else _NO_EVENTS
+        )
         links: Sequence[Link] = span.links
         status = span.status
         trace_state = context.trace_state.to_header() if context and context.trace_state else None
         kind = _KIND_NAMES[span.kind]
         status_code = _STATUS_NAMES[status.status_code]
         shape_key = None
-        if self._shapes is not None:
+        if self._shapes is not None:  # the raw components, in the order ShapeBuilder.shape documents
             shape = self._shapes.shape((
                 resource.service_name, span.name, kind, status_code, status.description,
                 exception_type, exception_message, tuple(map(attributes.get, SHAPE_ATTRIBUTES)),
             ))
-            shape_key = shape[0]
-            if shapes is not None:
-                shapes[shape_key] = shape
+            shape_key = self._collect_shape(shape, shapes)
         return (
             pg_timestamp(start),
             pg_timestamp(end) if end is not None else None,
