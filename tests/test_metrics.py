@@ -245,6 +245,42 @@ def test_nan_nul_and_bad_points_do_not_lose_the_batch(
     assert conn.execute("SELECT attributes FROM otel_metric_points WHERE name = 'nan'").fetchone()[0] == {"k": "v", "f": "NaN"}
 
 
+class _UnknownData:
+    """Metric data of no OTLP type, as a hand-built MetricsData might hold."""
+
+    def __init__(self, points: list[NumberDataPoint]) -> None:
+        self.data_points = points
+
+
+def test_a_metric_of_unknown_type_is_dropped_alone(
+    exporter: PgvectorMetricExporter, conn: psycopg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    def point(value: float) -> NumberDataPoint:
+        return NumberDataPoint(
+            attributes={}, start_time_unix_nano=0, time_unix_nano=1_700_000_000_000_000_000, value=value
+        )
+
+    metrics = [
+        Metric(name="before", description=None, unit=None, data=Gauge(data_points=[point(1.0)])),
+        Metric(
+            name="odd", description=None, unit=None,
+            data=_UnknownData([point(2.0), point(3.0)]),  # type: ignore[arg-type]
+        ),
+        Metric(name="after", description="d", unit="ms", data=Gauge(data_points=[point(4.0), point(5.0)])),
+    ]
+    data = MetricsData([ResourceMetrics(RESOURCE, [ScopeMetrics(InstrumentationScope("x"), metrics, "")], "")])
+    with caplog.at_level(logging.ERROR):
+        assert exporter.export(data) == MetricExportResult.SUCCESS
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert [record.getMessage() for record in errors] == ["dropping metric 'odd': it could not be converted"]
+    assert errors[0].exc_info is not None
+    assert str(errors[0].exc_info[1]) == "unknown metric data type _UnknownData"
+    rows = conn.execute("SELECT name, type, value, description, unit FROM otel_metric_points ORDER BY value")
+    assert rows.fetchall() == [
+        ("before", "gauge", 1.0, None, None), ("after", "gauge", 4.0, "d", "ms"), ("after", "gauge", 5.0, "d", "ms")
+    ]
+
+
 def test_observable_instruments_and_contract(settings: PgvectorSettings, conn: psycopg.Connection, caplog: pytest.LogCaptureFixture) -> None:
     (entry,) = [e for e in entry_points(group="opentelemetry_metrics_exporter") if e.name == "pgvector"]
     assert entry.load() is PgvectorMetricExporter

@@ -12,11 +12,16 @@ Buckets are ``double precision[]``/``bigint[]`` arrays, not jsonb: 8 bytes an el
 and SQL can unnest and sum them to merge histograms. Doubles keep NaN and infinities (PostgreSQL
 stores them), so such a value never fails the batch; exemplars go through the shared jsonb
 sanitizing, which spells them as strings.
+
+What a point shares with the other points of its metric (name, type, temporality, unit...) is
+computed once per metric, as resource and scope columns are once per object.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk.metrics import Exemplar
@@ -44,6 +49,8 @@ from .values import (
     clean_text,
     to_jsonb,
 )
+
+logger = logging.getLogger(__name__)
 
 METRIC_POINT_TABLE = TableSpec(
     name="otel_metric_points",
@@ -83,8 +90,48 @@ METRIC_POINT_TABLE = TableSpec(
 
 _TEMPORALITY = {AggregationTemporality.CUMULATIVE: "cumulative", AggregationTemporality.DELTA: "delta"}
 
+
+@dataclass(frozen=True)
+class MetricColumns:
+    """The columns every data point of a metric derives from the metric, computed once per metric."""
+
+    name: str
+    type: str
+    temporality: str | None
+    description: str | None
+    unit: str | None
+    is_monotonic: bool | None
+
+
 # What RowStream converts: one data point with everything it inherits from above.
-_PointItem = tuple[ResourceColumns, ScopeColumns, Metric, Any]
+_PointItem = tuple[ResourceColumns, ScopeColumns, MetricColumns, Any]
+
+
+def _metric_columns(metric: Metric, max_length: int) -> MetricColumns:
+    """The columns the points of ``metric`` share: its name, data type, temporality and so on."""
+    data = metric.data
+    temporality = getattr(data, "aggregation_temporality", None)
+    return MetricColumns(
+        name=clean_text(metric.name, max_length),
+        type=_metric_type(data),
+        temporality=_TEMPORALITY.get(temporality) if temporality is not None else None,
+        description=clean_optional_text(metric.description or None, max_length),
+        unit=clean_optional_text(metric.unit or None, max_length),
+        is_monotonic=data.is_monotonic if isinstance(data, Sum) else None,
+    )
+
+
+def _metric_type(data: Any) -> str:
+    """The ``type`` column: which of the four OTLP metric data types ``data`` is."""
+    if isinstance(data, Sum):
+        return "sum"
+    if isinstance(data, Gauge):
+        return "gauge"
+    if isinstance(data, Histogram):
+        return "histogram"
+    if isinstance(data, ExponentialHistogram):
+        return "exponential_histogram"
+    raise TypeError(f"unknown metric data type {type(data).__name__}")
 
 
 def _float(value: Any) -> float | None:
@@ -92,9 +139,45 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+# The columns a data point's type decides, in row order (see _point_values).
+_PointValues = tuple[
+    float | None, int | None, float | None, float | None, float | None, int | None, int | None, int | None,
+    int | None, int, list[float] | None, list[int] | None, list[int] | None, list[int] | None,
+]
+# The type-decided columns after ``value`` of a sum or gauge point: all NULL, flags 0.
+_NOT_A_HISTOGRAM = (None, None, None, None, None, None, None, None, 0, None, None, None, None)
+
+
+def _point_values(point: Any) -> _PointValues:
+    """The columns a data point's type decides, in row order; NULL where its type has none.
+
+    ``value`` (sums and gauges); ``count``, ``sum``, ``min``, ``max`` (both histograms);
+    ``zero_count``, ``scale``, ``positive_offset``, ``negative_offset``, ``flags`` (exponential
+    histograms, ``flags`` 0 for the others); ``explicit_bounds`` and ``bucket_counts``
+    (histograms); ``positive_bucket_counts`` and ``negative_bucket_counts`` (exponential).
+    """
+    if isinstance(point, NumberDataPoint):
+        return (float(point.value), *_NOT_A_HISTOGRAM)
+    if not isinstance(point, (HistogramDataPoint, ExponentialHistogramDataPoint)):
+        raise TypeError(f"unknown data point type {type(point).__name__}")
+    count, total, minimum, maximum = point.count, _float(point.sum), _float(point.min), _float(point.max)
+    zero_count = scale = positive_offset = negative_offset = None
+    bounds = buckets = positive = negative = None
+    flags = 0
+    if isinstance(point, HistogramDataPoint):
+        bounds, buckets = [float(bound) for bound in point.explicit_bounds], list(point.bucket_counts)
+    else:
+        scale, zero_count, flags = point.scale, point.zero_count, point.flags
+        positive_offset, positive = point.positive.offset, list(point.positive.bucket_counts)
+        negative_offset, negative = point.negative.offset, list(point.negative.bucket_counts)
+    return (
+        None, count, total, minimum, maximum, zero_count, scale, positive_offset, negative_offset, flags,
+        bounds, buckets, positive, negative,
+    )
+
+
 def _exemplars_jsonb(exemplars: Sequence[Exemplar], max_length: int) -> bytes:
-    if not exemplars:
-        return EMPTY_JSONB_ARRAY
+    """The ``exemplars`` jsonb of a point that has some (ids as hex, as in OTLP/JSON)."""
     entries = []
     for exemplar in exemplars:
         entry: dict[str, Any] = {"value": exemplar.value, "time_unix_nano": exemplar.time_unix_nano}
@@ -117,44 +200,17 @@ class MetricConverter(RecordConverter[_PointItem]):
         super().__init__(max_value_length)  # data points have no shapes
 
     def convert(self, item: _PointItem, shapes: dict[int, Row] | None = None) -> Row:
-        """The row of one data point of ``metric`` (``shapes`` is unused: points have none).
+        """The row of one data point, from what it inherits and its own values.
 
-        Pure apart from the resource/scope cache.
+        ``shapes`` is unused: points have none. Pure apart from the resource/scope cache.
         """
         resource, scope, metric, point = item
         max_length = self._max
-        data = metric.data
-        value = count = total = minimum = maximum = zero_count = None
-        scale = positive_offset = negative_offset = None
-        bounds = buckets = positive = negative = None
-        flags = 0
-        if isinstance(point, NumberDataPoint):
-            value = float(point.value)
-        elif isinstance(point, HistogramDataPoint):
-            count, total = point.count, _float(point.sum)
-            minimum, maximum = _float(point.min), _float(point.max)
-            bounds, buckets = [float(bound) for bound in point.explicit_bounds], list(point.bucket_counts)
-        elif isinstance(point, ExponentialHistogramDataPoint):
-            count, total = point.count, _float(point.sum)
-            minimum, maximum = _float(point.min), _float(point.max)
-            scale, zero_count, flags = point.scale, point.zero_count, point.flags
-            positive_offset, positive = point.positive.offset, list(point.positive.bucket_counts)
-            negative_offset, negative = point.negative.offset, list(point.negative.bucket_counts)
-        else:
-            raise TypeError(f"unknown data point type {type(point).__name__}")
-        if isinstance(data, Sum):
-            kind = "sum"
-        elif isinstance(data, Gauge):
-            kind = "gauge"
-        elif isinstance(data, Histogram):
-            kind = "histogram"
-        elif isinstance(data, ExponentialHistogram):
-            kind = "exponential_histogram"
-        else:
-            raise TypeError(f"unknown metric data type {type(data).__name__}")
-        temporality = getattr(data, "aggregation_temporality", None)
+        (value, count, total, minimum, maximum, zero_count, scale, positive_offset, negative_offset, flags,
+         bounds, buckets, positive, negative) = _point_values(point)
         attributes = attribute_mapping(point.attributes)
         start = point.start_time_unix_nano
+        exemplars = point.exemplars
         return (
             pg_timestamp(point.time_unix_nano),
             pg_timestamp(start) if start else None,
@@ -169,13 +225,13 @@ class MetricConverter(RecordConverter[_PointItem]):
             positive_offset,
             negative_offset,
             flags,
-            data.is_monotonic if isinstance(data, Sum) else None,
+            metric.is_monotonic,
             resource.service_name,
-            clean_text(metric.name, max_length),
-            kind,
-            _TEMPORALITY.get(temporality) if temporality is not None else None,
-            clean_optional_text(metric.description or None, max_length),
-            clean_optional_text(metric.unit or None, max_length),
+            metric.name,
+            metric.type,
+            metric.temporality,
+            metric.description,
+            metric.unit,
             scope.name,
             scope.version,
             to_jsonb(attributes, max_length) if attributes else EMPTY_JSONB_OBJECT,
@@ -183,19 +239,26 @@ class MetricConverter(RecordConverter[_PointItem]):
             buckets,
             positive,
             negative,
-            _exemplars_jsonb(point.exemplars, max_length),
+            _exemplars_jsonb(exemplars, max_length) if exemplars else EMPTY_JSONB_ARRAY,
             scope.attributes_jsonb,
             scope.schema_url,
         )
 
     def _points(self, data: MetricsData) -> Iterator[_PointItem]:
+        """Each data point of ``data`` with what it inherits from its resource, scope and metric."""
         for resource_metrics in data.resource_metrics:
             resource = self._scopes.resource(resource_metrics.resource)
             for scope_metrics in resource_metrics.scope_metrics:
                 scope = self._scopes.scope(scope_metrics.scope)
                 for metric in scope_metrics.metrics:
+                    try:
+                        columns = _metric_columns(metric, self._max)
+                    except Exception:  # as for one malformed point: the rest of the batch is kept
+                        name = getattr(metric, "name", "?")
+                        logger.exception("dropping metric %r: it could not be converted", name)
+                        continue
                     for point in metric.data.data_points:
-                        yield resource, scope, metric, point
+                        yield resource, scope, columns, point
 
     def convert_batch(self, data: MetricsData) -> list[TableRows]:
         """The rows of one collection: points (converted while COPY streams them) and resources."""
