@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import psycopg
 from pgvector.psycopg import register_vector_async
@@ -92,24 +92,9 @@ class AsyncTelemetryQuery:
         async with self._read() as conn:
             return await run_async(conn, plan)
 
-    async def find_traces(
-        self,
-        service: str | None = None,
-        name: str | None = None,
-        status: str | None = None,
-        min_duration: dt.timedelta | float | None = None,
-        max_duration: dt.timedelta | float | None = None,
-        attributes: Mapping[str, Any] | None = None,
-        root_name: str | None = None,
-        min_trace_duration: dt.timedelta | float | None = None,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        limit: int = 20,
-    ) -> list[traces.TraceSummary]:
+    async def find_traces(self, **filters: Unpack[traces.TraceFilterArgs]) -> list[traces.TraceSummary]:
         """See :meth:`TelemetryQuery.find_traces`."""
-        filters = traces.TraceFilters(service, name, status, min_duration, max_duration, attributes,
-                                      root_name, min_trace_duration, since, until, limit)
-        return await self._run(traces.find_traces(self._database, filters))
+        return await self._run(traces.find_traces(self._database, traces.TraceFilters(**filters)))
 
     async def get_trace(self, trace_id: str | int | uuid.UUID, since: dt.datetime | None = None,
                         until: dt.datetime | None = None) -> traces.Trace:

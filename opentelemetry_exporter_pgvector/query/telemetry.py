@@ -220,25 +220,10 @@ class TelemetryQuery:
 
     # Traces (query/traces.py): the plans run here and in AsyncTelemetryQuery alike.
 
-    def find_traces(
-        self,
-        service: str | None = None,
-        name: str | None = None,
-        status: str | None = None,
-        min_duration: dt.timedelta | float | None = None,
-        max_duration: dt.timedelta | float | None = None,
-        attributes: Mapping[str, Any] | None = None,
-        root_name: str | None = None,
-        min_trace_duration: dt.timedelta | float | None = None,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        limit: int = 20,
-    ) -> list[traces.TraceSummary]:
+    def find_traces(self, **filters: Unpack[traces.TraceFilterArgs]) -> list[traces.TraceSummary]:
         """Traces with a span matching every span-level filter in the window (default: the last
         hour), newest first; durations are timedeltas or milliseconds. See ``query/traces.py``."""
-        filters = traces.TraceFilters(service, name, status, min_duration, max_duration, attributes,
-                                      root_name, min_trace_duration, since, until, limit)
-        plan = traces.find_traces(self._database, filters)
+        plan = traces.find_traces(self._database, traces.TraceFilters(**filters))
         with self._read() as conn:
             return run(conn, plan)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from psycopg import sql
+from typing_extensions import TypedDict
 
 from ..db.database import Database
 from ..errors import NotFound, QueryError
@@ -76,6 +77,22 @@ class TraceSummary:
     span_count: int
     error_count: int
     services: list[str]
+
+
+class TraceFilterArgs(TypedDict, total=False):
+    """The keywords of ``find_traces`` (sync and async alike); see :class:`TraceFilters`."""
+
+    service: str | None
+    name: str | None
+    status: str | None
+    min_duration: dt.timedelta | float | None
+    max_duration: dt.timedelta | float | None
+    attributes: Mapping[str, Any] | None
+    root_name: str | None
+    min_trace_duration: dt.timedelta | float | None
+    since: dt.datetime | None
+    until: dt.datetime | None
+    limit: int
 
 
 @dataclass(frozen=True)
