@@ -342,6 +342,33 @@ class PgvectorSettings(BaseSettings):
         description="Days committed batch ids are kept for exactly-once replay; spooled batches older than "
         "this may be stored twice if their commit was ambiguous.",
     )
+    # --- retention (docs/retention.md) ---
+    retention_days: int = Field(
+        default=30,
+        ge=0,
+        le=36500,
+        description="Days of spans, log records and metric points kept: whole daily partitions older than "
+        "this are dropped, in the background at most once an hour and by `otel-pgvector retention`. "
+        "0 keeps them for ever.",
+    )
+    retention_days_spans: int | None = Field(
+        default=None, ge=0, le=36500, description="RETENTION_DAYS for spans only; empty uses RETENTION_DAYS."
+    )
+    retention_days_logs: int | None = Field(
+        default=None, ge=0, le=36500,
+        description="RETENTION_DAYS for log records only; empty uses RETENTION_DAYS.",
+    )
+    retention_days_metrics: int | None = Field(
+        default=None, ge=0, le=36500,
+        description="RETENTION_DAYS for metric points only; empty uses RETENTION_DAYS.",
+    )
+    dead_letter_retention_days: int = Field(
+        default=30,
+        ge=0,
+        le=36500,
+        description="Days rows rejected by the database are kept in otel_dead_letters; 0 keeps them "
+        "for ever.",
+    )
 
     @classmethod
     def resolve(
@@ -392,6 +419,12 @@ class PgvectorSettings(BaseSettings):
     @classmethod
     def _empty_model_is_bundled(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("retention_days_spans", "retention_days_logs", "retention_days_metrics", mode="before")
+    @classmethod
+    def _empty_retention_is_the_default(cls, value: Any) -> Any:
+        """An empty variable means "not overridden", as it does for EMBEDDING_MODEL."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("metrics_temporality", "metrics_histogram_aggregation", mode="before")
     @classmethod
@@ -500,3 +533,8 @@ class SettingsOverrides(TypedDict, total=False):
     dlq_write_behind_batches: int
     dlq_replay_rate: float
     ledger_retention_days: int
+    retention_days: int
+    retention_days_spans: int | None
+    retention_days_logs: int | None
+    retention_days_metrics: int | None
+    dead_letter_retention_days: int
