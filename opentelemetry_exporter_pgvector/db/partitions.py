@@ -20,6 +20,8 @@ makes one as part of preparing the schema, with a small share of its time (cheap
 partitions normally exist, created days ahead); after that, when the date moves on, the export
 only notices (:meth:`PartitionKeeper.due`, no I/O) and the delivery's background thread
 creates them.
+
+:func:`list_partitions` reads them back from the catalog, for retention and storage statistics.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
 
 import psycopg
 from psycopg import sql
@@ -36,6 +40,38 @@ from ..forksafe import reset_after_fork
 from .timeouts import bound_transaction
 
 logger = logging.getLogger(__name__)
+
+
+Signal = Literal["spans", "logs", "metrics"]
+
+
+@dataclass(frozen=True)
+class SignalTable:
+    """A signal's table and the column it is partitioned by."""
+
+    signal: Signal
+    table: str
+    time_column: str
+
+
+SIGNAL_TABLES: tuple[SignalTable, ...] = (
+    SignalTable("spans", "otel_spans", "start_time"),
+    SignalTable("logs", "otel_logs", "time"),
+    SignalTable("metrics", "otel_metric_points", "time"),
+)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition of a signal table, as the catalog describes it."""
+
+    name: str
+    is_default: bool
+    lower: dt.datetime | None  # the range, in UTC; None for the default partition (or a non-range bound)
+    upper: dt.datetime | None
+    bytes: int  # heap, indexes and TOAST
+    estimated_rows: int | None  # pg_class.reltuples; None until first vacuumed or analyzed
+    day: dt.date | None  # the UTC day of a daily partition as otel_ensure_partition makes them, else None
 
 
 def _today() -> dt.date:
@@ -101,3 +137,64 @@ class PartitionKeeper:
             return True
         finally:
             self._lock.release()
+
+
+    def ensure(self, conn: psycopg.Connection, tables: Iterable[str], days: Iterable[dt.date]) -> None:
+        """Create the partitions of ``tables`` for ``days`` that are missing, in one transaction,
+        unbounded: for tools and tests that make the partitions of past or future days."""
+        names = [sql.Identifier(self._schema, table).as_string(conn) for table in tables]
+        with conn.transaction():
+            conn.execute(self._statement, (names, list(days)))
+
+# The bounds are read back through their text (no SQL function returns a range partition's
+# bounds as values): pg_get_expr renders them in the session's time zone with its offset, and
+# casting that text back to timestamptz gives the exact instant whatever the time zone is.
+_PARTITIONS = r"""
+SELECT c.relname::text, b.expr = 'DEFAULT',
+       substring(b.expr from $re$^FOR VALUES FROM \('([^']+)'\) TO \('[^']+'\)$$re$)::timestamptz,
+       substring(b.expr from $re$^FOR VALUES FROM \('[^']+'\) TO \('([^']+)'\)$$re$)::timestamptz,
+       pg_total_relation_size(c.oid), c.reltuples
+  FROM pg_inherits i
+  JOIN pg_class c ON c.oid = i.inhrelid
+ CROSS JOIN LATERAL (SELECT pg_get_expr(c.relpartbound, c.oid) AS expr) b
+ WHERE i.inhparent = to_regclass(%s)
+"""
+
+
+def list_partitions(conn: psycopg.Connection, schema: str, table: str) -> list[Partition]:
+    """The partitions of ``schema.table``, by range (oldest first), then the others (the default).
+
+    A partition counts as daily (``day`` set) only when its name and its bounds are both those
+    ``otel_ensure_partition`` gives, so retention never mistakes a partition someone made by
+    hand for one of ours. An absent table has no partitions.
+    """
+    parent = sql.Identifier(schema, table).as_string(conn)
+    partitions = []
+    for name, is_default, lower, upper, size, reltuples in conn.execute(_PARTITIONS, (parent,)):
+        lower = lower.astimezone(dt.timezone.utc) if lower is not None else None
+        upper = upper.astimezone(dt.timezone.utc) if upper is not None else None
+        daily = (
+            lower is not None and upper is not None and lower.time() == dt.time(0)
+            and upper - lower == dt.timedelta(days=1) and name == f"{table}_{lower:%Y%m%d}"
+        )
+        partitions.append(Partition(
+            name=name, is_default=bool(is_default), lower=lower, upper=upper, bytes=int(size),
+            estimated_rows=int(reltuples) if reltuples >= 0 else None,
+            day=lower.date() if daily and lower is not None else None,
+        ))
+    far_future = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    return sorted(partitions, key=lambda p: (p.lower is None, p.lower or far_future, p.name))
+
+
+def count_rows(
+    conn: psycopg.Connection, schema: str, relation: str, older_than: tuple[str, dt.datetime] | None = None
+) -> int:
+    """Rows of ``schema.relation`` (a scan), or only those whose column is before a time:
+    ``older_than=(column, time)``."""
+    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, relation))
+    params: tuple[dt.datetime, ...] = ()
+    if older_than is not None:
+        query = sql.SQL("{} WHERE {} < %s").format(query, sql.Identifier(older_than[0]))
+        params = (older_than[1],)
+    row = conn.execute(query, params).fetchone()
+    return int(row[0]) if row else 0
