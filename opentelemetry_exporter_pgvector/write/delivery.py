@@ -17,11 +17,12 @@ The path of a batch (docs/reliability.md tells the guarantees):
    wait for it; past that, the caller spools the batch itself).
 4. A background thread replays the spool oldest first, at most ``dlq_replay_rate`` batches
    per second on one pooled connection, whenever the breaker lets it; a batch already in the
-   ledger is skipped. It also fsyncs the spool, adopts the spools of exited processes, prunes
-   the ledger and creates the daily partitions when the UTC date moves on: DDL that waits for
-   locks, kept off the export path (docs/reliability.md, "Bounded DDL and connecting"). An
-   export only notices that they are due and wakes it; its rows land in the default partition
-   meanwhile.
+   ledger is skipped. It also fsyncs the spool, adopts the spools of exited processes and
+   creates the daily partitions when the UTC date moves on: DDL that waits for locks, kept off
+   the export path (docs/reliability.md, "Bounded DDL and connecting"). An export only notices
+   that they are due and wakes it; its rows land in the default partition meanwhile.
+5. Once a batch is stored, the maintenance thread (``maintenance.py``) starts: hourly, it
+   applies retention and prunes the ledger and the dead letters, on a connection of its own.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from ..db.shared import SharedRegistry
 from ..errors import SpoolError
 from ..forksafe import reset_after_fork
 from .breaker import BreakerState, BreakerStats, CircuitBreaker
+from .maintenance import Maintenance
 from .retry import Action, Backoff, classify
 from .spool import Spool, SpoolStats, inspect_directory
 from .write_behind import WriteBehind
@@ -51,7 +53,6 @@ from .writer import TelemetryWriter
 logger = logging.getLogger(__name__)
 
 _ADOPT_EVERY = 30.0  # seconds between looks for the spools of exited processes
-_PRUNE_EVERY = 3600.0  # seconds between ledger prunes
 
 
 def spool_directory(settings: PgvectorSettings) -> Path:
@@ -120,6 +121,7 @@ class Delivery:
         self.spool = Spool(spool_directory(settings), settings.dlq_max_bytes, settings.dlq_fsync_interval)
         self._backoff = Backoff(settings.retry_initial_backoff, settings.retry_max_backoff)
         self.write_behind = WriteBehind(settings.dlq_write_behind_batches, "otel-pgvector-spooler")
+        self.maintenance = Maintenance(database, settings, lambda: self.breaker.state is BreakerState.CLOSED)
         self._counts_lock = threading.Lock()
         self._stored = self._rejected = self._lost = 0
         # After a live batch failed and was spooled, the replayer waits a cool-down (or until the
@@ -239,6 +241,8 @@ class Delivery:
             if self.database.partitions.due() and time.monotonic() >= self._partitions_not_before:
                 self._ensure_replayer()
                 self._wake.set()
+            if self._background:
+                self.maintenance.start()
             with self._counts_lock:
                 self._stored += stored
                 self._rejected += rejected
@@ -280,7 +284,7 @@ class Delivery:
                 self._thread.start()
 
     def _replay_loop(self) -> None:
-        last_adopt = last_prune = 0.0
+        last_adopt = 0.0
         last_sync = time.monotonic()
         pause = 1.0 / self.settings.dlq_replay_rate
         failures = 0
@@ -293,9 +297,6 @@ class Delivery:
                 if now - last_sync >= self.settings.dlq_fsync_interval:
                     last_sync = now
                     self.spool.sync()
-                if now - last_prune >= _PRUNE_EVERY and self.breaker.state is BreakerState.CLOSED:
-                    last_prune = now
-                    self.writer.prune_ledger(self.settings.ledger_retention_days, self.settings.timeout)
                 self._keep_partitions()
                 replayed = self.replay_one()
             except Exception:  # the loop must survive anything; the next round tries again
@@ -389,8 +390,8 @@ class Delivery:
         return self.write_behind.flush(timeout)
 
     def close(self, timeout: float) -> None:
-        """Spool what is queued, stop the replayer and close the spool (its unreplayed batches
-        stay for the next process)."""
+        """Spool what is queued, stop the replayer and the maintenance thread and close the spool
+        (its unreplayed batches stay for the next process)."""
         deadline = time.monotonic() + timeout
         abandoned = self.write_behind.close(timeout)
         if abandoned:
@@ -402,6 +403,7 @@ class Delivery:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
+        self.maintenance.close(max(0.0, deadline - time.monotonic()))
         self.spool.close()
 
 

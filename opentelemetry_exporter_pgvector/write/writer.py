@@ -161,16 +161,3 @@ class TelemetryWriter:
                 )
             )
         return known, list(new_rows)
-
-    def prune_ledger(self, retention_days: int, timeout: float) -> int:
-        """Delete ledger ids older than ``retention_days`` within ``timeout``; return how many went."""
-        deadline = time.monotonic() + timeout
-        with self.database.connection(timeout, deadline) as conn, conn.transaction():
-            bound_transaction(conn, deadline)
-            cursor = conn.execute(
-                sql.SQL("DELETE FROM {} WHERE committed_at < now() - make_interval(days => %s)").format(
-                    self.database.qualified(LEDGER_TABLE)
-                ),
-                (retention_days,),
-            )
-            return cursor.rowcount
