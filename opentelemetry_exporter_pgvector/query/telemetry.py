@@ -21,7 +21,7 @@ from typing_extensions import Unpack
 
 from ..config import PgvectorSettings, SettingsOverrides
 from ..db.database import Database, acquire
-from . import logs, metrics, services, trace_context, traces
+from . import logs, metrics, services, stats, trace_context, traces
 from .health import Health, health
 from .plan import run
 from .schema_check import check_readable
@@ -272,6 +272,15 @@ class TelemetryQuery:
         check_read_only_text(query)
         with self._connection() as conn:
             return run_sql(conn, query, params, limit, timeout)
+
+    def storage_stats(self, exact: bool = False) -> stats.StorageStats:
+        """Rows and bytes per table and partition, each signal's oldest and newest record and the
+        rows retention leaves in its default partition, shapes and their vector coverage.
+
+        Rows are the planner's estimates unless ``exact`` (a scan of every table); see ``query/stats.py``.
+        """
+        with self._read() as conn:
+            return stats.storage_stats(conn, self._database, self.settings, exact)
 
     def health(self) -> Health:
         """Reachability, server and pgvector versions, migration, breaker state and spool size."""

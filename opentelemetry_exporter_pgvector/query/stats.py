@@ -1,0 +1,180 @@
+"""``storage_stats()``: what the telemetry takes on disk, how far back it goes, how much is embedded.
+
+Row counts come from the planner's statistics (``pg_class.reltuples``, kept by autovacuum)
+unless ``exact`` is asked for: counting is a scan of every table, minutes on a large database.
+A table or partition never analyzed yet is counted exactly whatever ``exact`` says, since it
+has no estimate (a new, small one, as a rule). The oldest and newest record of a signal are
+read from its default partition and its oldest and newest non-empty partitions only: the
+signal tables have no index that orders by time alone, so ``min()`` over a whole table would
+scan all of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from ..config import PgvectorSettings
+from ..db.database import Database
+from ..db.partitions import SIGNAL_TABLES, Partition, Signal, SignalTable, count_rows, list_partitions
+from ..db.retention import retention_policy
+
+
+@dataclass(frozen=True)
+class PartitionStats:
+    """One partition of a signal table."""
+
+    name: str
+    day: dt.date | None  # None: the default partition (or one not made by otel_ensure_partition)
+    is_default: bool
+    rows: int
+    rows_estimated: bool
+    bytes: int
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """One table of the schema; a partitioned table sums its partitions."""
+
+    name: str
+    rows: int
+    rows_estimated: bool  # some of the rows are the planner's estimate
+    bytes: int  # heap, indexes and TOAST
+    partitions: tuple[PartitionStats, ...]  # empty for a plain table
+
+
+@dataclass(frozen=True)
+class SignalStats:
+    """How far back one signal's records go, and what retention leaves behind."""
+
+    signal: Signal
+    table: str
+    oldest: dt.datetime | None  # None when the table is empty
+    newest: dt.datetime | None
+    retention: dt.timedelta | None  # None: kept for ever
+    # rows of the default partition older than the retention, which retention never deletes
+    # (docs/retention.md); None when kept for ever
+    default_rows_expired: int | None
+
+
+@dataclass(frozen=True)
+class ShapeStats:
+    """Shapes of one signal and how many have a vector."""
+
+    signal: str  # as otel_shapes.signal: span, log
+    shapes: int
+    embedded: int
+
+    @property
+    def coverage(self) -> float:
+        """Share of the shapes that have a vector (1.0 when there are none)."""
+        return self.embedded / self.shapes if self.shapes else 1.0
+
+
+@dataclass(frozen=True)
+class StorageStats:
+    """Rows and bytes per table and partition, time range per signal, shapes and vector coverage."""
+
+    tables: tuple[TableStats, ...]
+    signals: tuple[SignalStats, ...]
+    shapes: tuple[ShapeStats, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(table.bytes for table in self.tables)
+
+
+_TABLES = """
+SELECT c.relname::text, c.relkind = 'p', pg_total_relation_size(c.oid), c.reltuples
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname LIKE 'otel\\_%%'
+ ORDER BY c.relname
+"""
+
+
+def storage_stats(
+    conn: psycopg.Connection, database: Database, settings: PgvectorSettings, exact: bool = False
+) -> StorageStats:
+    """See the module docstring; ``conn`` is in a (read-only) transaction."""
+    schema = database.schema
+    partitions = {table.table: list_partitions(conn, schema, table.table) for table in SIGNAL_TABLES}
+    tables = []
+    for name, partitioned, size, reltuples in conn.execute(_TABLES, (schema,)).fetchall():
+        if partitioned:
+            listed = partitions[name] if name in partitions else list_partitions(conn, schema, name)
+            parts = tuple(_partition_stats(conn, schema, p, exact) for p in listed)
+            tables.append(TableStats(name, sum(p.rows for p in parts), any(p.rows_estimated for p in parts),
+                                     sum(p.bytes for p in parts), parts))
+        else:
+            rows, estimated = _rows(conn, schema, name, reltuples, exact)
+            tables.append(TableStats(name, rows, estimated, int(size), ()))
+    policy = retention_policy(settings)
+    signals = tuple(_signal_stats(conn, schema, table, partitions[table.table], policy[table.signal])
+                    for table in SIGNAL_TABLES)
+    return StorageStats(tuple(tables), signals, _shape_stats(conn, database))
+
+
+def _rows(
+    conn: psycopg.Connection, schema: str, name: str, reltuples: float, exact: bool
+) -> tuple[int, bool]:
+    """Rows of a table or partition, and whether that is the planner's estimate."""
+    if reltuples >= 0 and not exact:
+        return int(reltuples), True
+    return count_rows(conn, schema, name), False
+
+
+def _partition_stats(
+    conn: psycopg.Connection, schema: str, partition: Partition, exact: bool
+) -> PartitionStats:
+    reltuples = -1.0 if partition.estimated_rows is None else float(partition.estimated_rows)
+    rows, estimated = _rows(conn, schema, partition.name, reltuples, exact)
+    return PartitionStats(
+        partition.name, partition.day, partition.is_default, rows, estimated, partition.bytes
+    )
+
+
+def _extreme(
+    conn: psycopg.Connection, schema: str, partition: str, column: str, how: str
+) -> dt.datetime | None:
+    """``min`` or ``max`` (``how``) of a partition's time column: a scan of it."""
+    row = conn.execute(sql.SQL("SELECT {}({}) FROM {}").format(
+        sql.SQL(how), sql.Identifier(column), sql.Identifier(schema, partition))).fetchone()
+    return row[0] if row else None
+
+
+def _signal_stats(
+    conn: psycopg.Connection, schema: str, table: SignalTable, partitions: list[Partition],
+    keep: dt.timedelta | None,
+) -> SignalStats:
+    ranged = [p for p in partitions if p.lower is not None]  # by range, oldest first, not overlapping
+    others = [p for p in partitions if p.lower is None]  # the default partition: any time at all
+    found: dict[str, list[dt.datetime]] = {"min": [], "max": []}
+    for how, order in (("min", ranged), ("max", ranged[::-1])):
+        for partition in order:  # the first non-empty partition holds the extreme of them all
+            if (value := _extreme(conn, schema, partition.name, table.time_column, how)) is not None:
+                found[how].append(value)
+                break
+        for partition in others:
+            if (value := _extreme(conn, schema, partition.name, table.time_column, how)) is not None:
+                found[how].append(value)
+    expired = None
+    if keep is not None:
+        older_than = (table.time_column, dt.datetime.now(dt.timezone.utc) - keep)
+        expired = sum(count_rows(conn, schema, p.name, older_than) for p in others if p.is_default)
+    return SignalStats(
+        signal=table.signal, table=table.table,
+        oldest=min(found["min"], default=None), newest=max(found["max"], default=None),
+        retention=keep, default_rows_expired=expired,
+    )
+
+
+def _shape_stats(conn: psycopg.Connection, database: Database) -> tuple[ShapeStats, ...]:
+    shapes = database.qualified("otel_shapes")
+    if conn.execute("SELECT to_regclass(%s)", (shapes.as_string(conn),)).fetchone() == (None,):
+        return ()
+    rows = conn.execute(sql.SQL(
+        "SELECT signal, count(*), count(embedding) FROM {} GROUP BY signal ORDER BY signal").format(shapes))
+    return tuple(ShapeStats(signal, int(count), int(embedded)) for signal, count, embedded in rows)
