@@ -22,6 +22,7 @@ from ..version import __version__
 from . import outcome
 from .query_commands import logs, metrics, similar, trace
 from .setup_commands import db, demo, dlq, embed, health, migrate
+from .storage_commands import retention, stats
 
 logger = logging.getLogger(__name__)
 PROG = "otel-pgvector"
@@ -88,7 +89,7 @@ def cli(ctx: click.Context, dsn: str | None, schema: str | None, verbose: bool) 
     ctx.obj = {"dsn": dsn, "schema": schema}
 
 
-for command in (migrate, db, demo, embed, similar, logs, metrics, trace, dlq, health):
+for command in (migrate, db, demo, embed, similar, logs, metrics, trace, dlq, health, retention, stats):
     cli.add_command(command)
 
 
