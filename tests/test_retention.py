@@ -26,7 +26,8 @@ from telemetry_rows import (
 )
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
-from opentelemetry_exporter_pgvector.cli.main import cli, format_bytes
+from opentelemetry_exporter_pgvector.cli.main import cli
+from opentelemetry_exporter_pgvector.cli.storage_commands import format_bytes
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.db import retention
 from opentelemetry_exporter_pgvector.db.database import Database

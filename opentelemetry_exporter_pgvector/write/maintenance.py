@@ -31,8 +31,8 @@ from psycopg import sql
 
 from ..config import PgvectorSettings
 from ..db.database import Database
-from ..db.timeouts import bound_transaction
 from ..db.retention import RetentionReport, apply_retention, retention_policy
+from ..db.timeouts import bound_transaction
 from ..forksafe import reset_after_fork
 from .poison import DEAD_LETTER_TABLE
 from .writer import LEDGER_TABLE

@@ -19,7 +19,6 @@ from psycopg import sql
 from ..convert.table import Row, TableRows, TableSpec
 from ..db.database import Database
 from ..db.known_keys import KnownKeys
-from ..db.timeouts import bound_transaction
 from .copy import copy_rows, copy_statement
 from .poison import DEAD_LETTER_TABLE, Rejected, dead_letter_rows, isolate
 
