@@ -180,7 +180,8 @@ def test_demo_suggestions_mask_the_password_of_the_dsn(
     server_dsn: str, schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_PGVECTOR_EMBEDDING", "off")
-    with_password = server_dsn.replace("postgres:@", "postgres:s3cret@")  # the socket trusts any password
+    # peer authentication on the socket never asks for the password, so any one connects
+    with_password = server_dsn.replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
     assert with_password != server_dsn
     result = CliRunner().invoke(cli, ["--dsn", with_password, "--schema", schema, "demo", "--requests", "1"])
     assert result.exit_code == 0, result.output
