@@ -28,10 +28,12 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 
+import orjson
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from ..config import PgvectorSettings
@@ -187,6 +189,9 @@ class Database:
     def _configure(self, conn: psycopg.Connection) -> None:
         conn.execute("SELECT set_config('search_path', %s, false)", (f'"{self.schema}", public',))
         register_vector(conn)
+        # orjson parses the jsonb columns queries read (attributes, events...) several times
+        # faster than the json module: half of a 1,000-span get_trace was json.loads
+        set_json_loads(orjson.loads, conn)
         conn.commit()
 
     def after_fork_in_child(self) -> None:

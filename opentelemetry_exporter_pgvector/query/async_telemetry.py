@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
+import orjson
 import psycopg
 from pgvector.psycopg import register_vector_async
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 from typing_extensions import Unpack
 
@@ -58,6 +60,7 @@ class AsyncTelemetryQuery:
         search_path = f'"{self.settings.db_schema}", public'
         await conn.execute("SELECT set_config('search_path', %s, false)", (search_path,))
         await register_vector_async(conn)
+        set_json_loads(orjson.loads, conn)  # as the sync pool: see Database._configure
         await conn.commit()
 
     async def _current_pool(self) -> AsyncConnectionPool:

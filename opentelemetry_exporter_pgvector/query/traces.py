@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -226,32 +226,31 @@ class Trace:
         return max((span.offset_ms + (span.duration_ms or 0) for span in self.spans), default=0.0)
 
 
-def span_tree(spans: list[TraceSpan]) -> list[TraceSpan]:
-    """``spans`` depth-first in start order, each with its depth.
+def span_tree(rows: list[dict[str, Any]]) -> list[TraceSpan]:
+    """The spans of ``rows`` (a trace's, in start order) depth-first, each with its depth.
 
     Order comes from the parent links, never from clocks, so a child whose service's clock
     runs early still sits under its parent. A span whose parent is not stored (not exported,
     or not yet) is attached under the first root with ``orphan=True``; without any root,
-    the earliest span stands in for it.
+    the earliest span stands in for it. Each span is built once, with its place in the tree
+    (a 1,000-span trace is common enough for the copies to show).
     """
-    ids = {span.span_id for span in spans}
-    roots = [span for span in spans if span.parent_span_id is None] or spans[:1]
-    root_ids = {span.span_id for span in roots}
-    children: dict[str, list[TraceSpan]] = {}
-    for span in spans:
-        if span.span_id in root_ids:
+    ids = {row["span_id"] for row in rows}
+    roots = [row for row in rows if row["parent_span_id"] is None] or rows[:1]
+    root_ids = {row["span_id"] for row in roots}
+    children: dict[str, list[tuple[dict[str, Any], bool]]] = {}
+    for row in rows:
+        if row["span_id"] in root_ids:
             continue
-        parent = span.parent_span_id
-        if parent not in ids:
-            span = replace(span, orphan=True)
-            parent = roots[0].span_id
-        children.setdefault(parent or "", []).append(span)
+        parent, orphan = row["parent_span_id"], row["parent_span_id"] not in ids
+        children.setdefault(roots[0]["span_id"] if orphan else parent, []).append((row, orphan))
     ordered: list[TraceSpan] = []
-    stack = [(root, 0) for root in reversed(roots)]
+    stack = [(root, False, 0) for root in reversed(roots)]
     while stack:
-        span, depth = stack.pop()
-        ordered.append(replace(span, depth=depth))
-        stack.extend((child, depth + 1) for child in reversed(children.get(span.span_id, [])))
+        row, orphan, depth = stack.pop()
+        ordered.append(TraceSpan(**row, depth=depth, orphan=orphan))
+        for child, child_orphan in reversed(children.get(row["span_id"], ())):
+            stack.append((child, child_orphan, depth + 1))
     return ordered
 
 
@@ -285,7 +284,7 @@ def _get_trace(database: Database, parsed: uuid.UUID, since: dt.datetime | None,
         " WHERE {conditions} ORDER BY s.start_time, s.start_time_ns"
     ).format(spans=database.qualified("otel_spans"), resources=database.qualified("otel_resources"),
              conditions=sql.SQL(" AND ").join(conditions))
-    rows: list[TraceSpan] = yield Fetch(statement, params, TraceSpan)
+    rows: list[dict[str, Any]] = yield Fetch(statement, params, dict)
     if not rows:
         raise NotFound(f"no spans of trace {parsed.hex} are stored")
     return Trace(parsed.hex, span_tree(rows))
