@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import psycopg
@@ -25,9 +25,14 @@ from typing_extensions import Unpack
 from ..config import PgvectorSettings, SettingsOverrides
 from ..db.database import Database, acquire
 from ..errors import DatabaseUnavailable
-from . import services, traces
+from . import metrics, services, traces
 from .plan import Plan, run_async
+from .rows import Rows
 from .schema_check import check_readable
+from .trace_context import MetricPoint
+
+if TYPE_CHECKING:
+    import pandas
 
 Result = TypeVar("Result")
 
@@ -95,9 +100,30 @@ class AsyncTelemetryQuery:
         async with self._read() as conn:
             return await run_async(conn, plan)
 
-    async def find_traces(self, **filters: Unpack[traces.TraceFilterArgs]) -> list[traces.TraceSummary]:
+    async def find_traces(self, **filters: Unpack[traces.TraceFilterArgs]) -> Rows[traces.TraceSummary]:
         """See :meth:`TelemetryQuery.find_traces`."""
         return await self._run(traces.find_traces(self._database, traces.TraceFilters(**filters)))
+
+    async def find_spans(
+        self,
+        service: str | None = None,
+        name: str | None = None,
+        status: str | None = None,
+        exception_type: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 1000,
+    ) -> Rows[traces.SpanRecord]:
+        """See :meth:`TelemetryQuery.find_spans`."""
+        filters = traces.TraceFilters(service=service, name=name, status=status, attributes=attributes,
+                                      since=since, until=until, limit=limit, exception_type=exception_type)
+        return await self._run(traces.find_spans(self._database, filters))
+
+    async def spans_dataframe(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                              service: str | None = None, limit: int = 1000) -> pandas.DataFrame:
+        """See :meth:`TelemetryQuery.spans_dataframe`."""
+        return (await self.find_spans(service=service, since=since, until=until, limit=limit)).to_dataframe()
 
     async def get_trace(self, trace_id: str | int | uuid.UUID, since: dt.datetime | None = None,
                         until: dt.datetime | None = None) -> traces.Trace:
@@ -112,17 +138,55 @@ class AsyncTelemetryQuery:
 
     async def errors(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
                      service: str | None = None, group_by: services.ErrorGrouping = "exception_type",
-                     limit: int = 50) -> list[services.ErrorGroup]:
+                     limit: int = 50) -> Rows[services.ErrorGroup]:
         """See :meth:`TelemetryQuery.errors`."""
         return await self._run(services.errors(self._database, since, until, service, group_by, limit))
 
     async def red(self, by: services.RedGrouping = "service", service: str | None = None,
                   since: dt.datetime | None = None, until: dt.datetime | None = None,
-                  step: dt.timedelta | None = None) -> list[services.RedBucket]:
+                  step: dt.timedelta | None = None) -> Rows[services.RedBucket]:
         """See :meth:`TelemetryQuery.red`."""
         return await self._run(services.red(self._database, by, service, since, until, step))
 
     async def service_map(self, since: dt.datetime | None = None,
-                          until: dt.datetime | None = None) -> list[services.ServiceEdge]:
+                          until: dt.datetime | None = None) -> Rows[services.ServiceEdge]:
         """See :meth:`TelemetryQuery.service_map`."""
         return await self._run(services.service_map(self._database, since, until))
+
+    async def metric_points(
+        self,
+        name: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        service: str | None = None,
+        attributes: dict[str, Any] | None = None,
+        limit: int = 1000,
+    ) -> Rows[MetricPoint]:
+        """See :meth:`TelemetryQuery.metric_points`."""
+        return await self._run(metrics.metric_points(self._database, name, since, until, service, attributes,
+                                                     limit))
+
+    # The seed's names (see TelemetryQuery) of the queries that are plans.
+
+    async def get_traces_by_error(
+        self,
+        error_type: str,
+        service: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 20,
+    ) -> Rows[traces.TraceSummary]:
+        """See :meth:`TelemetryQuery.get_traces_by_error`."""
+        return await self._run(services.traces_by_error(self._database, error_type, service, since, until,
+                                                        limit))
+
+    async def get_metrics_by_time_range(
+        self,
+        since: dt.datetime,
+        until: dt.datetime,
+        name: str | None = None,
+        service: str | None = None,
+        limit: int = 1000,
+    ) -> Rows[MetricPoint]:
+        """See :meth:`TelemetryQuery.get_metrics_by_time_range`."""
+        return await self.metric_points(name, since, until, service, limit=limit)

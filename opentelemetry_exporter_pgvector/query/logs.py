@@ -18,6 +18,7 @@ from psycopg.rows import class_row
 from ..convert.shapes import log_pattern_sql
 from ..db.database import Database
 from ..errors import QueryError
+from .rows import Rows
 
 # OpenTelemetry severity numbers of the named levels (the lowest number of each range).
 SEVERITY_NUMBERS = {
@@ -112,7 +113,7 @@ def search_logs(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 100,
-) -> list[LogEntry]:
+) -> Rows[LogEntry]:
     """Newest first. ``text`` is a web-search query (words match by English stem, ``"a phrase"``,
     ``or``, ``-word``) answered from the full-text index."""
     conditions: list[sql.Composable] = []
@@ -133,12 +134,12 @@ def search_logs(
         _LOG_COLUMNS, database.qualified("otel_logs"), where
     )
     with conn.cursor(row_factory=class_row(LogEntry)) as cursor:
-        return cursor.execute(query, [*params, limit]).fetchall()
+        return Rows(cursor.execute(query, [*params, limit]).fetchall(), LogEntry)
 
 
 def logs_for_trace(
     conn: psycopg.Connection, database: Database, trace_id: str | int | uuid.UUID
-) -> list[LogEntry]:
+) -> Rows[LogEntry]:
     """The records emitted within one trace's spans, oldest first."""
     parsed = parse_trace_id(trace_id)
     if parsed == _ZERO_TRACE:
@@ -148,7 +149,7 @@ def logs_for_trace(
         " ORDER BY time, time_ns"
     ).format(_LOG_COLUMNS, database.qualified("otel_logs"))
     with conn.cursor(row_factory=class_row(LogEntry)) as cursor:
-        return cursor.execute(query, (parsed,)).fetchall()
+        return Rows(cursor.execute(query, (parsed,)).fetchall(), LogEntry)
 
 
 def log_patterns(
@@ -157,7 +158,7 @@ def log_patterns(
     service: str | None = None,
     since: dt.datetime | None = None,
     limit: int = 50,
-) -> list[LogPattern]:
+) -> Rows[LogPattern]:
     """The most frequent body patterns: per-request values (numbers, ids, addresses, times,
     quoted strings) masked as in shapes (``convert/shapes.py``).
 
@@ -184,4 +185,4 @@ def log_patterns(
         where=sql.SQL(" AND ").join(conditions),
     )
     with conn.cursor(row_factory=class_row(LogPattern)) as cursor:
-        return cursor.execute(query, [*params, limit]).fetchall()
+        return Rows(cursor.execute(query, [*params, limit]).fetchall(), LogPattern)

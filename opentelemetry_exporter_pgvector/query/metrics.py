@@ -1,4 +1,4 @@
-"""Metric queries: one metric as a series of time buckets.
+"""Metric queries: one metric as a series of time buckets, and the stored points of a time range.
 
 ``metric_series`` answers ``avg``, ``sum``, ``max``, ``rate`` and ``p50``/``p95``/``p99``:
 
@@ -32,6 +32,10 @@ from psycopg.rows import dict_row
 
 from ..db.database import Database
 from ..errors import QueryError
+from .plan import Fetch, Plan, fetch_all
+from .rows import Rows
+from .trace_context import MetricPoint
+from .traces import attribute_filter, time_window
 
 Aggregation = Literal["avg", "sum", "max", "rate", "p50", "p95", "p99"]
 AGGREGATIONS: tuple[str, ...] = ("avg", "sum", "max", "rate", "p50", "p95", "p99")
@@ -115,6 +119,39 @@ def metric_series(
     if agg == "rate":
         return _rates(points, since, step)
     return _histogram_series(points, since, agg)
+
+
+def metric_points(
+    database: Database,
+    name: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    service: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    limit: int = 1000,
+) -> Plan[Rows[MetricPoint]]:
+    """The points stored for ``[since, until)`` (default: the last hour), oldest first, at most
+    ``limit``: of metric ``name`` and ``service`` when given, with all of ``attributes``
+    (typed as given, as in ``find_traces``). ``linked`` marks points whose exemplars link them
+    to traces."""
+    if not 1 <= limit <= 10_000:
+        raise QueryError(f"limit must be between 1 and 10000, got {limit}")
+    since, until = time_window(since, until)
+    conditions: list[sql.Composable] = [sql.SQL("time >= %s AND time < %s")]
+    params: list[Any] = [since, until]
+    for column, value in (("name", name), ("service_name", service)):
+        if value is not None:
+            conditions.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    matching = attribute_filter(attributes)
+    if matching is not None:
+        conditions.append(sql.SQL("attributes @> %s::jsonb"))
+        params.append(matching)
+    statement = sql.SQL(
+        "SELECT time, service_name, name, type, unit, value, count, sum, attributes,"
+        " exemplars <> '[]' AS linked FROM {} WHERE {} ORDER BY time, name LIMIT %s"
+    ).format(database.qualified("otel_metric_points"), sql.SQL(" AND ").join(conditions))
+    return fetch_all(Fetch(statement, [*params, limit], MetricPoint))
 
 
 def _series_increments(

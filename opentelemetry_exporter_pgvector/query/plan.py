@@ -17,6 +17,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row, dict_row, tuple_row
 
+from .rows import Rows
+
 Row = TypeVar("Row")
 Result = TypeVar("Result")
 
@@ -38,14 +40,14 @@ class Fetch(Generic[Row]):
 Plan = Generator[Fetch[Any], list[Any], Result]
 
 
-def fetch_all(request: Fetch[Row]) -> Plan[list[Row]]:
-    """The plan of a single statement whose rows are the answer.
+def fetch_all(request: Fetch[Row]) -> Plan[Rows[Row]]:
+    """The plan of a single statement whose rows are the answer (as :class:`Rows` of ``request.row``).
 
     Query functions validate their arguments and build the statement eagerly, then return
     this: bad arguments fail when the plan is made, before any connection is taken.
     """
     rows: list[Row] = yield request
-    return rows
+    return Rows(rows, request.row)
 
 
 def _row_factory(row: type[Any]) -> Callable[..., Any]:

@@ -17,7 +17,8 @@ from psycopg import sql
 from ..db.database import Database
 from ..errors import QueryError
 from .plan import Fetch, Plan, fetch_all
-from .traces import time_window
+from .rows import Rows
+from .traces import TraceFilters, TraceSummary, find_traces, time_window
 
 ErrorGrouping = Literal["exception_type", "name", "service", "shape"]
 RedGrouping = Literal["service", "operation"]
@@ -55,7 +56,7 @@ def errors(
     service: str | None = None,
     group_by: ErrorGrouping = "exception_type",
     limit: int = 50,
-) -> Plan[list[ErrorGroup]]:
+) -> Plan[Rows[ErrorGroup]]:
     """Spans with status ERROR in the window (default: the last 24 hours), grouped, most
     frequent first; the partial index on failed spans serves the scan."""
     if group_by not in _ERROR_KEYS:
@@ -91,6 +92,22 @@ def errors(
     return fetch_all(Fetch(statement, [EXAMPLES, *params, limit], ErrorGroup))
 
 
+def traces_by_error(
+    database: Database,
+    error_type: str,
+    service: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 20,
+) -> Plan[Rows[TraceSummary]]:
+    """Traces with a span whose first exception is of type ``error_type`` (the promoted
+    ``exception_type``, matched exactly), newest first, in the window of :func:`errors`
+    (default: the last 24 hours): the traces behind one of its ``exception_type`` groups."""
+    since, until = time_window(since, until, DEFAULT_ERROR_WINDOW)
+    return find_traces(database, TraceFilters(service=service, exception_type=error_type, since=since,
+                                              until=until, limit=limit))
+
+
 @dataclass(frozen=True)
 class RedBucket:
     """One time bucket of one service (and operation): rate, errors and duration."""
@@ -114,7 +131,7 @@ def red(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     step: dt.timedelta | None = None,
-) -> Plan[list[RedBucket]]:
+) -> Plan[Rows[RedBucket]]:
     """Request rate, error rate and p50/p95/p99 duration of entry spans per ``step`` bucket
     (default: the whole window, default the last hour), per service or per operation.
 
@@ -174,7 +191,7 @@ _PEER = (
 
 def service_map(
     database: Database, since: dt.datetime | None = None, until: dt.datetime | None = None
-) -> Plan[list[ServiceEdge]]:
+) -> Plan[Rows[ServiceEdge]]:
     """Edges caller -> callee in the window (default: the last hour): a span whose parent is in
     another service is a call from that service (its duration and status are the call's);
     a CLIENT span no other service answered is a call to the dependency it names."""

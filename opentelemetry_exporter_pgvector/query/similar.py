@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +32,7 @@ from ..db.database import Database
 from ..embedding.encoder import column_dimension, load_encoder_backend
 from ..embedding.model import configured_model_name
 from ..errors import NotFound, QueryError
+from .rows import Rows
 
 # Candidate shapes fetched per round with a time window, as a multiple of k (and the growth
 # per round), and the most ever fetched.
@@ -66,6 +67,36 @@ class SimilarSpan:
     example_span_id: str
     example_trace_id: str
     shape_key: int
+
+
+@dataclass(frozen=True)
+class SimilarTrace:
+    """A trace holding a span of a shape near the query: a row of ``find_similar_traces``.
+
+    ``similarity`` is the shape's (as in :class:`SimilarSpan`); ``span_id`` and ``start_time``
+    are the shape's latest span, which is in this trace; ``span_count`` is how many spans of
+    the shape the window holds, in this trace or others.
+    """
+
+    trace_id: str
+    similarity: float
+    span_id: str
+    service_name: str
+    text: str
+    start_time: dt.datetime
+    span_count: int
+
+
+def similar_traces(spans: Iterable[SimilarSpan]) -> Rows[SimilarTrace]:
+    """The traces of ``spans``' example spans, in ``spans``' order (most similar first); a trace
+    that is the example of several shapes is listed once, with the first (most similar)."""
+    traces: dict[str, SimilarTrace] = {}
+    for span in spans:
+        traces.setdefault(span.example_trace_id, SimilarTrace(
+            span.example_trace_id, span.similarity, span.example_span_id, span.service_name, span.text,
+            span.last_seen, span.span_count,
+        ))
+    return Rows(traces.values(), SimilarTrace)
 
 
 def parse_span_id(span_id: str | int) -> int:
@@ -146,7 +177,7 @@ def similar_spans(
     status: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
-) -> list[SimilarSpan]:
+) -> Rows[SimilarSpan]:
     """The ``k`` shapes nearest the query with spans in ``[since, until)``, most similar first.
 
     Exactly one of ``text``, ``span_id`` or ``vector`` is the query (:func:`resolve_query_vector`),
@@ -194,7 +225,7 @@ def resolve_query_vector(
 
 def rank_shapes(
     read: Reader, database: Database, model: str, query_vector: Vector, ranking: Ranking
-) -> list[SimilarSpan]:
+) -> Rows[SimilarSpan]:
     """The shapes of ``model`` nearest ``query_vector`` under ``ranking``, most similar first.
 
     Candidates come nearest first from :func:`_nearest`; those below ``min_similarity`` are
@@ -220,7 +251,7 @@ def rank_shapes(
             results = [_similar_span(row, stats[row[0]]) for row in nearest if row[0] in stats][: ranking.k]
             exhausted = len(nearest) < candidates or candidates >= _MAX_CANDIDATES
             if len(results) >= ranking.k or exhausted:
-                return results
+                return Rows(results, SimilarSpan)
             candidates = min(candidates * _OVERFETCH, _MAX_CANDIDATES)
 
 

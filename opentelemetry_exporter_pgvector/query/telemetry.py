@@ -2,6 +2,9 @@
 
 It reads through the same :class:`Database` (settings, env vars, embedded default) as the
 exporters, always in read-only transactions. The CLI only renders what this returns.
+
+Every list answer is a :class:`~.rows.Rows`, a list with ``to_dataframe()``; pandas (the
+``dataframes`` extra) is imported only when a DataFrame is asked for.
 """
 
 from __future__ import annotations
@@ -21,14 +24,19 @@ from typing_extensions import Unpack
 
 from ..config import PgvectorSettings, SettingsOverrides
 from ..db.database import Database, acquire
+from ..errors import QueryError
 from . import logs, metrics, services, stats, trace_context, traces
 from .health import Health, health
 from .plan import run
+from .rows import Rows
 from .schema_check import check_readable
 from .sql_hatch import SqlResult, check_read_only_text, run_sql
+from .trace_context import MetricPoint, TraceContext
 
 if TYPE_CHECKING:
-    from .similar import SimilarSpan
+    import pandas
+
+    from .similar import SimilarSpan, SimilarTrace
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class TelemetryQuery:
 
     def service_summary(
         self, since: dt.datetime | None = None, resource_attributes: Mapping[str, str] | None = None
-    ) -> list[ServiceSummary]:
+    ) -> Rows[ServiceSummary]:
         """Per service: spans, traces, errors and duration percentiles, busiest first.
 
         ``resource_attributes`` keeps only spans whose resource has all of them (the demo
@@ -106,7 +114,7 @@ class TelemetryQuery:
         ).format(self._database.qualified("otel_spans"), resources)
         since = since or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
         with self._read() as conn, conn.cursor(row_factory=class_row(ServiceSummary)) as cursor:
-            return cursor.execute(query, (since, *params)).fetchall()
+            return Rows(cursor.execute(query, (since, *params)).fetchall(), ServiceSummary)
 
     def _resource_filter(
         self, resource_attributes: Mapping[str, str] | None
@@ -130,7 +138,7 @@ class TelemetryQuery:
         status: str | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
-    ) -> list[SimilarSpan]:
+    ) -> Rows[SimilarSpan]:
         """The shapes of span nearest ``text``, a stored span's shape or ``vector``; see ``query/similar.py``.
 
         Imported on first use: searching by text loads the embedding model (``embeddings`` extra).
@@ -178,21 +186,29 @@ class TelemetryQuery:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         limit: int = 100,
-    ) -> list[logs.LogEntry]:
-        """Log records, newest first; ``text`` is matched by word stem through the full-text index."""
+        level: int | str | None = None,
+    ) -> Rows[logs.LogEntry]:
+        """Log records, newest first; ``text`` is matched by word stem through the full-text index.
+
+        ``level`` is the seed's name of ``min_severity`` (a number or a level name: ``warn``
+        keeps WARN and above), so ``search_logs(trace_id=..., level="error")`` reads as it did.
+        """
+        if level is not None and min_severity is not None:
+            raise QueryError("give min_severity or level (the same filter), not both")
         with self._read() as conn:
             return logs.search_logs(
-                conn, self._database, text, trace_id, service, min_severity, since, until, limit
+                conn, self._database, text, trace_id, service, min_severity if level is None else level,
+                since, until, limit,
             )
 
     def log_patterns(
         self, service: str | None = None, since: dt.datetime | None = None, limit: int = 50
-    ) -> list[logs.LogPattern]:
+    ) -> Rows[logs.LogPattern]:
         """The most frequent log body patterns with their counts."""
         with self._read() as conn:
             return logs.log_patterns(conn, self._database, service, since, limit)
 
-    def logs_for_trace(self, trace_id: str | int | uuid.UUID) -> list[logs.LogEntry]:
+    def logs_for_trace(self, trace_id: str | int | uuid.UUID) -> Rows[logs.LogEntry]:
         """The log records emitted within one trace, oldest first."""
         with self._read() as conn:
             return logs.logs_for_trace(conn, self._database, trace_id)
@@ -206,24 +222,57 @@ class TelemetryQuery:
         service: str | None = None,
         attributes: dict[str, Any] | None = None,
         agg: metrics.Aggregation = "avg",
-    ) -> list[metrics.MetricBucket]:
+    ) -> Rows[metrics.MetricBucket]:
         """One metric in time buckets of ``step``: avg, sum, max, rate, p50, p95 or p99."""
         with self._read() as conn:
-            return metrics.metric_series(
+            return Rows(metrics.metric_series(
                 conn, self._database, name, since, until, step, service, attributes, agg
-            )
+            ), metrics.MetricBucket)
 
-    def trace_context(self, trace_id: str | int | uuid.UUID) -> trace_context.TraceContext:
+    def metric_points(
+        self,
+        name: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        service: str | None = None,
+        attributes: dict[str, Any] | None = None,
+        limit: int = 1000,
+    ) -> Rows[MetricPoint]:
+        """The metric points stored for a time range (default: the last hour), oldest first."""
+        plan = metrics.metric_points(self._database, name, since, until, service, attributes, limit)
+        with self._read() as conn:
+            return run(conn, plan)
+
+    def trace_context(self, trace_id: str | int | uuid.UUID) -> TraceContext:
         """A trace's spans as a tree, its logs, and the metric points around it."""
         with self._read() as conn:
             return trace_context.trace_context(conn, self._database, trace_id)
 
     # Traces (query/traces.py): the plans run here and in AsyncTelemetryQuery alike.
 
-    def find_traces(self, **filters: Unpack[traces.TraceFilterArgs]) -> list[traces.TraceSummary]:
+    def find_traces(self, **filters: Unpack[traces.TraceFilterArgs]) -> Rows[traces.TraceSummary]:
         """Traces with a span matching every span-level filter in the window (default: the last
         hour), newest first; durations are timedeltas or milliseconds. See ``query/traces.py``."""
         plan = traces.find_traces(self._database, traces.TraceFilters(**filters))
+        with self._read() as conn:
+            return run(conn, plan)
+
+    def find_spans(
+        self,
+        service: str | None = None,
+        name: str | None = None,
+        status: str | None = None,
+        exception_type: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 1000,
+    ) -> Rows[traces.SpanRecord]:
+        """Spans matching every filter in the window (default: the last hour), newest first,
+        one row each with ids in hex and attributes, events, links and resource as stored."""
+        filters = traces.TraceFilters(service=service, name=name, status=status, attributes=attributes,
+                                      since=since, until=until, limit=limit, exception_type=exception_type)
+        plan = traces.find_spans(self._database, filters)
         with self._read() as conn:
             return run(conn, plan)
 
@@ -244,7 +293,7 @@ class TelemetryQuery:
 
     def errors(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
                service: str | None = None, group_by: services.ErrorGrouping = "exception_type",
-               limit: int = 50) -> list[services.ErrorGroup]:
+               limit: int = 50) -> Rows[services.ErrorGroup]:
         """Failed spans grouped by exception type, span name, service or shape (default: last 24 h)."""
         plan = services.errors(self._database, since, until, service, group_by, limit)
         with self._read() as conn:
@@ -252,18 +301,81 @@ class TelemetryQuery:
 
     def red(self, by: services.RedGrouping = "service", service: str | None = None,
             since: dt.datetime | None = None, until: dt.datetime | None = None,
-            step: dt.timedelta | None = None) -> list[services.RedBucket]:
+            step: dt.timedelta | None = None) -> Rows[services.RedBucket]:
         """Rate, errors and p50/p95/p99 of entry (SERVER, CONSUMER) spans per service or operation."""
         plan = services.red(self._database, by, service, since, until, step)
         with self._read() as conn:
             return run(conn, plan)
 
     def service_map(self, since: dt.datetime | None = None,
-                    until: dt.datetime | None = None) -> list[services.ServiceEdge]:
+                    until: dt.datetime | None = None) -> Rows[services.ServiceEdge]:
         """Caller -> callee edges with call count, errors and p95 (default: the last hour)."""
         plan = services.service_map(self._database, since, until)
         with self._read() as conn:
             return run(conn, plan)
+
+    # DataFrames (the ``dataframes`` extra): Phoenix's get_spans_dataframe, for spans and logs.
+
+    def spans_dataframe(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                        service: str | None = None, limit: int = 1000) -> pandas.DataFrame:
+        """One row per span in the window (default: the last hour), newest first, with the
+        columns of :class:`~.traces.SpanRecord`; ``find_spans(...).to_dataframe()`` for more filters."""
+        return self.find_spans(service=service, since=since, until=until, limit=limit).to_dataframe()
+
+    def logs_dataframe(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                       service: str | None = None, limit: int = 1000) -> pandas.DataFrame:
+        """One row per log record in the window (default: the last hour), newest first, with the
+        columns of :class:`~.logs.LogEntry`; ``search_logs(...).to_dataframe()`` for more filters."""
+        since, until = traces.time_window(since, until)
+        return self.search_logs(service=service, since=since, until=until, limit=limit).to_dataframe()
+
+    # The seed's names: each one of the methods above under the name it had, with its arguments.
+
+    def find_similar_traces(
+        self,
+        embedding: Sequence[float],
+        threshold: float = 0.85,
+        k: int = 10,
+        service: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> Rows[SimilarTrace]:
+        """Traces holding a span whose shape is at least ``threshold`` similar to ``embedding`` (a
+        vector of the shapes' dimension), most similar first: :meth:`similar_spans` by vector,
+        each similar shape's latest span's trace with the shape's similarity."""
+        from .similar import similar_traces
+
+        return similar_traces(self.similar_spans(vector=embedding, k=k, min_similarity=threshold,
+                                                 service=service, since=since, until=until))
+
+    def get_traces_by_error(
+        self,
+        error_type: str,
+        service: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 20,
+    ) -> Rows[traces.TraceSummary]:
+        """Traces with a span whose first exception is of type ``error_type`` (exactly), newest
+        first, in the last 24 hours unless told: :meth:`find_traces` by ``exception_type``."""
+        plan = services.traces_by_error(self._database, error_type, service, since, until, limit)
+        with self._read() as conn:
+            return run(conn, plan)
+
+    def get_trace_context(self, trace_id: str | int | uuid.UUID) -> TraceContext:
+        """A trace's spans, logs and metric points: :meth:`trace_context`."""
+        return self.trace_context(trace_id)
+
+    def get_metrics_by_time_range(
+        self,
+        since: dt.datetime,
+        until: dt.datetime,
+        name: str | None = None,
+        service: str | None = None,
+        limit: int = 1000,
+    ) -> Rows[MetricPoint]:
+        """The metric points of ``[since, until)``, oldest first: :meth:`metric_points`."""
+        return self.metric_points(name, since, until, service, limit=limit)
 
     def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None, limit: int = 1000,
             timeout: float = 5.0) -> SqlResult:

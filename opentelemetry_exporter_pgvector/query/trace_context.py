@@ -14,6 +14,7 @@ from psycopg.rows import class_row
 
 from ..db.database import Database
 from .logs import LogEntry, logs_for_trace, parse_trace_id
+from .rows import Rows
 
 # A periodic reader exports every 60 s by default: a point recorded while the trace ran is
 # stamped up to one interval after the trace ended.
@@ -37,7 +38,8 @@ class SpanNode:
 
 @dataclass(frozen=True)
 class MetricPoint:
-    """A stored metric point, summarized; ``linked`` when one of its exemplars is in the trace."""
+    """A stored metric point, summarized. ``linked``: one of its exemplars is in the trace (in a
+    trace context), or it has exemplars linking it to traces (in a listing by time range)."""
 
     time: dt.datetime
     service_name: str
@@ -56,9 +58,9 @@ class TraceContext:
     """A trace's spans (depth-first, parents before children), logs and metric points."""
 
     trace_id: str
-    spans: list[SpanNode]
-    logs: list[LogEntry]
-    metrics: list[MetricPoint]
+    spans: Rows[SpanNode]
+    logs: Rows[LogEntry]
+    metrics: Rows[MetricPoint]
 
 
 def _span_tree(spans: list[SpanNode]) -> list[SpanNode]:
@@ -117,4 +119,5 @@ def trace_context(
     ).format(database.qualified("otel_metric_points"), where)
     with conn.cursor(row_factory=class_row(MetricPoint)) as cursor:
         metrics = cursor.execute(metric_query, [*params, metric_limit]).fetchall()
-    return TraceContext(trace_id=hex_id, spans=spans, logs=logs, metrics=metrics)
+    return TraceContext(trace_id=hex_id, spans=Rows(spans, SpanNode), logs=logs,
+                        metrics=Rows(metrics, MetricPoint))

@@ -21,6 +21,7 @@ from ..db.database import Database
 from ..errors import NotFound, QueryError
 from .logs import parse_trace_id
 from .plan import Fetch, Plan, fetch_all
+from .rows import Rows
 
 DEFAULT_WINDOW = dt.timedelta(hours=1)
 # A trace found by a span in the window is assembled from its spans up to this far outside it
@@ -93,6 +94,7 @@ class TraceFilterArgs(TypedDict, total=False):
     since: dt.datetime | None
     until: dt.datetime | None
     limit: int
+    exception_type: str | None
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class TraceFilters:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     limit: int = 20
+    exception_type: str | None = None  # the promoted exception.type of the span's first exception event
 
     def span_conditions(self) -> tuple[list[sql.Composable], list[Any]]:
         status = self.status.upper() if self.status else None
@@ -120,7 +123,8 @@ class TraceFilters:
         since, until = time_window(self.since, self.until)
         conditions: list[sql.Composable] = [sql.SQL("start_time >= %s"), sql.SQL("start_time < %s")]
         params: list[Any] = [since, until]
-        for column, value in (("service_name", self.service), ("name", self.name), ("status_code", status)):
+        for column, value in (("service_name", self.service), ("name", self.name), ("status_code", status),
+                              ("exception_type", self.exception_type)):
             if value is not None:
                 conditions.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
                 params.append(value)
@@ -137,7 +141,7 @@ class TraceFilters:
         return conditions, params
 
 
-def find_traces(database: Database, filters: TraceFilters) -> Plan[list[TraceSummary]]:
+def find_traces(database: Database, filters: TraceFilters) -> Plan[Rows[TraceSummary]]:
     """Traces with a span matching the span-level filters in the window, newest first.
 
     One row per trace: its root (the span without a parent, else the earliest), start,
@@ -182,6 +186,50 @@ def find_traces(database: Database, filters: TraceFilters) -> Plan[list[TraceSum
 
 
 @dataclass(frozen=True)
+class SpanRecord:
+    """One stored span as :func:`find_spans` lists it: a row of ``spans_dataframe()``."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    service_name: str
+    name: str
+    kind: str
+    status_code: str
+    status_message: str | None
+    exception_type: str | None
+    start_time: dt.datetime
+    end_time: dt.datetime | None
+    duration_ms: float | None
+    attributes: dict[str, Any]
+    events: list[dict[str, Any]]
+    links: list[dict[str, Any]]
+    resource: dict[str, Any]
+    scope_name: str | None
+
+
+def find_spans(database: Database, filters: TraceFilters) -> Plan[Rows[SpanRecord]]:
+    """The spans matching every span-level filter in the window, newest first, at most ``limit``.
+
+    The trace-level filters (``root_name``, ``min_trace_duration``) do not apply to spans and
+    are ignored. The newest ``limit`` spans are picked before their resources are joined.
+    """
+    conditions, params = filters.span_conditions()
+    statement = sql.SQL(
+        "SELECT otel_trace_id_hex(s.trace_id) AS trace_id, otel_span_id_hex(s.span_id) AS span_id,"
+        " otel_span_id_hex(s.parent_span_id) AS parent_span_id, s.service_name, s.name, s.kind,"
+        " s.status_code, s.status_message, s.exception_type, s.start_time, s.end_time,"
+        " s.duration_ns / 1e6::float8 AS duration_ms, s.attributes, s.events, s.links,"
+        " r.attributes AS resource, s.scope_name"
+        " FROM (SELECT * FROM {spans} WHERE {conditions}"
+        "  ORDER BY start_time DESC, start_time_ns DESC LIMIT %s) s"
+        " JOIN {resources} r USING (resource_id) ORDER BY s.start_time DESC, s.start_time_ns DESC"
+    ).format(spans=database.qualified("otel_spans"), resources=database.qualified("otel_resources"),
+             conditions=sql.SQL(" AND ").join(conditions))
+    return fetch_all(Fetch(statement, [*params, filters.limit], SpanRecord))
+
+
+@dataclass(frozen=True)
 class TraceSpan:
     """One span of a trace, in tree order, with everything stored about it."""
 
@@ -215,7 +263,7 @@ class Trace:
     """A trace's spans depth-first (parents before children, siblings by start)."""
 
     trace_id: str
-    spans: list[TraceSpan] = field(default_factory=list)
+    spans: Rows[TraceSpan] = field(default_factory=lambda: Rows(row_type=TraceSpan))
 
     @property
     def root(self) -> TraceSpan:
@@ -287,7 +335,7 @@ def _get_trace(database: Database, parsed: uuid.UUID, since: dt.datetime | None,
     rows: list[dict[str, Any]] = yield Fetch(statement, params, dict)
     if not rows:
         raise NotFound(f"no spans of trace {parsed.hex} are stored")
-    return Trace(parsed.hex, span_tree(rows))
+    return Trace(parsed.hex, Rows(span_tree(rows), TraceSpan))
 
 
 @dataclass(frozen=True)
@@ -322,7 +370,7 @@ class TraceComparison:
     b: str
     a_duration_ms: float
     b_duration_ms: float
-    spans: list[SpanDelta]
+    spans: Rows[SpanDelta]
 
     @property
     def only_in_a(self) -> list[SpanDelta]:
@@ -371,7 +419,7 @@ def compare(a: Trace, b: Trace) -> TraceComparison:
             first.duration_ms if first else None, second.duration_ms if second else None,
             first.status_code if first else None, second.status_code if second else None,
         ))
-    return TraceComparison(a.trace_id, b.trace_id, a.duration_ms, b.duration_ms, spans)
+    return TraceComparison(a.trace_id, b.trace_id, a.duration_ms, b.duration_ms, Rows(spans, SpanDelta))
 
 
 def compare_traces(database: Database, a: str | int | uuid.UUID, b: str | int | uuid.UUID
