@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
 import math
 from collections.abc import Iterator
 from importlib.metadata import entry_points
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -35,7 +37,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from opentelemetry_exporter_pgvector import PgvectorMetricExporter, PgvectorSettings
+from opentelemetry_exporter_pgvector import AsyncTelemetryQuery, PgvectorMetricExporter, PgvectorSettings
 from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
 
 RESOURCE = Resource.create({"service.name": "checkout"})
@@ -344,3 +346,47 @@ def test_the_readers_shorter_timeout_bounds_the_export(exporter: PgvectorMetricE
     # spooled rather than written (the background replayer may store it a moment later)
     assert exporter.delivery.stats().spool.spooled_batches == 1
     exporter.shutdown()
+
+
+def test_metric_names_list_each_metric_with_its_series_and_points(settings: PgvectorSettings) -> None:
+    """Two services record one counter (three attribute sets in all) and one a histogram; each
+    is collected twice and once more at shutdown, so every series has three cumulative points."""
+    providers = {}
+    for service in ("checkout", "payments"):
+        reader = PeriodicExportingMetricReader(PgvectorMetricExporter(settings),
+                                               export_interval_millis=3_600_000)
+        providers[service] = MeterProvider(metric_readers=[reader],
+                                           resource=Resource.create({"service.name": service}))
+    orders = {service: provider.get_meter("shop").create_counter("shop.orders", unit="{order}",
+                                                                  description="orders placed")
+              for service, provider in providers.items()}
+    meter = providers["checkout"].get_meter("shop")
+    latency = meter.create_histogram("http.server.request.duration", unit="s")
+    for _ in range(2):
+        orders["checkout"].add(1, {"outcome": "placed"})
+        orders["checkout"].add(1, {"outcome": "failed"})
+        orders["payments"].add(1, {"outcome": "placed"})  # checkout's attributes, another resource
+        latency.record(0.25, {"http.route": "/api/checkout"})
+        for provider in providers.values():
+            provider.force_flush()
+    for provider in providers.values():
+        provider.shutdown()
+    with TelemetryQuery(settings) as query:
+        names = query.metric_names()
+        of_payments = query.metric_names(service="payments")
+        later = query.metric_names(since=SOON, until=SOON + dt.timedelta(hours=1))
+    assert [(m.name, m.type, m.unit, m.description, m.services, m.series, m.points) for m in names] == [
+        ("http.server.request.duration", "histogram", "s", None, ["checkout"], 1, 3),
+        ("shop.orders", "sum", "{order}", "orders placed", ["checkout", "payments"], 3, 9),
+    ]
+    assert all(HOUR_AGO < m.last_seen < SOON for m in names)
+    assert [(m.name, m.services, m.series, m.points) for m in of_payments] == [
+        ("shop.orders", ["payments"], 1, 3)
+    ]
+    assert later == []
+
+    async def ask() -> list[Any]:
+        async with AsyncTelemetryQuery(settings) as query:
+            return await query.metric_names()
+
+    assert asyncio.run(ask()) == names

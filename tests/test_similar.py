@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
 from click.testing import CliRunner
+from opentelemetry import trace
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from pgvector.psycopg import register_vector
 
-from opentelemetry_exporter_pgvector import PgvectorSettings
+from opentelemetry_exporter_pgvector import PgvectorLogExporter, PgvectorSettings
 from opentelemetry_exporter_pgvector.cli.main import cli
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.embedding.backfill import embed_missing
@@ -167,3 +174,52 @@ def test_similar_command_prints_a_table_and_json(shop: PgvectorSettings) -> None
     assert "connection to payments-db:<num> timed out" in records[0]["text"]
     missing = CliRunner().invoke(cli, [*base, "similar"], env=env)
     assert missing.exit_code == 2 and "TEXT or --span-id" in missing.output
+
+
+DECLINES_TRACE = 0xD0000000000000000000000000000004
+
+
+def _log(settings: PgvectorSettings, service: str, severity: SeverityNumber, *bodies: str,
+         trace_id: int | None = None) -> None:
+    """Log ``bodies`` as ``service`` (inside a span of ``trace_id`` when given), exported with ``settings``."""
+    provider = LoggerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(PgvectorLogExporter(settings)))
+    context = None
+    if trace_id is not None:
+        span = NonRecordingSpan(SpanContext(trace_id, 0x42, is_remote=False, trace_flags=TraceFlags(1)))
+        context = trace.set_span_in_context(span)
+    logger = provider.get_logger("tests.similar")
+    for body in bodies:
+        logger.emit(body=body, severity_number=severity, severity_text=severity.name.rstrip("0123456789"),
+                    context=context)
+    provider.shutdown()
+
+
+def test_similar_logs_find_log_lines_by_meaning(shape_settings: PgvectorSettings, embedding_backend: Any) -> None:
+    """Log-body shapes are embedded like span shapes; a paraphrase finds its statement's records."""
+    _log(shape_settings, "payments", SeverityNumber.WARN, "card declined: insufficient funds for order 88231",
+         "card declined: insufficient funds for order 1207")
+    _log(shape_settings, "payments", SeverityNumber.WARN, "card declined: insufficient funds for order 5",
+         trace_id=DECLINES_TRACE)  # the latest of the three: the example
+    _log(shape_settings, "payments", SeverityNumber.WARN, "connection to payments-db:5432 timed out after 5000 ms")
+    _log(shape_settings, "checkout", SeverityNumber.INFO, "placing order 1001", "placing order 1002")
+    _log(shape_settings, "inventory", SeverityNumber.ERROR, "sku-4412 not found in warehouse eu-west")
+    database = Database(shape_settings)
+    assert embed_missing(database, embedding_backend) == 4  # four statements, four log shapes
+    database.close()
+    with TelemetryQuery(shape_settings) as query:
+        found = query.similar_logs(text="the bank refused the card payment", k=4)
+        of_checkout = query.similar_logs(text="the bank refused the card payment", service="checkout")
+        later = query.similar_logs(text="the bank refused the card payment",
+                                   since=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+        spans = query.similar_spans(text="the bank refused the card payment")
+    assert [r.text for r in found][0] == "payments WARN: card declined: insufficient funds for order <num>"
+    declines = found[0]
+    assert (declines.service_name, declines.severity_text, declines.record_count) == ("payments", "WARN", 3)
+    assert declines.example_body == "card declined: insufficient funds for order 5"
+    assert declines.example_trace_id == f"{DECLINES_TRACE:032x}"
+    assert declines.first_seen < declines.last_seen
+    assert len(found) == 4 and [r.similarity for r in found] == sorted((r.similarity for r in found), reverse=True)
+    assert found[-1].example_trace_id is None  # logged outside any span
+    assert [(r.service_name, r.record_count) for r in of_checkout] == [("checkout", 2)]
+    assert later == [] and spans == []  # log shapes are not span shapes

@@ -190,3 +190,8 @@ class AsyncTelemetryQuery:
     ) -> Rows[MetricPoint]:
         """See :meth:`TelemetryQuery.get_metrics_by_time_range`."""
         return await self.metric_points(name, since, until, service, limit=limit)
+
+    async def metric_names(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                           service: str | None = None) -> Rows[metrics.MetricName]:
+        """See :meth:`TelemetryQuery.metric_names`."""
+        return await self._run(metrics.metric_names(self._database, since, until, service))

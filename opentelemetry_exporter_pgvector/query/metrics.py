@@ -1,4 +1,9 @@
-"""Metric queries: one metric as a series of time buckets, and the stored points of a time range.
+"""Metric queries: the metrics stored, one metric as a series of time buckets, and the
+stored points of a time range.
+
+``metric_names`` (a :mod:`plan <.plan>`) lists each metric of a window with its type, unit,
+description and how many series (resource and attribute combinations) and points it has.
+
 
 ``metric_series`` answers ``avg``, ``sum``, ``max``, ``rate`` and ``p50``/``p95``/``p99``:
 
@@ -53,6 +58,41 @@ class MetricBucket:
     time: dt.datetime
     value: float | None
     points: int
+
+
+@dataclass(frozen=True)
+class MetricName:
+    """A metric stored in the window: what it measures, who records it, how much of it there is.
+
+    A metric whose services declare different types or units is listed once per combination.
+    """
+
+    name: str
+    type: str
+    unit: str | None
+    description: str | None
+    services: list[str]
+    series: int  # distinct (resource, attributes) combinations: the lines a chart would draw
+    points: int
+    last_seen: dt.datetime
+
+
+def metric_names(database: Database, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                 service: str | None = None) -> Plan[Rows[MetricName]]:
+    """The metrics with points in the window (default: the last hour), by name."""
+    since, until = time_window(since, until)
+    conditions = [sql.SQL("time >= %s"), sql.SQL("time < %s")]
+    params: list[Any] = [since, until]
+    if service is not None:
+        conditions.append(sql.SQL("service_name = %s"))
+        params.append(service)
+    statement = sql.SQL(
+        "SELECT name, type, unit, max(nullif(description, '')) AS description,"
+        " array_agg(DISTINCT service_name ORDER BY service_name) AS services,"
+        " count(DISTINCT (resource_id, attributes)) AS series, count(*) AS points, max(time) AS last_seen"
+        " FROM {} WHERE {} GROUP BY name, type, unit ORDER BY name, type, unit"
+    ).format(database.qualified("otel_metric_points"), sql.SQL(" AND ").join(conditions))
+    return fetch_all(Fetch(statement, params, MetricName))
 
 
 def _step(step: dt.timedelta | float) -> dt.timedelta:

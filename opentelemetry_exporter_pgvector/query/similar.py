@@ -1,4 +1,4 @@
-"""Similarity search over span shapes: "show me spans like this one".
+"""Similarity search over span and log shapes: "show me spans (log lines) like this one".
 
 Vectors live on the shapes (``otel_shapes``), not on spans, so a search is two steps: the
 nearest shapes by cosine distance through the HNSW index, with the service/status filters
@@ -11,6 +11,9 @@ candidates until ``k`` results are found or the shapes run out.
 
 :func:`similar_spans` is the two jobs in turn: :func:`resolve_query_vector` turns the query
 (a text, a stored span or a vector) into a vector, :func:`rank_shapes` ranks the shapes near it.
+:func:`similar_logs` does the same for log-body shapes (signal ``log`` in ``otel_shapes``,
+``service SEVERITY: masked body``), counting log records per shape through the
+``(shape_key, time)`` index of ``otel_logs``: the two differ only in a :class:`ShapeSignal`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from pgvector import Vector
@@ -45,6 +48,9 @@ EXACT_SCAN_LIMIT = 5000
 Reader = Callable[[], AbstractContextManager[psycopg.Connection]]
 # A shape's spans in the window: count, first and last start, the latest one's span and trace id.
 _SpanStats = tuple[int, dt.datetime, dt.datetime, int, uuid.UUID]
+# A shape's log records in the window: count, first and last time, the latest one's body and trace id.
+_LogStats = tuple[int, dt.datetime, dt.datetime, str | None, str | None]
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,27 @@ def similar_traces(spans: Iterable[SimilarSpan]) -> Rows[SimilarTrace]:
     return Rows(traces.values(), SimilarTrace)
 
 
+@dataclass(frozen=True)
+class SimilarLog:
+    """A log-body shape near the query, and its records in the window.
+
+    ``text`` is the shape (``checkout WARN: payment <num> declined``); ``similarity`` as in
+    :class:`SimilarSpan`; the example is the latest record in the window, its trace id None
+    when it was logged outside any span.
+    """
+
+    similarity: float
+    text: str
+    service_name: str
+    severity_text: str | None
+    record_count: int
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    example_body: str | None
+    example_trace_id: str | None
+    shape_key: int
+
+
 def parse_span_id(span_id: str | int) -> int:
     """A span id given as 16 hex digits (or an int) as the signed value stored."""
     if isinstance(span_id, int):
@@ -115,7 +142,7 @@ def parse_span_id(span_id: str | int) -> int:
 
 @dataclass(frozen=True)
 class SpanWindow:
-    """Spans started in ``[since, until)``; either end may be open."""
+    """Spans started (log records stamped) in ``[since, until)``; either end may be open."""
 
     since: dt.datetime | None = None
     until: dt.datetime | None = None
@@ -124,13 +151,13 @@ class SpanWindow:
     def bounded(self) -> bool:
         return self.since is not None or self.until is not None
 
-    def condition(self) -> sql.Composable:
-        """`` AND ...`` conditions on ``s.start_time`` (nothing for an open end)."""
+    def condition(self, column: str = "s.start_time") -> sql.Composable:
+        """`` AND ...`` conditions on ``column`` (nothing for an open end)."""
         parts: list[sql.Composable] = [sql.SQL("")]
         if self.since is not None:
-            parts.append(sql.SQL(" AND s.start_time >= {}").format(sql.Literal(self.since)))
+            parts.append(sql.SQL(" AND {} >= {}").format(sql.SQL(column), sql.Literal(self.since)))
         if self.until is not None:
-            parts.append(sql.SQL(" AND s.start_time < {}").format(sql.Literal(self.until)))
+            parts.append(sql.SQL(" AND {} < {}").format(sql.SQL(column), sql.Literal(self.until)))
         return sql.Composed(parts)
 
 
@@ -189,7 +216,31 @@ def similar_spans(
     query_vector = resolve_query_vector(
         read, database, settings, text=text, span_id=span_id, vector=vector, window=ranking.window
     )
-    return rank_shapes(read, database, configured_model_name(settings), query_vector, ranking)
+    return rank_shapes(read, database, configured_model_name(settings), query_vector, ranking, SPAN_SHAPES)
+
+
+def similar_logs(
+    read: Reader,
+    database: Database,
+    settings: PgvectorSettings,
+    *,
+    text: str | None = None,
+    vector: Sequence[float] | None = None,
+    k: int = 10,
+    min_similarity: float | None = None,
+    service: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[SimilarLog]:
+    """The ``k`` log-body shapes nearest ``text`` (or ``vector``) with records in ``[since, until)``,
+    most similar first: "log lines like this one", whatever their exact wording.
+
+    Arguments are checked as :func:`similar_spans` checks them, before the model loads.
+    """
+    _check_one_query(text, None, vector)
+    ranking = Ranking(k, min_similarity, service, None, SpanWindow(since, until))
+    query_vector = resolve_query_vector(read, database, settings, text=text, vector=vector)
+    return rank_shapes(read, database, configured_model_name(settings), query_vector, ranking, LOG_SHAPES)
 
 
 def _check_one_query(text: str | None, span_id: str | int | None, vector: Sequence[float] | None) -> None:
@@ -223,14 +274,27 @@ def resolve_query_vector(
     return Vector([float(value) for value in vector])
 
 
+@dataclass(frozen=True)
+class ShapeSignal(Generic[Result]):
+    """What tells a search of span shapes from one of log shapes: the ``otel_shapes.signal``, how
+    the records of each candidate shape in the window are summarized (``stats``: by shape key,
+    only shapes with records), and the result made of a candidate and its summary."""
+
+    signal: str
+    stats: Callable[[psycopg.Connection, Database, list[int], SpanWindow], dict[int, Any]]
+    result: Callable[[tuple[Any, ...], Any], Result]
+
+
 def rank_shapes(
-    read: Reader, database: Database, model: str, query_vector: Vector, ranking: Ranking
-) -> Rows[SimilarSpan]:
-    """The shapes of ``model`` nearest ``query_vector`` under ``ranking``, most similar first.
+    read: Reader, database: Database, model: str, query_vector: Vector, ranking: Ranking,
+    signal: ShapeSignal[Result],
+) -> Rows[Result]:
+    """The shapes of ``model`` and ``signal`` nearest ``query_vector`` under ``ranking``, most
+    similar first.
 
     Candidates come nearest first from :func:`_nearest`; those below ``min_similarity`` are
-    dropped, and each other gets its spans' count, first and last start and latest span in
-    the window from :func:`_span_stats`. Shapes without spans in the window are skipped; while
+    dropped, and each other gets the summary of its records in the window from
+    ``signal.stats``. Shapes without records in the window are skipped; while
     fewer than ``k`` results remain and more shapes may, the candidates grow
     :data:`_OVERFETCH`-fold, up to :data:`_MAX_CANDIDATES`. Raises :class:`QueryError` when
     ``query_vector`` does not have the shapes' dimension.
@@ -244,15 +308,20 @@ def rank_shapes(
         if dimensions != column:
             raise QueryError(f"the query vector has {dimensions} dimensions, the shapes {column}")
         while True:
-            nearest = _nearest(conn, database, query_vector, model, ranking, candidates)
+            nearest = _nearest(conn, database, query_vector, model, ranking, candidates, signal.signal)
             if ranking.min_similarity is not None:
                 nearest = [row for row in nearest if 1 - row[-1] >= ranking.min_similarity]
-            stats = _span_stats(conn, database, [row[0] for row in nearest], ranking.window)
-            results = [_similar_span(row, stats[row[0]]) for row in nearest if row[0] in stats][: ranking.k]
+            stats = signal.stats(conn, database, [row[0] for row in nearest], ranking.window)
+            results = [signal.result(row, stats[row[0]]) for row in nearest if row[0] in stats][: ranking.k]
             exhausted = len(nearest) < candidates or candidates >= _MAX_CANDIDATES
             if len(results) >= ranking.k or exhausted:
                 return Rows(results, SimilarSpan)
             candidates = min(candidates * _OVERFETCH, _MAX_CANDIDATES)
+
+
+def _similarity(distance: float) -> float:
+    """Cosine similarity from pgvector's cosine distance, clamped to [0, 1]."""
+    return max(0.0, min(1.0, 1 - distance))
 
 
 def _similar_span(shape: tuple[Any, ...], stats: _SpanStats) -> SimilarSpan:
@@ -260,7 +329,7 @@ def _similar_span(shape: tuple[Any, ...], stats: _SpanStats) -> SimilarSpan:
     key, text, service, kind, status, distance = shape
     span_count, first_seen, last_seen, example_span, example_trace = stats
     return SimilarSpan(
-        similarity=max(0.0, min(1.0, 1 - distance)),
+        similarity=_similarity(distance),
         text=text,
         service_name=service,
         kind=kind,
@@ -292,12 +361,31 @@ def _span_vector(read: Reader, database: Database, settings: PgvectorSettings, s
     return load_encoder_backend(settings).encode([text])[0]
 
 
+def _similar_log(shape: tuple[Any, ...], stats: _LogStats) -> SimilarLog:
+    """A result from a row of :func:`_nearest` and its shape's :func:`_log_stats`; a log shape's
+    status is the records' severity text."""
+    key, text, service, _, severity, distance = shape
+    record_count, first_seen, last_seen, example_body, example_trace = stats
+    return SimilarLog(
+        similarity=_similarity(distance),
+        text=text,
+        service_name=service,
+        severity_text=severity,
+        record_count=record_count,
+        first_seen=first_seen,
+        last_seen=last_seen,
+        example_body=example_body,
+        example_trace_id=example_trace,
+        shape_key=key,
+    )
+
+
 def _nearest(conn: psycopg.Connection, database: Database, vector: Vector, model: str, ranking: Ranking,
-             limit: int) -> list[tuple[Any, ...]]:
-    """The ``limit`` span shapes of ``model`` passing ``ranking``'s filters nearest ``vector``:
-    ``(shape_key, text, service_name, kind, status_code, cosine distance)``, nearest first."""
+             limit: int, signal: str) -> list[tuple[Any, ...]]:
+    """The ``limit`` shapes of ``model`` and ``signal`` passing ``ranking``'s filters nearest
+    ``vector``: ``(shape_key, text, service_name, kind, status_code, cosine distance)``, nearest first."""
     service, status = ranking.service, ranking.status_code
-    filters = [sql.SQL("embedding IS NOT NULL AND model = %(model)s AND signal = 'span'")]
+    filters = [sql.SQL("embedding IS NOT NULL AND model = %(model)s AND signal = %(signal)s")]
     if service is not None:
         filters.append(sql.SQL("service_name = %(service)s"))
     if status is not None:
@@ -312,8 +400,8 @@ def _nearest(conn: psycopg.Connection, database: Database, vector: Vector, model
         "SELECT shape_key, text, service_name, kind, status_code, embedding <=> %(vector)s AS distance"
         " FROM {} WHERE {} ORDER BY embedding <=> %(vector)s LIMIT %(limit)s"
     ).format(database.qualified("otel_shapes"), sql.SQL(" AND ").join(filters))
-    rows = conn.execute(query, {"vector": vector, "model": model, "service": service, "status": status,
-                                "limit": limit}).fetchall()
+    rows = conn.execute(query, {"vector": vector, "model": model, "signal": signal, "service": service,
+                                "status": status, "limit": limit}).fetchall()
     return sorted(rows, key=lambda row: row[-1])  # relaxed_order may return them slightly out of order
 
 
@@ -344,3 +432,26 @@ def _span_stats(conn: psycopg.Connection, database: Database, keys: list[int],
         "   ORDER BY s.start_time DESC LIMIT 1) ex ON true"
     ).format(spans=database.qualified("otel_spans"), window=window.condition())
     return {row[0]: tuple(row[1:]) for row in conn.execute(query, (keys,)).fetchall()}
+
+
+def _log_stats(conn: psycopg.Connection, database: Database, keys: list[int],
+               window: SpanWindow) -> dict[int, _LogStats]:
+    """The log records in ``window`` of each shape in ``keys`` that has any, by shape key."""
+    if not keys:
+        return {}
+    condition = window.condition("l.time")
+    query = sql.SQL(
+        "SELECT n.shape_key, st.record_count, st.first_seen, st.last_seen, ex.body, ex.trace_id"
+        " FROM unnest(%s::bigint[]) AS n(shape_key)"
+        " CROSS JOIN LATERAL (SELECT count(*) AS record_count, min(l.time) AS first_seen,"
+        "   max(l.time) AS last_seen FROM {logs} l WHERE l.shape_key = n.shape_key{window}) st"
+        " JOIN LATERAL (SELECT l.body, CASE WHEN l.trace_id <> '00000000-0000-0000-0000-000000000000'"
+        "   THEN otel_trace_id_hex(l.trace_id) END AS trace_id"
+        "   FROM {logs} l WHERE l.shape_key = n.shape_key{window}"
+        "   ORDER BY l.time DESC, l.time_ns DESC LIMIT 1) ex ON true"
+    ).format(logs=database.qualified("otel_logs"), window=condition)
+    return {row[0]: tuple(row[1:]) for row in conn.execute(query, (keys,)).fetchall()}
+
+
+SPAN_SHAPES: ShapeSignal[SimilarSpan] = ShapeSignal("span", _span_stats, _similar_span)
+LOG_SHAPES: ShapeSignal[SimilarLog] = ShapeSignal("log", _log_stats, _similar_log)

@@ -36,7 +36,7 @@ from .trace_context import MetricPoint, TraceContext
 if TYPE_CHECKING:
     import pandas
 
-    from .similar import SimilarSpan, SimilarTrace
+    from .similar import SimilarLog, SimilarSpan, SimilarTrace
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,25 @@ class TelemetryQuery:
             until=until,
         )
 
+    def similar_logs(
+        self,
+        text: str | None = None,
+        vector: Sequence[float] | None = None,
+        k: int = 10,
+        min_similarity: float | None = None,
+        service: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[SimilarLog]:
+        """The log-body shapes nearest ``text`` or ``vector``, with their record counts and an example;
+        see ``query/similar.py``. Needs the shapes embedded, as :meth:`similar_spans` does."""
+        from .similar import similar_logs
+
+        return similar_logs(
+            self._read, self._database, self.settings, text=text, vector=vector, k=k,
+            min_similarity=min_similarity, service=service, since=since, until=until,
+        )
+
     # Logs, metrics and trace context (query/logs.py, query/metrics.py, query/trace_context.py).
 
     def stored_counts(self, resource_attributes: Mapping[str, str] | None = None) -> StoredCounts:
@@ -240,6 +259,14 @@ class TelemetryQuery:
     ) -> Rows[MetricPoint]:
         """The metric points stored for a time range (default: the last hour), oldest first."""
         plan = metrics.metric_points(self._database, name, since, until, service, attributes, limit)
+        with self._read() as conn:
+            return run(conn, plan)
+
+    def metric_names(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                     service: str | None = None) -> Rows[metrics.MetricName]:
+        """The metrics with points in the window (default: the last hour): type, unit, description,
+        services, series and point counts."""
+        plan = metrics.metric_names(self._database, since, until, service)
         with self._read() as conn:
             return run(conn, plan)
 
