@@ -62,6 +62,83 @@ CASES: list[tuple[list[str], int]] = [
     (["trace", UNICODE], 2),
     (["trace", "0" * 32], 2),  # the all-zero id marks records outside any trace
     (["trace", "4bf92f3577b34da6a3ce929d0e0e4736"], 1),
+    (["trace", "xyz", "--details"], 2),
+    (["trace", "4bf92f3577b34da6a3ce929d0e0e4736", "--json"], 1),  # not stored: no JSON, one line
+    # traces
+    (["traces"], 1),
+    (["traces", "--status", "error"], 1),  # case-insensitive choice
+    (["traces", "--status", "BROKEN"], 2),
+    (["traces", "--min-duration", "-5"], 2),
+    (["traces", "--min-duration", "garbage"], 2),
+    (["traces", "--min-duration", "5d"], 2),  # days are no span duration
+    (["traces", "--max-duration", "99999999999999999999h"], 2),
+    (["traces", "--min-trace-duration", ""], 2),
+    (["traces", "--attr", "novalue"], 2),
+    (["traces", "--attr", "=5"], 2),
+    (["traces", "--limit", "0"], 2),
+    (["traces", "--limit", "99999999999999999999"], 2),
+    (["traces", "--since", "garbage"], 2),
+    (["traces", "--since", "2999-01-01T00:00"], 2),  # after until (now)
+    (["traces", "--service", INJECTION], 1),
+    (["traces", "--name", UNICODE, "--root-name", INJECTION], 1),
+    (["traces", "--attr", f"k={INJECTION}", "--attr", f"{UNICODE}=[1, 2]"], 1),
+    (["traces", "--attr", "http.response.status_code=500", "--min-duration", "0"], 1),
+    # compare
+    (["compare", "4bf92f3577b34da6a3ce929d0e0e4736"], 2),
+    (["compare", "xyz", "4bf92f3577b34da6a3ce929d0e0e4736"], 2),
+    (["compare", "4bf92f3577b34da6a3ce929d0e0e4736", INJECTION], 2),
+    (["compare", "4bf92f3577b34da6a3ce929d0e0e4736", "5bf92f3577b34da6a3ce929d0e0e4736", "--top", "0"], 2),
+    (["compare", "4bf92f3577b34da6a3ce929d0e0e4736", "5bf92f3577b34da6a3ce929d0e0e4736"], 1),
+    # errors
+    (["errors"], 1),
+    (["errors", "--by", "SHAPE"], 1),
+    (["errors", "--by", "colour"], 2),
+    (["errors", "--limit", "0"], 2),
+    (["errors", "--since", UNICODE], 2),
+    (["errors", "--since", "2h", "--until", "3h"], 2),
+    (["errors", "--service", INJECTION, "--json"], 1),
+    # services
+    (["services"], 1),
+    (["services", "--json"], 1),
+    (["services", "--since", "garbage"], 2),
+    (["services", "--since", "1h", "--until", "2h"], 2),
+    # latency
+    (["latency"], 2),  # --service is required
+    (["latency", "--service", INJECTION], 1),
+    (["latency", "--service", UNICODE, "--by", "OPERATION"], 1),
+    (["latency", "--service", "x", "--by", "host"], 2),
+    (["latency", "--service", "x", "--step", "0s"], 2),
+    (["latency", "--service", "x", "--since", "2999-01-01"], 2),
+    (["latency", "--service", "x", "--since", "1h", "--until", "2h"], 2),
+    # metrics --list
+    (["metrics"], 2),
+    (["metrics", "x", "--list"], 2),
+    (["metrics", "--list"], 1),
+    (["metrics", "--list", "--service", INJECTION, "--json"], 1),
+    # sql
+    (["sql", "select 1"], 0),
+    (["sql", "select 1 where false"], 1),
+    (["sql", ""], 2),
+    (["sql", INJECTION], 2),
+    (["sql", UNICODE], 2),
+    (["sql", "DELETE FROM otel_spans"], 2),
+    (["sql", "select 1; drop table otel_spans"], 2),
+    (["sql", "with gone as (delete from otel_spans returning 1) select * from gone"], 2),
+    (["sql", "EXPLAIN ANALYZE select 1"], 2),
+    (["sql", "select * from no_such_table"], 2),
+    (["sql", "select pg_sleep(10)", "--timeout", "0.2"], 2),
+    (["sql", "select 1", "--limit", "0"], 2),
+    (["sql", "select 1", "--timeout", "0"], 2),
+    (["sql", "select 1", "--timeout", "-1"], 2),
+    (["sql", "select 1", "--timeout", "garbage"], 2),
+    # logs: the ways of searching exclude each other (no case reaches the embedding model)
+    (["logs", "x", "--patterns"], 2),
+    (["logs", "x", "--similar", "y"], 2),
+    (["logs", "--similar", "x", "--patterns"], 2),
+    (["logs", "--similar", "x", "--trace", "4bf92f3577b34da6a3ce929d0e0e4736"], 2),
+    (["logs", "--patterns", "--severity", "warn"], 2),
+    (["logs", "--similar", "x", "--limit", "5000"], 2),
+    (["logs", INJECTION, "--json"], 1),
     # setup commands
     (["demo", "--requests", "-1"], 2),
     (["demo", "--requests", "garbage"], 2),

@@ -14,7 +14,10 @@ from opentelemetry_exporter_pgvector.db.migrations import latest_version
 from opentelemetry_exporter_pgvector.errors import NotFound, SchemaError
 
 READ_COMMANDS = [["logs"], ["logs", "--patterns"], ["trace", "4bf92f3577b34da6a3ce929d0e0e4736"],
-                 ["metrics", "x"], ["similar", "--span-id", "00f067aa0ba902b7"]]
+                 ["metrics", "x"], ["similar", "--span-id", "00f067aa0ba902b7"], ["traces"],
+                 ["compare", "4bf92f3577b34da6a3ce929d0e0e4736", "5bf92f3577b34da6a3ce929d0e0e4736"],
+                 ["errors"], ["services"], ["latency", "--service", "x"], ["metrics", "--list"],
+                 ["sql", "select 1"]]
 
 
 def schema_exists(conn: psycopg.Connection, name: str) -> bool:

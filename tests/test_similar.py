@@ -163,9 +163,10 @@ def test_similar_command_prints_a_table_and_json(shop: PgvectorSettings) -> None
     env = {"OTEL_EXPORTER_PGVECTOR_EMBEDDING_CACHE_DIR": str(shop.embedding_cache_dir)}
     table = CliRunner().invoke(cli, [*base, "similar", "payments database timed out", "-k", "2"], env=env)
     assert table.exit_code == 0, table.output
-    lines = table.output.splitlines()
-    assert lines[0].split()[:3] == ["similarity", "spans", "service"] and len(lines) == 4
-    assert "TimeoutError" in lines[2]
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["similarity", "spans", "shape", "example", "trace"]
+    rows = [line for line in lines[2:] if re.match(r" +[01]\.\d\d +\d+ ", line)]  # a shape wraps onto more lines
+    assert len(rows) == 2 and rows[0] == lines[2] and re.search(r" TimeoutError: .* [0-9a-f]{32}$", rows[0])
     as_json = CliRunner().invoke(cli, [*base, "similar", "payments database timed out", "-k", "2", "--json",
                                        "--service", "payments"], env=env)
     assert as_json.exit_code == 0, as_json.output
@@ -223,3 +224,31 @@ def test_similar_logs_find_log_lines_by_meaning(shape_settings: PgvectorSettings
     assert found[-1].example_trace_id is None  # logged outside any span
     assert [(r.service_name, r.record_count) for r in of_checkout] == [("checkout", 2)]
     assert later == [] and spans == []  # log shapes are not span shapes
+
+
+def test_logs_similar_command_prints_a_table_and_json(shape_settings: PgvectorSettings,
+                                                      embedding_backend: Any) -> None:
+    _log(shape_settings, "payments", SeverityNumber.WARN, "card declined: insufficient funds for order 7",
+         trace_id=DECLINES_TRACE)
+    _log(shape_settings, "checkout", SeverityNumber.INFO, "placing order 1001")
+    database = Database(shape_settings)
+    embed_missing(database, embedding_backend)
+    database.close()
+    base = ["--dsn", shape_settings.dsn.get_secret_value(), "--schema", shape_settings.db_schema]
+    env = {"OTEL_EXPORTER_PGVECTOR_EMBEDDING_CACHE_DIR": str(shape_settings.embedding_cache_dir)}
+    table = CliRunner().invoke(cli, [*base, "logs", "--similar", "the bank refused the card payment"], env=env)
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["similarity", "records", "log", "shape", "example", "trace"]
+    # the shape wraps within its column, the trace id stays whole on the row's first line
+    assert re.fullmatch(rf" +0\.\d\d +1 +payments WARN: card declined: [a-z ]+ {DECLINES_TRACE:032x}", lines[2])
+    assert re.fullmatch(r" {21}[a-z ]*funds for order <num>", lines[3]), lines
+    assert re.fullmatch(r" +0\.\d\d +1 +checkout INFO: placing order <num>", lines[4]), lines
+    as_json = CliRunner().invoke(cli, [*base, "logs", "--similar", "card declined", "--json", "--limit", "1"],
+                                 env=env)
+    assert as_json.exit_code == 0, as_json.output
+    (record,) = json.loads(as_json.stdout)
+    assert record["text"] == "payments WARN: card declined: insufficient funds for order <num>"
+    assert record["record_count"] == 1 and record["example_trace_id"] == f"{DECLINES_TRACE:032x}"
+    none = CliRunner().invoke(cli, [*base, "logs", "--similar", "card declined", "--service", "nobody"], env=env)
+    assert none.exit_code == 1 and none.stderr.startswith("otel-pgvector: no log shapes match"), none.output

@@ -39,8 +39,8 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # The literal trace id the SQL examples use where a statement needs one; the demo's slow trace
 # takes its place (its metric points keep exemplars, so the exemplar example finds them too).
 EXAMPLE_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-# Subcommands that search: they must print a table with at least one row (or a non-empty JSON list).
-SEARCHES = {"similar", "logs", "metrics", "trace"}
+# Subcommands that search: they must print a table with at least one row (or a non-empty JSON answer).
+SEARCHES = {"similar", "logs", "metrics", "trace", "traces", "compare", "errors", "services", "latency", "sql"}
 OTEL_PGVECTOR = Path(sys.executable).parent / "otel-pgvector"
 # An otel-pgvector invocation inside a shell line: it ends at a comment, `;`, `&`, `|` or `)`.
 _INVOCATION = re.compile(r"""otel-pgvector((?:[ \t]+(?:"[^"]*"|'[^']*'|[^\s"'#;&|)]+))*)""")
@@ -168,7 +168,7 @@ def test_the_slow_trace_links_its_metric_points(demo_data: DemoData) -> None:
     assert shown.exit_code == 0, shown.output
     metrics = shown.stdout.split("\nmetrics\n", 1)[1].splitlines()
     linked = [line for line in metrics if line.endswith("linked")]
-    assert {line.split()[3] for line in linked} == {
+    assert {re.split(" {2,}", line)[2] for line in linked} == {  # time, service, metric
         "http.server.request.duration", "db.client.operation.duration"
     }
 

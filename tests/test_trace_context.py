@@ -81,7 +81,7 @@ def test_cli_shows_trace_logs_and_metrics(settings: PgvectorSettings) -> None:
     found = runner.invoke(cli, [*base, "logs", "queries", "--since", "1h", "--service", "frontend"])
     assert found.exit_code == 0 and "cart query slow" in found.output and "requested" not in found.output
     patterns = runner.invoke(cli, [*base, "logs", "--patterns"])
-    assert re.search(r"^1\s+13\s+frontend .* cart query slow$", patterns.output, re.MULTILINE)
+    assert re.search(r"^ +1 +13 +frontend .* cart query slow$", patterns.output, re.MULTILINE)
     series = runner.invoke(cli, [*base, "metrics", "http.server.duration", "--since", "1h", "--agg", "p95"])
     assert series.exit_code == 0 and re.search(r"\s12\.\d\d\s+1$", series.output, re.MULTILINE), series.output
 

@@ -20,9 +20,11 @@ from ..errors import DatabaseUnavailable, NotFound, PgvectorError
 from ..extras import missing_extra_message
 from ..version import __version__
 from . import outcome
-from .query_commands import logs, metrics, similar, trace
+from .query_commands import logs, metrics, similar, sql
+from .service_commands import errors, latency, services
 from .setup_commands import db, demo, dlq, embed, health, migrate
 from .storage_commands import retention, stats
+from .trace_commands import compare, trace, traces
 
 logger = logging.getLogger(__name__)
 PROG = "otel-pgvector"
@@ -89,7 +91,8 @@ def cli(ctx: click.Context, dsn: str | None, schema: str | None, verbose: bool) 
     ctx.obj = {"dsn": dsn, "schema": schema}
 
 
-for command in (migrate, db, demo, embed, similar, logs, metrics, trace, dlq, health, retention, stats):
+for command in (migrate, db, demo, embed, traces, trace, compare, errors, services, latency, logs, metrics,
+                similar, sql, dlq, health, retention, stats):
     cli.add_command(command)
 
 

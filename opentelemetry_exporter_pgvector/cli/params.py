@@ -1,13 +1,17 @@
 """How the commands read their arguments: settings from the root options, times and durations.
 
 Every command takes times the same way (``--since``/``--until``: an age before now such as
-``90s``, ``15m``, ``2h``, ``7d``, ``2w``, or an ISO 8601 time), and reports a bad value as a
-click usage error, which ``otel-pgvector`` prints in one line with exit status 2.
+``90s``, ``15m``, ``2h``, ``7d``, ``2w``, or an ISO 8601 time), span durations the same way
+(``250`` milliseconds, ``250ms``, ``1.5s``, ``2m``) and attribute filters the same way
+(``KEY=VALUE``, the value typed as JSON reads it), and reports a bad value as a click usage
+error, which ``otel-pgvector`` prints in one line with exit status 2.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 import re
 from typing import Any
 
@@ -17,6 +21,8 @@ from ..config import PgvectorSettings
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.ASCII)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_SPAN_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$", re.ASCII)
+_SPAN_UNITS = {None: "milliseconds", "ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours"}
 
 
 def settings_of(ctx: click.Context) -> PgvectorSettings:
@@ -85,7 +91,56 @@ class Time(click.ParamType):  # type: ignore[type-arg]
             self.fail(error.message, param, ctx)
 
 
+class SpanDuration(click.ParamType):  # type: ignore[type-arg]
+    """How long a span or trace took: milliseconds as a plain number (``250``) or with a unit
+    (``250ms``, ``1.5s``, ``2m``, ``1h``); zero is allowed (``--min-duration 0`` keeps all)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.timedelta:
+        if isinstance(value, dt.timedelta):
+            return value
+        match = _SPAN_DURATION.match(str(value))
+        if not match:
+            self.fail(f"{value!r} is not a duration like 250 (ms), 250ms, 1.5s or 2m", param, ctx)
+        try:
+            return dt.timedelta(**{_SPAN_UNITS[match[2]]: float(match[1])})
+        except OverflowError:
+            self.fail(f"{value!r} is longer than a duration can express", param, ctx)
+
+
+def typed_value(text: str) -> Any:
+    """An attribute value as its type is spelled: ``500`` an int, ``0.5`` a float, ``true`` and
+    ``false`` booleans, ``["gift", "eu"]`` an array; anything else, and ``"500"`` in double
+    quotes, a string (stored attributes keep their types: 500 does not match "500")."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, float) and not math.isfinite(value):  # NaN, Infinity, 1e999
+        return text
+    return value if isinstance(value, (str, int, float, bool, list)) else text
+
+
+class Attribute(click.ParamType):  # type: ignore[type-arg]
+    """``KEY=VALUE``: a span attribute to match, the value typed by :func:`typed_value`."""
+
+    name = "key=value"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, Any]:
+        if isinstance(value, tuple):
+            return value
+        key, equals, text = str(value).partition("=")
+        if not equals or not key.strip():
+            self.fail(f"{value!r} is not KEY=VALUE, e.g. http.response.status_code=500", param, ctx)
+        return key.strip(), typed_value(text)
+
+
 DURATION = Duration()
 TIME = Time()
+SPAN_DURATION = SpanDuration()
+ATTRIBUTE = Attribute()
 # Rows a listing shows; a bound keeps a typo (``--limit 10000000``) from flooding the terminal.
 LIMIT = click.IntRange(1, 100_000)

@@ -11,7 +11,7 @@ import click
 from ..db.database import Database
 from .outcome import CommandFailed
 from .params import DURATION, settings_of
-from .render import local_time, render_table
+from .render import clock, render_table
 
 
 def format_bytes(count: int) -> str:
@@ -112,7 +112,7 @@ def stats(ctx: click.Context, exact: bool) -> None:
     click.echo(
         render_table(
             ("signal", "table", "oldest", "newest", "retention", "expired rows in default partition"),
-            [(s.signal, s.table, s.oldest and local_time(s.oldest), s.newest and local_time(s.newest),
+            [(s.signal, s.table, s.oldest and clock(s.oldest), s.newest and clock(s.newest),
               _keep(s.retention), s.default_rows_expired) for s in report.signals],
         )
     )
