@@ -140,7 +140,7 @@ def test_trace_shows_the_waterfall_logs_and_details(shop: list[str]) -> None:
     assert lines[0] == f"trace {B}: 4 spans, 4 services, 1 error, 270.00 ms"
     assert lines[1].startswith("root frontend: POST /checkout, started ")
     assert lines[3].split() == ["span", "service", "duration", "ms", "0", "270.00", "ms"]
-    assert lines[4] == "-" * 16 + "  " + "-" * 9 + "  " + "-" * 11 + "  " + "-" * 58  # 100 columns in all
+    assert lines[4] == "-" * 17 + " " + "-" * 10 + " " + "-" * 12 + " " + "-" * 58  # 100 columns in all
     # names indented by depth (charge first: payments' clock runs early), the failure marked
     assert [row[:3] for row in _rows(output)] == [
         ["POST /checkout", "frontend", "270.00"],
@@ -237,7 +237,9 @@ def test_services_show_red_and_the_map(shop: list[str]) -> None:
 
 
 def test_latency_of_one_service_over_time(shop: list[str]) -> None:
-    rows = _rows(_found(shop, "latency", "--service", "payments"))
+    output = _found(shop, "latency", "--service", "payments")
+    assert output.splitlines()[0] == "payments: requests (SERVER and CONSUMER spans), buckets of 0:03:00"
+    rows = _rows(output)  # the last hour in 20 buckets: one holds both requests, 2 in 180 s
     assert [row[1:] for row in rows] == [["2", "0.01", "1", "50.0", "130.00", "238.00", "247.60"]]
     by_operation = _rows(_found(shop, "latency", "--service", "frontend", "--by", "operation", "--step", "1h"))
     assert [row[1:4] for row in by_operation] == [["GET /orphans", "1", "0.00"], ["POST /checkout", "2", "0.00"]]

@@ -50,7 +50,7 @@ def test_the_waterfall_scales_each_span_onto_the_time_axis() -> None:
     lines = [line.plain for line in waterfall(TRACE, 60)]
     assert lines == [
         "span                 service   duration ms  0      100.00 ms",
-        "-------------------  --------  -----------  ----------------",
+        "-------------------- --------- ------------ ----------------",
         "GET /                frontend       100.00  ████████████████",
         "  place_order ✗      checkout        50.00     ████████",  # 20-70 ms: columns 3 (3.2) to 11 (11.2)
         "  late job (orphan)  worker          10.00                ██",  # 90-100 ms: columns 14 (14.4) to 16
@@ -63,7 +63,7 @@ def test_a_narrow_width_cuts_names_before_bars_and_keeps_the_marks() -> None:
     lines = [line.plain for line in waterfall(TRACE, 40)]
     assert lines == [
         "span         service   duration ms",
-        "-----------  --------  -----------  ----",
+        "------------ --------- ------------ ----",
         "GET /        frontend       100.00  ████",
         "  place_… ✗  checkout        50.00  ███",  # 20-70 ms: columns 0 (0.8) to 3 (2.8)
         "l… (orphan)  worker          10.00     █",  # the indent gives way to the mark

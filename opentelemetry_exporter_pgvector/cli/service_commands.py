@@ -130,15 +130,17 @@ def latency(ctx: click.Context, service: str, by: str, since: dt.datetime, until
     end = until or dt.datetime.now(dt.timezone.utc)
     if since >= end:
         raise click.BadParameter("must be before --until (or now)", param_hint="'--since'")
-    width = step or max((end - since) / LATENCY_BUCKETS, dt.timedelta(seconds=1))
+    width = step or dt.timedelta(seconds=max(1, round((end - since).total_seconds() / LATENCY_BUCKETS)))
     by = by.lower()
     with TelemetryQuery(settings_of(ctx)) as query:
         buckets = query.red(by=by, service=service, since=since, until=end, step=width)  # type: ignore[arg-type]
     if answer_json(buckets, as_json, not buckets, f"no requests (SERVER or CONSUMER spans) of {service!r}"
                    f" since {clock(since)}"):
         return
+    out = Output()
+    out.print(Text(f"{service}: requests (SERVER and CONSUMER spans), buckets of {width}", "bold"))
     if by == "operation":
-        _red_table(Output(), (Col("time"), Col("operation", flex="cut")), buckets,
+        _red_table(out, (Col("from"), Col("operation", flex="cut")), buckets,
                    lambda b: (clock(b.time, milliseconds=False), b.operation))
     else:
-        _red_table(Output(), (Col("time"),), buckets, lambda b: (clock(b.time, milliseconds=False),))
+        _red_table(out, (Col("from"),), buckets, lambda b: (clock(b.time, milliseconds=False),))

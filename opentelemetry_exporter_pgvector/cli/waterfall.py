@@ -61,12 +61,13 @@ class Layout:
 
     def header(self, rule: str) -> list[Text]:
         """Column names, over the bars the axis from 0 to the trace's duration where it fits,
-        and a rule of ``rule`` under each column, as the tables have."""
+        and the rule the tables have: ``rule`` under each column and the gap's first column."""
         end = f"{_milliseconds(self.total_ms)} ms"
         axis = "0" + end.rjust(self.bar - 1) if self.bar >= len(end) + 2 else ""
         cells = (_HEADERS[0].ljust(self.name), _HEADERS[1].ljust(self.service),
                  _HEADERS[2].rjust(self.duration), axis)
-        rules = GAP.join(rule * width for width in (self.name, self.service, self.duration, self.bar))
+        rules = " ".join([rule * (width + 1) for width in (self.name, self.service, self.duration)]
+                         + [rule * self.bar])
         return [Text(GAP.join(cells).rstrip(), style="bold"), Text(rules)]
 
     def line(self, span: TraceSpan) -> Text:
