@@ -15,13 +15,20 @@ authentication, where any local user connected as superuser. This module decides
 * The socket is in the data directory (``0700``) or, when that path is too long for a socket,
   in a new directory made by ``mkdtemp`` (``0700``, a name nobody can guess or take first)
   that belongs to the server's user; the socket itself is ``0700`` too.
-* ``pg_hba.conf`` lets only the server's OS user and root connect (``peer``: the kernel says who
-  is at the other end of the socket), as any role. No TCP address is listened on.
+* ``pg_hba.conf`` lets only the server's OS user and root connect through the socket (``peer``:
+  the kernel says who is at the other end), as any role.
+* No TCP address is listened on, unless ``otel-pgvector db start --port`` asks for one
+  (:class:`TcpListener`): then ``127.0.0.1`` unless another address is named, and only with
+  ``scram-sha-256`` password authentication for a generated password kept in the data directory
+  (``0600``, the server's user's). ``trust`` is never written for TCP.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import secrets
 import shlex
 import stat
 import subprocess
@@ -32,7 +39,9 @@ from pathlib import Path
 from ..errors import EmbeddedServerUnavailable
 
 SERVER_USER = "embedded_postgres"
-SOCKET_FILE = ".s.PGSQL.5432"
+PASSWORD_FILE = ".otel-pgvector-password"  # the password of the role postgres over TCP, in the data dir
+_LONGEST_SOCKET_FILE = ".s.PGSQL.65535"  # the socket is named after the port
+_HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", re.ASCII)
 _SOCKET_PATH_MAX = 103  # bytes: sun_path holds 104 on macOS and the BSDs (108 on Linux), with a NUL
 _IDENT_MAP = "otel_pgvector"
 
@@ -148,7 +157,7 @@ def private_directory(account: ServerAccount, prefix: str = "otel-pgvector-") ->
     nobody else can rename or replace it.
     """
     for base in (Path(tempfile.gettempdir()), Path("/tmp")):
-        short = len(os.fsencode(base / f"{prefix}xxxxxxxx" / SOCKET_FILE)) <= _SOCKET_PATH_MAX
+        short = len(os.fsencode(base / f"{prefix}xxxxxxxx" / _LONGEST_SOCKET_FILE)) <= _SOCKET_PATH_MAX
         if short and base.is_dir() and unreachable_by(account, base / "x") is None:
             directory = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
             account.give(directory)
@@ -162,34 +171,97 @@ def socket_directory(data_dir: Path, account: ServerAccount) -> Path:
     """Where the server's socket goes: the data directory when the socket's path fits in a
     socket address (and has no comma, which separates hosts for libpq), else a new
     :func:`private_directory`."""
-    if len(os.fsencode(data_dir / SOCKET_FILE)) <= _SOCKET_PATH_MAX and "," not in str(data_dir):
+    if len(os.fsencode(data_dir / _LONGEST_SOCKET_FILE)) <= _SOCKET_PATH_MAX and "," not in str(data_dir):
         return data_dir
     return private_directory(account, prefix="otel-pgvector-socket-")
 
 
-def server_options(socket_dir: Path) -> str:
-    """The ``postgres`` options (for ``pg_ctl -o``, which hands them to ``sh``): no TCP address,
-    one socket directory, a socket only the server's user may open."""
+@dataclass(frozen=True)
+class TcpListener:
+    """A TCP address the server listens on besides its socket, with password authentication.
+
+    ``host`` is one ``listen_addresses`` entry: an IP address, a host name, or ``*`` (every
+    address); ``127.0.0.1`` keeps it to this machine.
+    """
+
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"{self.port} is not a TCP port (1 to 65535)")
+        if self.host != "*" and not _is_ip(self.host) and not _HOST_NAME.match(self.host):
+            raise ValueError(f"{self.host!r} is not an IP address, a host name or *")
+
+    @property
+    def loopback_only(self) -> bool:
+        """True when only this machine can reach the address."""
+        return self.host == "localhost" or (_is_ip(self.host) and ipaddress.ip_address(self.host).is_loopback)
+
+    @property
+    def client_host(self) -> str:
+        """Where a client on this machine connects: a loopback address for the wildcards."""
+        if self.host in ("*", "0.0.0.0"):
+            return "127.0.0.1"
+        return "::1" if self.host == "::" else self.host
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def server_options(socket_dir: Path, listener: TcpListener | None) -> str:
+    """The ``postgres`` options (for ``pg_ctl -o``, which hands them to ``sh``): one socket
+    directory, a socket only the server's user may open, and the TCP address if one is asked for."""
     directory = '"' + str(socket_dir).replace('"', '""') + '"'  # quoted as a GUC list item
     settings = {
-        "listen_addresses": "", "unix_socket_directories": directory, "unix_socket_permissions": "0700"
+        "listen_addresses": listener.host if listener else "",
+        "unix_socket_directories": directory,
+        "unix_socket_permissions": "0700",
     }
+    if listener:
+        settings["port"] = str(listener.port)
     return " ".join(shlex.quote(f"-c{name}={value}") for name, value in settings.items())
 
 
-def write_access_rules(data_dir: Path, account: ServerAccount) -> None:
+def write_access_rules(data_dir: Path, account: ServerAccount, listener: TcpListener | None) -> None:
     """(Re)write ``pg_hba.conf`` and ``pg_ident.conf``: peer connections of the server's OS
-    user and of root, as any role, and nothing else; replacing the ``trust`` of the wheel's."""
+    user and of root through the socket, as any role; with a TCP listener, password
+    (``scram-sha-256``) connections from the loopback addresses, or from anywhere when it listens
+    beyond them. Nothing else, and never ``trust`` (the wheel's)."""
     header = "# Written by opentelemetry-exporter-pgvector at every start of its embedded server.\n"
     users = sorted({account.name, "root"})
+    host_rules = ""
+    if listener:
+        sources = ["127.0.0.0/8", "::1/128"] if listener.loopback_only else ["all"]
+        host_rules = "".join(f"host all all {source} scram-sha-256\n" for source in sources)
     rules = {
-        "pg_hba.conf": f"{header}local all all peer map={_IDENT_MAP}\n",
+        "pg_hba.conf": f"{header}local all all peer map={_IDENT_MAP}\n{host_rules}",
         "pg_ident.conf": header + "".join(f"{_IDENT_MAP} {user} all\n" for user in users),
     }
     for name, text in rules.items():
         path = data_dir / name
         if not path.exists() or path.read_text() != text:
             write_private(path, text, account)
+
+
+def tcp_password(data_dir: Path, account: ServerAccount) -> str:
+    """The password of the role ``postgres`` over TCP: generated at the first TCP start and kept
+    in the data directory (``0600``, the account's), so clients configured with it keep working."""
+    path = data_dir / PASSWORD_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        password = secrets.token_urlsafe(24)
+        write_private(path, password + "\n", account)
+        return password
 
 
 def write_private(path: Path, text: str, account: ServerAccount) -> None:
