@@ -26,3 +26,9 @@ class CommandFailed(click.ClickException):
 
 class NothingFound(CommandFailed):
     """A search or lookup found nothing; exit status 1, as grep does."""
+
+
+class NotInstalled(click.ClickException):
+    """A program the command runs is not installed; exit status 2, as for configuration."""
+
+    exit_code = USAGE

@@ -199,6 +199,16 @@ def clock(time: dt.datetime, milliseconds: bool = True) -> str:
     return local.strftime("%H:%M:%S.%f")[:-3] if milliseconds else local.strftime("%H:%M:%S")
 
 
+def human_bytes(count: int) -> str:
+    """``count`` bytes in the largest binary unit that keeps a number of at least 1: ``43.1 MiB``."""
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
 def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 

@@ -1,20 +1,33 @@
-"""Commands that set up and look after the database: migrate, db, demo, embed, dlq, health."""
+"""Commands that set up and look after the database: migrate, db (the embedded server's lifecycle, its
+DSN, psql), demo, embed, dlq, health."""
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..config import PgvectorSettings, redact_dsn
 from ..db.database import Database
+from ..db.embedded import (
+    EmbeddedServerStatus,
+    embedded_psql,
+    embedded_server_status,
+    start_embedded_server,
+    stop_embedded_server,
+)
+from ..db.embedded_access import TcpListener
+from ..errors import ConfigurationError
 from ..extras import missing_extra_message
-from .outcome import NOT_DONE, CommandFailed
+from .outcome import NOT_DONE, CommandFailed, NotInstalled
 from .params import settings_of
-from .render import ProgressBar, render_table
+from .render import ProgressBar, human_bytes, render_table
 
 if TYPE_CHECKING:
     from ..demo import DemoResult
@@ -35,16 +48,144 @@ def migrate(ctx: click.Context) -> None:
 
 @click.group()
 def db() -> None:
-    """The database the exporters write to."""
+    """The database the exporters write to, and the embedded server used when no DSN is set."""
+
+
+@db.command("start")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Also listen on this TCP port, for the user postgres with a generated password "
+              "(see: otel-pgvector db dsn --show-password).")
+@click.option("--host", default=None,
+              help="With --port, the address to listen on: 127.0.0.1 (this machine only) unless "
+              "given; * for every address.")
+@click.pass_context
+def db_start(ctx: click.Context, port: int | None, host: str | None) -> None:
+    """Start the embedded server, or keep the running one, until otel-pgvector db stop: apps that
+    exit leave it running."""
+    data_dir = _embedded_dir(ctx)
+    if host is not None and port is None:
+        raise click.UsageError("--host needs --port")
+    try:
+        listener = TcpListener(host or "127.0.0.1", port) if port is not None else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--host") from None
+    started = start_embedded_server(data_dir, listener)
+    status = embedded_server_status(data_dir)
+    server = f"the embedded PostgreSQL server in {data_dir}"
+    if started:
+        click.echo(f"started {server}; it runs until: otel-pgvector db stop")
+    else:
+        click.echo(f"{server} was already running (started by {status.started_by or 'an unknown process'}); "
+                   "it now runs until: otel-pgvector db stop")
+    if status.listener is not None:
+        click.echo(f"TCP: {status.listener}, user postgres with a password (the DSN: otel-pgvector db dsn "
+                   "--show-password)")
+
+
+@db.command("stop")
+@click.pass_context
+def db_stop(ctx: click.Context) -> None:
+    """Stop the embedded server, whoever started it; the processes using it lose their connections."""
+    data_dir = _embedded_dir(ctx)
+    status = stop_embedded_server(data_dir)
+    if not status.running:
+        click.echo(f"the embedded PostgreSQL server in {data_dir} is not running")
+        return
+    users = f" ({_users(status)} were using it)" if status.users else ""
+    click.echo(f"stopped the embedded PostgreSQL server in {data_dir}{users}")
+
+
+@db.command("status")
+@click.pass_context
+def db_status(ctx: click.Context) -> None:
+    """Whether the embedded server runs, where, who started it, who uses it; exit 1 when it does not run."""
+    status = embedded_server_status(_embedded_dir(ctx))
+    since = f" since {status.started_at.astimezone():%Y-%m-%d %H:%M:%S}" if status.started_at else ""
+    rows: list[tuple[str, object]] = [
+        ("state", f"running (pid {status.pid}){since}" if status.running else "not running"),
+        ("data directory", status.data_dir if status.initialized else f"{status.data_dir} (not created yet)"),
+        ("size on disk", human_bytes(status.size_bytes)),
+    ]
+    if status.running:
+        rows += [
+            ("socket", status.socket),
+            ("TCP", f"{status.listener}, password authentication" if status.listener else "none"),
+            ("started by", status.started_by or "not recorded"),
+            ("stops", "with otel-pgvector db stop" if status.pinned
+             else "when the last process using it exits"),
+            ("used by", _users(status) if status.users else "no process"),
+        ]
+    else:
+        rows.append(("start it", "otel-pgvector db start"))
+    click.echo(render_table(("embedded server", ""), rows))
+    if not status.running:
+        sys.exit(NOT_DONE)
 
 
 @db.command("dsn")
 @click.option("--show-password", is_flag=True, help="Print the password instead of masking it.")
 @click.pass_context
 def db_dsn(ctx: click.Context, show_password: bool) -> None:
-    """Print the DSN, starting the embedded server if no DSN is configured."""
-    dsn = Database(settings_of(ctx)).server_dsn()
+    """Print the DSN: the configured one, else the running embedded server's (over TCP when it
+    listens on TCP); it works after this command exits."""
+    dsn = _dsn(settings_of(ctx), socket=False)
     click.echo(dsn if show_password else redact_dsn(dsn))
+
+
+@db.command("psql", context_settings={"ignore_unknown_options": True})
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def db_psql(ctx: click.Context, psql_args: tuple[str, ...]) -> None:
+    """Open psql on the database (the embedded server's through its socket); the arguments
+    after it go to psql, as in: otel-pgvector db psql -c 'select count(*) from otel_spans'."""
+    on_path = shutil.which("psql")
+    program = on_path or embedded_psql()
+    if program is None:
+        raise NotInstalled(
+            "psql is not installed: apt install postgresql-client (Debian, Ubuntu), brew install libpq "
+            "(macOS); or connect any client to: otel-pgvector db dsn"
+        )
+    params = conninfo_to_dict(_dsn(settings_of(ctx), socket=True))
+    env = dict(os.environ)
+    password = params.pop("password", None)
+    if password:  # in psql's environment, which only this user can read; not on its command line
+        env["PGPASSWORD"] = str(password)
+    if on_path is None and sys.stdin.isatty():
+        click.echo("otel-pgvector: psql is not on PATH, so this is the embedded server's own, without line "
+                   "editing (apt install postgresql-client for that)", err=True)
+    sys.stdout.flush()
+    os.execve(program, [str(program), "--dbname", make_conninfo("", **params), *psql_args], env)
+
+
+def _embedded_dir(ctx: click.Context) -> Path:
+    """The embedded server's data directory, for the commands that manage it; refused when a DSN
+    is configured, since the exporters do not use the embedded server then."""
+    settings = settings_of(ctx)
+    if not settings.uses_embedded_server:
+        raise ConfigurationError(
+            f"a DSN is configured (--dsn or OTEL_EXPORTER_PGVECTOR_DSN): the exporters use "
+            f"{settings.redacted_dsn}, not the embedded server that db start, stop and status manage"
+        )
+    return settings.embedded_dir
+
+
+def _dsn(settings: PgvectorSettings, socket: bool) -> str:
+    """The configured DSN, else the running embedded server's (its socket's if ``socket``)."""
+    if not settings.uses_embedded_server:
+        return settings.dsn.get_secret_value()
+    status = embedded_server_status(settings.embedded_dir)
+    dsn = status.socket_dsn if socket else status.dsn()
+    if dsn is None:
+        raise CommandFailed(
+            f"the embedded PostgreSQL server in {status.data_dir} is not running: start it with "
+            "otel-pgvector db start"
+        )
+    return dsn
+
+
+def _users(status: EmbeddedServerStatus) -> str:
+    count = len(status.users)
+    return f"{count} process{'es' if count > 1 else ''}: pid {', '.join(map(str, status.users))}"
 
 
 @click.command()
