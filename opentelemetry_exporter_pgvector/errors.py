@@ -59,6 +59,17 @@ class SpoolError(PgvectorError, OSError):
     """A batch could not be written to the local dead-letter spool."""
 
 
+class SpoolRecordError(PgvectorError, ValueError):
+    """A spool record whose checksum matched cannot be decoded: a format this release does
+    not know, or a payload that is not the batch it should be (rows not matching their
+    columns). The spool moves such a record to its quarantine directory."""
+
+
+class UnsendableRow(PgvectorError, ValueError):
+    """A row holds a value its column's wire type cannot carry (an integer beyond int8, text
+    where bytes belong): the row's fault, so poison-row isolation sets it aside."""
+
+
 class QueryError(PgvectorError, ValueError):
     """A query's arguments are invalid (a malformed id, an unknown severity, a bad range)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import logging
 import os
 import signal
 import subprocess
@@ -265,6 +266,7 @@ def test_read_only_then_writable_database(settings: PgvectorSettings, server_dsn
 
 def test_permission_denied_is_not_retried_and_replays_after_grant(
     settings: PgvectorSettings, server_dsn: str, schema: str, conn: psycopg.Connection,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     role = f"np_{schema}"
     Database(settings).migrate()
@@ -274,9 +276,11 @@ def test_permission_denied_is_not_retried_and_replays_after_grant(
         exporter = PgvectorSpanExporter(dsn=dsn, schema=schema, timeout=3, breaker_threshold=5,
                                         breaker_cooldown=0.3)
         try:
-            assert exporter.export(spans) is SpanExportResult.SUCCESS
+            with caplog.at_level(logging.INFO):
+                assert exporter.export(spans) is SpanExportResult.SUCCESS
             stats = exporter.delivery.stats()
-            assert stats.breaker.consecutive_failures == 1  # 42501: one attempt, no retries
+            # 42501 on the table itself: a refusal, not retried, and no sign that the database is down
+            assert "retrying" not in caplog.text and stats.breaker.consecutive_failures == 0
             assert stats.spool.spooled_batches == 1
             conn.execute(f'GRANT INSERT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
             peak = wait_drained(exporter)

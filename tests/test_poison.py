@@ -12,6 +12,9 @@ from span_factory import make_spans, span_ids, stored_ids
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.convert.spans import signed_span_id
+from opentelemetry_exporter_pgvector.convert.table import Column, TableRows, TableSpec
+from opentelemetry_exporter_pgvector.db.database import acquire
+from opentelemetry_exporter_pgvector.write.delivery import Delivery, Outcome
 
 
 def test_duplicate_span_in_the_middle_of_a_batch(settings: PgvectorSettings, conn: psycopg.Connection) -> None:
@@ -57,3 +60,53 @@ def test_several_poison_rows_and_a_constraint(settings: PgvectorSettings, conn: 
         "SELECT content->>'name' FROM otel_dead_letters WHERE sqlstate = '23514'"))
     assert rejected == expected_bad and len(rejected) == 10
     assert sorted(stored + rejected) == sorted(span.name for span in spans)
+
+
+def test_rows_a_trigger_refuses_with_a_class_the_table_does_not_know(
+    settings: PgvectorSettings, conn: psycopg.Connection
+) -> None:
+    """P0001 (a plain RAISE EXCEPTION) is no data error by its class; the table takes an empty
+    COPY, so the rows are at fault: they are dead-lettered at once, not spooled."""
+    exporter = PgvectorSpanExporter(settings)
+    spans = make_spans(30, "triggered")
+    try:
+        assert exporter.export(make_spans(1, "warmup")) is SpanExportResult.SUCCESS  # migrated
+        conn.execute("""
+            CREATE FUNCTION refuse_fives() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.name LIKE '%5' THEN RAISE EXCEPTION 'no fives'; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER refuse_fives BEFORE INSERT ON otel_spans
+                FOR EACH ROW EXECUTE FUNCTION refuse_fives();
+        """)
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        stats = exporter.delivery.stats()
+    finally:
+        exporter.shutdown()
+    assert (stats.spool.spooled_batches, stats.rejected_rows, stats.breaker.consecutive_failures) == (0, 3, 0)
+    rejected = sorted(name for (name,) in conn.execute(
+        "SELECT content->>'name' FROM otel_dead_letters WHERE sqlstate = 'P0001' AND error LIKE 'no fives%'"))
+    assert rejected == ["triggered-15", "triggered-25", "triggered-5"]
+    stored = {name for (name,) in conn.execute("SELECT name FROM otel_spans WHERE name LIKE 'triggered-%'")}
+    assert stored == {span.name for span in spans} - set(rejected)
+
+
+def test_a_value_the_wire_cannot_carry_costs_only_its_row(
+    settings: PgvectorSettings, conn: psycopg.Connection
+) -> None:
+    """Rows as a spool record of an older release could hold them: an integer beyond int8."""
+    table = TableSpec("pairs", (Column("id", "int8"), Column("label", "text")))
+    database = acquire(settings)
+    database.migrate()
+    conn.execute("CREATE TABLE pairs (id int8, label text)")
+    rows = [(1, "one"), (2**70, "too large"), (3, "three")]
+    delivery = Delivery(database, settings, background=False)
+    try:
+        outcome = delivery.deliver(lambda: [TableRows(table, rows)], 10)
+        stats = delivery.stats()
+    finally:
+        delivery.close(10)
+        database.release()
+    assert (outcome, stats.rejected_rows) == (Outcome.STORED, 1)
+    assert conn.execute("SELECT id, label FROM pairs ORDER BY id").fetchall() == [(1, "one"), (3, "three")]
+    letter = conn.execute("SELECT table_name, sqlstate, error, content FROM otel_dead_letters").fetchone()
+    assert letter[:2] == ("pairs", None) and "cannot be sent" in letter[2]
+    assert letter[3] == {"id": 2**70, "label": "too large"}

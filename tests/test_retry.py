@@ -7,14 +7,27 @@ import random
 import psycopg
 import pytest
 
-from opentelemetry_exporter_pgvector.errors import DatabaseClosed, DatabaseUnavailable
-from opentelemetry_exporter_pgvector.write.retry import CLASSIFICATION, Action, Backoff, classify, sqlstate_of
+from opentelemetry_exporter_pgvector.convert.table import Column, TableSpec
+from opentelemetry_exporter_pgvector.errors import DatabaseClosed, DatabaseUnavailable, UnsendableRow
+from opentelemetry_exporter_pgvector.write.copy import copy_rows, copy_statement
+from opentelemetry_exporter_pgvector.write.retry import (
+    CLASSIFICATION,
+    Action,
+    Backoff,
+    classify,
+    is_refusal,
+    sqlstate_of,
+)
 
-# One real SQLSTATE per table row: the row's own code, or a member of its class.
+# One real SQLSTATE per table row (the row's own code, or a member of its class), and the
+# action the table must give it, written out here rather than read from the table.
 _EXAMPLES = {
-    "08": "08006", "40001": "40001", "40P01": "40P01", "57P01": "57P01", "57P02": "57P02", "57P03": "57P03",
-    "53300": "53300", "53": "53100", "25006": "25006", "57014": "57014", "22": "22012", "23": "23505",
-    "42": "42501", "28": "28000",
+    "08": ("08006", Action.RETRY), "40001": ("40001", Action.RETRY), "40P01": ("40P01", Action.RETRY),
+    "57P01": ("57P01", Action.RETRY), "57P02": ("57P02", Action.RETRY), "57P03": ("57P03", Action.RETRY),
+    "53300": ("53300", Action.RETRY), "53": ("53100", Action.RETRY), "25006": ("25006", Action.RETRY),
+    "57014": ("57014", Action.RETRY), "55P03": ("55P03", Action.RETRY), "58": ("58030", Action.RETRY),
+    "22": ("22012", Action.ISOLATE), "23": ("23505", Action.ISOLATE),
+    "54": ("54000", Action.ISOLATE), "42": ("42501", Action.FAIL), "28": ("28000", Action.FAIL),
 }
 
 
@@ -31,9 +44,19 @@ def test_every_row_has_an_example() -> None:
 
 @pytest.mark.parametrize("key", sorted(CLASSIFICATION))
 def test_classification_row_with_a_real_server_error(conn: psycopg.Connection, key: str) -> None:
-    error = raise_from_server(conn, _EXAMPLES[key])
-    assert error.sqlstate == _EXAMPLES[key]
-    assert classify(error) is CLASSIFICATION[key][0]
+    code, action = _EXAMPLES[key]
+    error = raise_from_server(conn, code)
+    assert error.sqlstate == code
+    assert classify(error) is action
+
+
+def test_an_index_row_too_large_is_a_poison_row(conn: psycopg.Connection) -> None:
+    """The issue's own 54000: a text of about 3,000 incompressible characters in a btree index."""
+    conn.execute("CREATE TABLE indexed (name text); CREATE INDEX ON indexed (name)")
+    with pytest.raises(psycopg.Error) as caught:
+        conn.execute("INSERT INTO indexed VALUES (%s)", (random.Random(5).randbytes(1500).hex(),))
+    assert caught.value.sqlstate == "54000" and "exceeds btree" in str(caught.value)
+    assert classify(caught.value) is Action.ISOLATE and is_refusal(caught.value)
 
 
 def test_full_code_takes_precedence_over_its_class(conn: psycopg.Connection) -> None:
@@ -44,6 +67,33 @@ def test_full_code_takes_precedence_over_its_class(conn: psycopg.Connection) -> 
 
 def test_unknown_sqlstate_is_not_retried(conn: psycopg.Connection) -> None:
     assert classify(raise_from_server(conn, "P0001")) is Action.FAIL
+
+
+def test_refusals_are_what_the_server_answered_for_good(conn: psycopg.Connection) -> None:
+    """Refused: bisected (poison.isolate asks the table), not retried, not a failure to the breaker."""
+    for code in ("22012", "23505", "54000", "42501", "42703", "P0001", "XX000"):
+        assert is_refusal(raise_from_server(conn, code)), code
+    for code in ("08006", "40001", "57P01", "53100", "25006", "57014", "55P03", "58030"):
+        assert not is_refusal(raise_from_server(conn, code)), code
+    for error in (DatabaseUnavailable("down"), DatabaseClosed("closed"), ValueError("bug")):
+        assert not is_refusal(error), error
+    try:  # as Database._prepare reports a migration that did not get its locks in time
+        raise DatabaseUnavailable("schema not ready in time") from raise_from_server(conn, "55P03")
+    except DatabaseUnavailable as wrapped:
+        assert classify(wrapped) is Action.RETRY and not is_refusal(wrapped)
+
+
+def test_a_value_the_client_cannot_send_is_the_rows_fault(conn: psycopg.Connection) -> None:
+    table = TableSpec("pair", (Column("a", "int8"), Column("b", "text")))
+    conn.execute("CREATE TABLE pair (a int8, b text)")
+    for row in [(2**70, "x"), ("not a number", "x"), (1, 2)]:
+        with pytest.raises(UnsendableRow) as caught, conn.transaction():
+            copy_rows(conn, copy_statement(None, table), table, [row])
+        assert classify(caught.value) is Action.ISOLATE and is_refusal(caught.value)
+    with pytest.raises(psycopg.DataError) as short, conn.transaction():  # psycopg's own check, client-side
+        copy_rows(conn, copy_statement(None, table), table, [(1,)])
+    assert short.value.sqlstate is None and classify(short.value) is Action.ISOLATE
+    assert conn.execute("SELECT count(*) FROM pair").fetchone() == (0,)
 
 
 def test_connection_failures_without_sqlstate_are_retried() -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import marshal
 import os
+import struct
+import time
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,7 @@ from opentelemetry_exporter_pgvector.convert.spans import SPAN_TABLE, SpanConver
 from opentelemetry_exporter_pgvector.convert.table import Column, TableRows, TableSpec
 from opentelemetry_exporter_pgvector.errors import SpoolError
 from opentelemetry_exporter_pgvector.write.spool import Spool, inspect_directory
+from opentelemetry_exporter_pgvector.write.spool_format import encode_batch
 
 ODD = TableSpec("odd_table", (Column("a", "int8"), Column("b", "bytea"), Column("c", "text"),
                               Column("d", "float8")))
@@ -153,4 +158,77 @@ def test_an_adopted_spool_stays_locked_until_its_last_batch_is_replayed(tmp_path
     assert replayed == list(range(12))
     assert list(tmp_path.iterdir()) == []  # the dead owner's lock file went with its last segment
     first.close()
+    second.close()
+
+
+def framed(payload: bytes, rows: int) -> bytes:
+    """A record as the format describes it (magic, length, CRC-32, rows), whatever the payload."""
+    return struct.pack("<4sIII", b"OTPS", len(payload), zlib.crc32(payload), rows) + payload
+
+
+def test_records_that_do_not_decode_are_quarantined_and_the_rest_replay(tmp_path: Path) -> None:
+    """A segment left by an exited process (a later release, or a bug) holds, between good
+    records, three whose CRC is right and whose payload is no batch this release can read."""
+    odd_columns = tuple((column.name, column.type) for column in ODD.columns)
+    bad = [
+        framed(b"\xffnot marshal, CRC right", 1),
+        framed(marshal.dumps((2, b"f" * 16, ()), 4), 0),  # a future format version
+        framed(marshal.dumps((1, b"w" * 16, (("odd_table", odd_columns, False, [(1, b"", "x")]),)), 4), 1),
+    ]
+    good = [encode_batch(bytes([index]) * 16, odd_batch(index))[0] for index in range(4)]
+    segment = tmp_path / f"{time.time_ns():020d}-999999-dead0000-000001.seg"
+    segment.write_bytes(good[0] + bad[0] + good[1] + bad[1] + good[2] + bad[2] + good[3])
+    spool = Spool(tmp_path, 1 << 20, 0)
+    assert spool.adopt_orphans() == 1
+    assert [batch_id[0] for batch_id, _ in drain(spool)] == [0, 1, 2, 3]
+    stats = spool.stats()
+    assert (stats.quarantined_records, stats.corrupt_records, stats.pending_batches) == (3, 0, 0)
+    quarantined = sorted((tmp_path / "quarantine").iterdir())
+    assert [path.read_bytes() for path in quarantined] == bad  # whole, in segment order
+    offsets = [len(good[0]), sum(map(len, good[:2] + bad[:1])), sum(map(len, good[:3] + bad[:2]))]
+    assert [path.name for path in quarantined] == [f"{segment.stem}-{offset:012d}.rec" for offset in offsets]
+    assert not segment.exists()
+    assert inspect_directory(tmp_path).quarantined_records == 3
+    spool.close()
+
+
+def test_a_batch_set_aside_goes_behind_the_others(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20, 0)
+    for index in range(3):
+        spool.append(bytes([index]) * 16, odd_batch(index, rows=index + 1))
+    first = spool.next_batch()
+    assert first is not None and first.batch_id[0] == 0
+    spool.set_aside(first)
+    assert spool.stats().pending_batches == 3  # still spooled, now last
+    read = drain(spool)
+    assert [batch_id[0] for batch_id, _ in read] == [1, 2, 0]
+    assert read[2][1][0].rows == odd_batch(0, rows=1)[0].rows
+    stats = spool.stats()
+    assert (stats.set_aside_batches, stats.spooled_batches, stats.replayed_batches) == (1, 3, 3)
+    assert (stats.replayed_rows, stats.pending_batches) == (1 + 2 + 3, 0)
+    spool.close()
+
+
+def test_a_batch_set_aside_by_an_earlier_run_is_replayed_once_not_once_per_copy(tmp_path: Path) -> None:
+    """Read positions die with the process: a later run finds the old record and the copy
+    appended behind the others. It must go on with one of them, or a batch refused for good
+    would be spooled once more per restart."""
+    first = Spool(tmp_path, 1 << 20, 0)
+    for index in range(3):
+        first.append(bytes([index]) * 16, odd_batch(index))
+    batch = first.next_batch()
+    assert batch is not None
+    first.set_aside(batch)  # refused as a whole; then the process exits
+    first.close()
+    second = Spool(tmp_path, 1 << 20, 0)
+    assert second.adopt_orphans() == 1
+    seen = []
+    while (batch := second.next_batch()) is not None:
+        seen.append(batch.batch_id[0])
+        if len(seen) == 1:
+            second.set_aside(batch)  # still refused
+        else:
+            second.ack(batch)
+    assert seen == [0, 1, 2, 0]  # batch 0 once more, not once per copy on disk
+    assert second.stats().pending_batches == 0 and not list(tmp_path.glob("*.seg"))
     second.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from opentelemetry_exporter_pgvector.convert.table import Column, RowStream, TableRows, TableSpec
+from opentelemetry_exporter_pgvector.errors import SpoolRecordError
 from opentelemetry_exporter_pgvector.write.spool_format import (
     SegmentContents,
     decode_payload,
@@ -84,8 +85,37 @@ def test_a_row_stream_is_encoded_with_the_rows_it_converts() -> None:
 
 
 def test_a_payload_of_an_unknown_format_version_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown spool record format 2"):
+    with pytest.raises(SpoolRecordError, match="unknown spool record format 2"):
         decode_payload(marshal.dumps((2, BATCH_ID, ()), 4))
+
+
+ODD_COLUMNS = (("a", "int8"), ("b", "bytea"), ("c", "text"), ("d", "float8"))
+GARBLED = {
+    "not marshal at all": b"\xffgarbage, but its CRC is right",
+    "marshal of something else": marshal.dumps(["a", "list"], 4),
+    "a batch id of 3 bytes": marshal.dumps((1, b"abc", ()), 4),
+    "a part of three fields": marshal.dumps((1, BATCH_ID, (("odd", ODD_COLUMNS, False),)), 4),
+    "a column that is a number": marshal.dumps((1, BATCH_ID, (("odd", ((1, "int8"),), False, []),)), 4),
+    "a row of three values for four columns": marshal.dumps(
+        (1, BATCH_ID, (("odd", ODD_COLUMNS, False, [(1, b"", "x", 0.5), (2, b"", "y")]),)), 4),
+    "a row that is a list": marshal.dumps(
+        (1, BATCH_ID, (("odd", ODD_COLUMNS, False, [[1, b"", "x", 0.5]]),)), 4),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GARBLED))
+def test_a_payload_that_is_not_a_batch_is_refused_with_one_error(case: str) -> None:
+    """Whatever a CRC-valid payload holds, decoding raises SpoolRecordError, which the spool
+    quarantines, never another exception that would stop the replay at this record."""
+    with pytest.raises(SpoolRecordError, match="spool record"):
+        decode_payload(GARBLED[case])
+
+
+def test_a_header_that_counts_other_rows_than_the_payload_is_refused() -> None:
+    payload = RECORD_OF_0_1_0[HEADER.size:]
+    assert decode_payload(payload, 3)[0] == BATCH_ID
+    with pytest.raises(SpoolRecordError, match="counts 4 rows"):
+        decode_payload(payload, 4)
 
 
 def test_the_scanner_skips_garbage_and_a_torn_tail_in_a_real_file(tmp_path: Path) -> None:

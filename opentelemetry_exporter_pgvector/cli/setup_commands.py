@@ -326,14 +326,14 @@ def dlq() -> None:
 @dlq.command("status")
 @click.pass_context
 def dlq_status(ctx: click.Context) -> None:
-    """Segments, bytes and age of the spool, and rows the database rejected."""
+    """Segments, bytes and age of the spool, records quarantined, and rows the database rejected."""
     from ..query.telemetry import TelemetryQuery
 
     with TelemetryQuery(settings_of(ctx)) as query:
         report = query.health()
     click.echo(
         render_table(
-            ("spool", "segments", "bytes", "batches", "oldest s", "rejected rows"),
+            ("spool", "segments", "bytes", "batches", "oldest s", "quarantined", "rejected rows"),
             [
                 (
                     report.spool_dir,
@@ -341,6 +341,7 @@ def dlq_status(ctx: click.Context) -> None:
                     report.spool_bytes,
                     report.spool_batches,
                     report.oldest_spooled_seconds,
+                    report.spool_quarantined,
                     report.dead_letter_rows if report.reachable else "(unreachable)",
                 )
             ],
@@ -362,10 +363,14 @@ def dlq_replay(ctx: click.Context) -> None:
         database.close()
     click.echo(
         f"replayed {report.replayed_batches} batches ({report.replayed_rows} rows), "
-        f"{report.duplicate_batches} already stored; {report.left_batches} left (held by running processes)"
+        f"{report.duplicate_batches} already stored; {report.left_batches} left (held by running processes, "
+        f"or not taken now)"
     )
-    if report.refused:
-        raise CommandFailed("the database refused a spooled batch; it stays spooled")
+    if report.set_aside_batches:
+        raise CommandFailed(f"the database refused {report.set_aside_batches} spooled batches as a whole "
+                            "(the warnings above say why); they stay spooled, behind the others")
+    if report.interrupted:
+        raise CommandFailed("the database stopped taking batches during the replay; the rest stay spooled")
 
 
 @click.command("health")

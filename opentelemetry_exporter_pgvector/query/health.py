@@ -29,6 +29,7 @@ class Health:
     spool_bytes: int
     spool_batches: int
     oldest_spooled_seconds: float | None
+    spool_quarantined: int  # records that do not decode, kept in the spool's quarantine/ directory
     dead_letter_rows: int | None
 
 
@@ -75,5 +76,6 @@ def health(database: Database, timeout: float) -> Health:
         spool_bytes=spool.bytes,
         spool_batches=spool.pending_batches,
         oldest_spooled_seconds=spool.oldest_age_seconds,
+        spool_quarantined=spool.quarantined_records,
         dead_letter_rows=versions[3],
     )

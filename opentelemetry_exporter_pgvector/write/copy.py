@@ -8,6 +8,7 @@ import psycopg
 from psycopg import sql
 
 from ..convert.table import Row, TableSpec
+from ..errors import UnsendableRow
 
 
 def copy_statement(schema: str | None, table: TableSpec, target: str | None = None) -> sql.Composed:
@@ -27,10 +28,15 @@ def copy_rows(
 ) -> None:
     """Stream ``rows`` into ``table`` with one binary COPY on ``conn`` (inside its transaction).
 
-    Values must follow the row conventions of ``convert/table.py``.
+    Values must follow the row conventions of ``convert/table.py``. A value the encoder cannot
+    put on the wire (a spool record written by an older release, say) raises
+    :class:`UnsendableRow`, so that poison-row isolation sets its row aside.
     """
     with conn.cursor() as cursor, cursor.copy(statement) as copy:
         copy.set_types(list(table.wire_types))
         write_row = copy.write_row
         for row in rows:
-            write_row(row)
+            try:
+                write_row(row)
+            except (TypeError, ValueError, OverflowError) as error:
+                raise UnsendableRow(f"a row of {table.name} cannot be sent: {error}") from error

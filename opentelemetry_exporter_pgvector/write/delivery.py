@@ -8,8 +8,9 @@ The path of a batch (docs/reliability.md tells the guarantees):
 1. It gets a random 16-byte id, written to the ``otel_batches`` ledger in its transaction.
 2. If the breaker is closed, it is written; transient errors (see ``retry.CLASSIFICATION``)
    are retried with jittered exponential backoff within the export timeout, with the same
-   id, so a retry after a lost COMMIT acknowledgement stores nothing twice. A data error
-   bisects the batch (``poison``). Each failed attempt counts towards opening the breaker.
+   id, so a retry after a lost COMMIT acknowledgement stores nothing twice. A refusal (a data
+   error, or another non-transient error the server sent) bisects the batch (``poison``).
+   Each failed attempt that is not a refusal counts towards opening the breaker.
 3. If the attempts failed, the converted rows are appended to the local spool and
    ``export()`` reports success: the batch is in durable custody. If the breaker is open,
    the batch is not even converted on the caller's thread: the write-behind thread converts
@@ -17,7 +18,8 @@ The path of a batch (docs/reliability.md tells the guarantees):
    wait for it; past that, the caller spools the batch itself).
 4. A background thread replays the spool oldest first, at most ``dlq_replay_rate`` batches
    per second on one pooled connection, whenever the breaker lets it; a batch already in the
-   ledger is skipped. It also fsyncs the spool, adopts the spools of exited processes and
+   ledger is skipped, a batch the database refuses as a whole is set behind the others
+   (``Spool.set_aside``). It also fsyncs the spool, adopts the spools of exited processes and
    creates the daily partitions when the UTC date moves on: DDL that waits for locks, kept off
    the export path (docs/reliability.md, "Bounded DDL and connecting"). An export only notices
    that they are due and wakes it; its rows land in the default partition meanwhile.
@@ -41,12 +43,12 @@ from ..config import PgvectorSettings
 from ..convert.table import RowStream, TableRows
 from ..db.database import Database
 from ..db.shared import SharedRegistry
-from ..errors import SpoolError
+from ..errors import DatabaseClosed, SpoolError
 from ..forksafe import reset_after_fork
 from .breaker import BreakerState, BreakerStats, CircuitBreaker
 from .maintenance import Maintenance
-from .retry import Action, Backoff, classify
-from .spool import Spool, SpoolStats, inspect_directory
+from .retry import Action, Backoff, classify, is_refusal
+from .spool import Spool, SpooledBatch, SpoolStats, inspect_directory
 from .write_behind import WriteBehind
 from .writer import TelemetryWriter
 
@@ -77,6 +79,15 @@ class Outcome(enum.Enum):
         return self is not Outcome.LOST
 
 
+class Replay(enum.Enum):
+    """What one step of replay did."""
+
+    NOTHING = "nothing"  # nothing to replay now: an empty spool, or the breaker or a cool-down says wait
+    REPLAYED = "replayed"  # stored now, or found in the ledger
+    FAILED = "failed"  # a transient error (or a closed database): the batch stays first in line
+    SET_ASIDE = "set_aside"  # refused as a whole: appended again behind the others, tried later
+
+
 @dataclass(frozen=True)
 class ReplayReport:
     """What ``Delivery.replay_all`` did: ``otel-pgvector dlq replay`` renders it."""
@@ -84,8 +95,9 @@ class ReplayReport:
     replayed_batches: int
     replayed_rows: int
     duplicate_batches: int  # in the ledger already: stored before, skipped now
-    refused: bool  # the database refused a batch; it and the batches after it stay spooled
-    left_batches: int  # still spooled afterwards (held by running processes, or refused)
+    set_aside_batches: int  # refused as a whole by the database: still spooled, behind the others
+    interrupted: bool  # a transient error stopped the replay; the batches from there on stay spooled
+    left_batches: int  # still spooled afterwards (held by running processes, set aside, or interrupted)
 
 
 @dataclass(frozen=True)
@@ -168,7 +180,7 @@ class Delivery:
             return Outcome.LOST
         try:
             return self._attempt(parts, batch_id, deadline, abort or self._stop)
-        except Exception as error:  # noqa: BLE001 - spooled below; the breaker already counted it
+        except Exception as error:  # noqa: BLE001 - spooled below; the breaker saw the attempts
             # The first failure after a success warns; the next ones are INFO: nothing is lost,
             # and failures that persist open the breaker, which warns once more.
             level = logging.INFO if self._failure_warned else logging.WARNING
@@ -195,7 +207,9 @@ class Delivery:
                  abort: threading.Event) -> Outcome:
         """Write with retries until ``deadline``, reporting each attempt to the breaker; raise on failure.
 
-        A back-off pause ends early when ``abort`` is set, and the last error is raised.
+        A back-off pause ends early when ``abort`` is set, and the last error is raised. A
+        refusal is written again with poison-row isolation; if that fails too it is raised at
+        once, and the breaker counts it as an answer, not a failure.
         """
         settings = self.settings
         reserve = min(0.5, settings.timeout * 0.1)  # kept back to spool the batch if all attempts fail
@@ -210,8 +224,7 @@ class Delivery:
                     stored = self.writer.write(parts, remaining, batch_id, connect_wait)
                     rejected = 0
                 except Exception as error:
-                    action = classify(error)
-                    if action is not Action.ISOLATE:
+                    if not is_refusal(error):
                         raise
                     stored, rows = self.writer.write_isolating(
                         parts, max(0.001, deadline - time.monotonic() - reserve), batch_id, connect_wait,
@@ -222,8 +235,11 @@ class Delivery:
                         logger.warning("%d rows rejected by the database went to otel_dead_letters: %s",
                                        rejected, rows[0].error.splitlines()[0])
             except Exception as error:
-                self.breaker.record_failure(error)
                 action = classify(error)
+                if is_refusal(error):  # the database answered; it refused this batch, it is not down
+                    self.breaker.record_success()
+                    raise
+                self.breaker.record_failure(error)
                 attempt += 1
                 pause = self._backoff.pause(attempt - 1)
                 if (action is not Action.RETRY or attempt >= settings.retry_max_attempts
@@ -301,12 +317,12 @@ class Delivery:
                 replayed = self.replay_one()
             except Exception:  # the loop must survive anything; the next round tries again
                 logger.exception("dead-letter replayer error")
-                replayed = False
-            if replayed:
+                replayed = Replay.FAILED
+            if replayed is Replay.REPLAYED:
                 failures, wait = 0, pause
-            elif replayed is None:
+            elif replayed is Replay.NOTHING:
                 wait = min(0.25, self.settings.breaker_cooldown / 4)
-            else:  # a batch that keeps failing (say, a dropped table) backs off up to a minute
+            else:  # failing or refused batches (say, a dropped table) back off up to a minute
                 failures += 1
                 wait = min(60.0, self.settings.breaker_cooldown * 2 ** min(failures, 10))
             if self._wake.wait(wait):
@@ -331,52 +347,73 @@ class Delivery:
         self._partitions_not_before = time.monotonic() + min(
             60.0, self.settings.breaker_cooldown * 2 ** min(self._partition_failures, 10))
 
-    def replay_one(self) -> bool | None:
+    def replay_one(self, set_aside: set[bytes] | None = None) -> Replay:
         """Replay the oldest spooled batch if the breaker lets us, and no live batch failed
         within the last cool-down (unless the database has taken a write since).
 
-        True if it reached the database, False if it failed (it stays first in line), None if
-        there was nothing to do.
+        A batch that fails with a transient error stays first in line; one the database refuses
+        as a whole (no rows to blame: a permission, a missing column) is set behind the others,
+        so it never holds them up. ``set_aside``, when given, collects the ids of the batches
+        set aside, and a batch whose id it holds is not tried again (``replay_all``).
         """
         if time.monotonic() < self._replay_not_before or not self.spool.pending() or not self.breaker.ready():
-            return None
+            return Replay.NOTHING
         batch = self.spool.next_batch()
         if batch is None:
-            return None
-        if not self.breaker.allow():  # another caller took the probe slot meanwhile
-            self.spool.release(batch)
-            return None
+            return Replay.NOTHING
+        if (set_aside is not None and batch.batch_id in set_aside) or not self.breaker.allow():
+            self.spool.release(batch)  # tried in this run already, or another caller took the probe slot
+            return Replay.NOTHING
         try:
             outcome = self._attempt(batch.parts, batch.batch_id, time.monotonic() + self.settings.timeout,
                                     self._stop)
         except Exception as error:  # noqa: BLE001 - reported to the replayer's caller as a failed replay
+            action = classify(error)
+            if action is Action.ISOLATE or (action is Action.FAIL and not isinstance(error, DatabaseClosed)):
+                return self._set_aside(batch, error, set_aside)
             self.spool.release(batch)
             logger.info("replaying a spooled batch failed, it stays spooled: %s", error)
-            return False
+            return Replay.FAILED
         self.spool.ack(batch, duplicate=outcome is Outcome.DUPLICATE)
-        return True
+        return Replay.REPLAYED
+
+    def _set_aside(self, batch: SpooledBatch, error: Exception, ids: set[bytes] | None) -> Replay:
+        try:
+            self.spool.set_aside(batch)
+        except SpoolError as failure:
+            logger.warning("the database refused a spooled batch (%s) and the spool could not set it aside "
+                           "(%s): it stays first in line", error, failure)
+            return Replay.FAILED
+        if ids is not None:
+            ids.add(batch.batch_id)
+        logger.warning("the database refused a spooled batch as a whole; it stays spooled, behind the "
+                       "others, and is tried again later: %s", error)
+        return Replay.SET_ASIDE
 
     def replay_all(self, progress: Callable[[int, int], None] | None = None) -> ReplayReport:
         """Adopt the spools of exited processes and replay every batch now, oldest first.
 
         For ``otel-pgvector dlq replay`` (a Delivery built with ``background=False``): the same
         exactly-once path as the replayer thread, without its rate limit. ``progress(done,
-        total)`` is called after each batch. Stops at the first batch the database refuses.
+        total)`` is called after each batch. Each batch is tried once: one the database refuses
+        as a whole is set aside and the replay goes on; a transient error stops it.
         """
         self.spool.adopt_orphans()
         total = self.spool.stats().pending_batches
         done = 0
-        refused = False
-        while (replayed := self.replay_one()) is not None:
-            if replayed is False:
-                refused = True
+        set_aside: set[bytes] = set()
+        interrupted = False
+        while (step := self.replay_one(set_aside)) is not Replay.NOTHING:
+            if step is Replay.FAILED:
+                interrupted = True
                 break
             done += 1
             if progress is not None:
                 progress(done, total)
         stats = self.spool.stats()
-        return ReplayReport(stats.replayed_batches, stats.replayed_rows, stats.duplicate_batches, refused,
-                            inspect_directory(self.spool.directory).pending_batches)
+        left = inspect_directory(self.spool.directory).pending_batches
+        return ReplayReport(stats.replayed_batches, stats.replayed_rows, stats.duplicate_batches,
+                            len(set_aside), interrupted, left)
 
     # --- reporting and closing --------------------------------------------------------------------
 

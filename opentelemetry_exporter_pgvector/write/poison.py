@@ -1,12 +1,15 @@
 """Poison-row isolation: one bad row must not cost the good rows beside it.
 
-When a COPY fails with a data error (SQLSTATE class 22 or 23: a value out of range, a
-duplicate key...), the batch is written again in one transaction where each part is split by
-bisection inside savepoints: a half that stores is kept, a half that fails is split again,
-until the failing rows stand alone. Those rows go, with their error text and their full
-content, to ``otel_dead_letters`` in the same transaction as the good rows and the batch's
-ledger entry, so nothing is silently discarded and nothing is stored twice. With ``k`` bad
-rows among ``n`` the cost is about ``2 k log2 n`` COPYs.
+When a COPY fails with a data error (SQLSTATE class 22, 23 or 54: a value out of range, a
+duplicate key, a text too long for its index...), the batch is written again in one
+transaction where each part is split by bisection inside savepoints: a half that stores is
+kept, a half that fails is split again, until the failing rows stand alone. Other errors the
+server sends that are not transient (a trigger's RAISE, a row-level security policy, a class
+the retry table does not know) are bisected the same way once the table has shown, by taking
+an empty COPY, that the rows and not the table are at fault. The rows that fail alone go, with
+their error text and their full content, to ``otel_dead_letters`` in the same transaction as
+the good rows and the batch's ledger entry, so nothing is silently discarded and nothing is
+stored twice. With ``k`` bad rows among ``n`` the cost is about ``2 k log2 n`` COPYs.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import psycopg
 
 from ..convert.table import Column, Row, TableRows, TableSpec
 from ..convert.values import clean_text, to_jsonb
-from .retry import Action, classify, sqlstate_of
+from .retry import Action, classify, is_refusal, sqlstate_of
 from .spool_format import materialized_rows
 
 DEAD_LETTER_TABLE = TableSpec(
@@ -52,9 +55,16 @@ class Rejected:
 
 
 def isolate(conn: psycopg.Connection, part: TableRows, store: Callable[[Sequence[Row]], None],
-            rejected: list[Rejected]) -> None:
-    """Store ``part``'s rows with ``store``, bisecting around rows that fail with data errors."""
+            probe: Callable[[], None], rejected: list[Rejected]) -> None:
+    """Store ``part``'s rows with ``store``, bisecting around rows that fail for their own sake.
+
+    A data error (``Action.ISOLATE``) is always a row's. Another error the server sent that is
+    not transient (``Action.FAIL``) is a row's only if ``probe``, an empty COPY into the part's
+    table, succeeds (asked once per part); if it fails too, the table itself refuses the batch
+    (a permission, a missing column) and the error is raised, as are transient errors.
+    """
     pending: list[Sequence[Row]] = [materialized_rows(part)]
+    table_takes_rows: bool | None = None
     while pending:
         rows = pending.pop()
         if not rows:
@@ -63,9 +73,14 @@ def isolate(conn: psycopg.Connection, part: TableRows, store: Callable[[Sequence
             with conn.transaction():  # a savepoint
                 store(rows)
             continue
-        except psycopg.Error as error:
-            if classify(error) is not Action.ISOLATE:
+        except Exception as error:
+            if not is_refusal(error):
                 raise
+            if classify(error) is Action.FAIL:
+                if table_takes_rows is None:
+                    table_takes_rows = _succeeds(conn, probe)
+                if not table_takes_rows:
+                    raise
             if len(rows) == 1:
                 message = str(error).strip() or type(error).__name__
                 rejected.append(Rejected(part.table, rows[0], sqlstate_of(error), message))
@@ -73,6 +88,18 @@ def isolate(conn: psycopg.Connection, part: TableRows, store: Callable[[Sequence
         middle = len(rows) // 2
         pending.append(rows[middle:])
         pending.append(rows[:middle])  # popped first: rows keep their order
+
+
+def _succeeds(conn: psycopg.Connection, probe: Callable[[], None]) -> bool:
+    """Whether ``probe`` runs without error (in a savepoint); a transient error is raised."""
+    try:
+        with conn.transaction():
+            probe()
+    except Exception as error:
+        if classify(error) is Action.RETRY:
+            raise
+        return False
+    return True
 
 
 def readable_value(value: Any, column_type: str) -> Any:

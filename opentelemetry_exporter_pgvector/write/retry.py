@@ -4,7 +4,14 @@ psycopg raises the same exception classes for transient and permanent conditions
 ``OperationalError`` may be a refused connection or a misconfigured one), so the decision is
 made on the SQLSTATE the server sent, looked up first by its full five characters and then by
 its two-character class. Errors without a SQLSTATE are a connection that never got as far as
-the server, or one the pool could not provide in time: transient.
+the server, or one the pool could not provide in time: transient. A value the client cannot
+even put on the wire is the row's fault (``ISOLATE``).
+
+A class the table does not know is ``FAIL``, which never means "retry for ever": the batch is
+written again with poison-row isolation, which first asks whether the table takes an empty
+COPY (``poison.isolate``). If it does, the error came from rows (a trigger, a row-level
+security policy) and they are bisected out like data errors; if not, the batch as a whole
+cannot be written, and it is spooled, and set behind later batches when its replay fails.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import random
 
 import psycopg
 
-from ..errors import DatabaseClosed, DatabaseUnavailable
+from ..errors import DatabaseClosed, DatabaseUnavailable, UnsendableRow
 
 
 class Action(enum.Enum):
@@ -22,7 +29,7 @@ class Action(enum.Enum):
 
     RETRY = "retry"  # transient: back off and try again within the export timeout, then spool
     ISOLATE = "isolate"  # data error: bisect the batch, store good rows, dead-letter the rest
-    FAIL = "fail"  # schema, permission or unknown: no retry; the batch is spooled for later
+    FAIL = "fail"  # schema, permission or unknown: no retry; bisected if rows caused it, else spooled
 
 
 # The classification table: SQLSTATE (5 characters) or class (2 characters) -> action, why.
@@ -38,8 +45,11 @@ CLASSIFICATION: dict[str, tuple[Action, str]] = {
     "53": (Action.RETRY, "insufficient resources (disk full, out of memory)"),
     "25006": (Action.RETRY, "read-only transaction (failover in progress)"),
     "57014": (Action.RETRY, "query canceled (statement timeout)"),
+    "55P03": (Action.RETRY, "lock not available (lock timeout: a migration waiting for its locks)"),
+    "58": (Action.RETRY, "system error (an I/O error on the server)"),
     "22": (Action.ISOLATE, "data exception"),
     "23": (Action.ISOLATE, "integrity constraint violation"),
+    "54": (Action.ISOLATE, "program limit exceeded (a value too large for an index, too many columns)"),
     "42": (Action.FAIL, "syntax error or access rule violation (schema, permission)"),
     "28": (Action.FAIL, "invalid authorization"),
 }
@@ -65,11 +75,25 @@ def classify(error: BaseException) -> Action:
     if code is None:
         if isinstance(error, (psycopg.OperationalError, DatabaseUnavailable, OSError, TimeoutError)):
             return Action.RETRY  # no server answer at all: unreachable, refused, pool timeout
+        if isinstance(error, (UnsendableRow, psycopg.DataError)):
+            return Action.ISOLATE  # refused by the client's encoder: a value, or a row's length
         if isinstance(error, psycopg.Error):
             return Action.RETRY if isinstance(error, psycopg.InterfaceError) else Action.FAIL
         return Action.FAIL
     entry = CLASSIFICATION.get(code) or CLASSIFICATION.get(code[:2])
     return entry[0] if entry else Action.FAIL
+
+
+def is_refusal(error: BaseException) -> bool:
+    """Whether the database answered and refused the batch, or rows of it, for good.
+
+    True for data errors (and values the client cannot send) and for any other error the
+    server sent that is not transient. Such a batch is worth writing again with poison-row
+    isolation (``poison.isolate`` tells a row's fault from the table's), is not retried as it
+    is, and is no sign that the database is down: the circuit breaker does not count it.
+    """
+    action = classify(error)
+    return action is Action.ISOLATE or (action is Action.FAIL and sqlstate_of(error) is not None)
 
 
 class Backoff:

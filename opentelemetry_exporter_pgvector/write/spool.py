@@ -8,7 +8,10 @@ is dead, and its segments are adopted (replayed) by the next process that looks.
 
 Records. One record is one batch, CRC-checked, self-describing and never rewritten in place;
 ``spool_format.py`` holds the format and the scanner that reads it back, skipping (and
-counting) torn and corrupt records.
+counting) torn and corrupt records. A record whose CRC matches but which does not decode to a
+batch (a later format, a garbled payload) is moved to ``quarantine/`` in the spool directory,
+counted, and never holds up the records after it. A batch the database refuses as a whole when
+replayed is appended again at the end (``set_aside``), so the batches after it go first.
 
 Durability (fsync policy). Every append is one ``write()`` to the segment, so a record
 survives the death of the process (SIGKILL, OOM kill) as soon as it is appended: before
@@ -38,14 +41,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..convert.table import TableRows
-from ..errors import SpoolError
+from ..errors import SpoolError, SpoolRecordError
 from ..forksafe import reset_after_fork
-from .spool_format import ScannedRecord, decode_payload, encode_batch, read_record, scan_segment
+from .spool_format import ScannedRecord, decode_payload, encode_batch, frame, read_record, scan_segment
 
 logger = logging.getLogger(__name__)
 
 _MIN_SEGMENT = 64 * 1024
 _MAX_SEGMENT = 16 * 1024 * 1024
+QUARANTINE = "quarantine"  # subdirectory of records that do not decode: <segment>-<offset>.rec
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +87,7 @@ class SpooledBatch:
     rows: int
     _segment: _Segment = field(repr=False)
     _end: int = field(repr=False)
+    _payload: bytes = field(repr=False)  # appended again if the batch is set aside
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,8 @@ class SpoolStats:
     dropped_rows: int = 0
     corrupt_records: int = 0
     failed_appends: int = 0
+    quarantined_records: int = 0  # decodable by CRC, not as a batch: kept in quarantine/
+    set_aside_batches: int = 0  # refused as a whole when replayed: appended again behind the others
 
 
 def _segment_name_parts(name: str) -> tuple[int, str] | None:
@@ -123,7 +130,7 @@ def inspect_directory(directory: Path) -> SpoolStats:
     It takes no lock and adopts nothing, so ``health()`` and ``otel-pgvector dlq`` can look
     while exporters of running processes append; a count can be a record behind theirs.
     """
-    segments = bytes_total = batches = rows = corrupt = 0
+    segments = bytes_total = batches = rows = corrupt = quarantined = 0
     oldest: int | None = None
     if directory.is_dir():
         for path in sorted(directory.glob("*.seg")):
@@ -140,9 +147,10 @@ def inspect_directory(directory: Path) -> SpoolStats:
             rows += contents.rows
             corrupt += contents.corrupt_records
             oldest = parsed[0] if oldest is None else min(oldest, parsed[0])
+        quarantined = sum(1 for _ in (directory / QUARANTINE).glob("*.rec"))
     age = (time.time_ns() - oldest) / 1e9 if oldest is not None else None
     return SpoolStats(str(directory), segments, bytes_total, bytes_total, batches, rows, age,
-                      corrupt_records=corrupt)
+                      corrupt_records=corrupt, quarantined_records=quarantined)
 
 
 class Spool:
@@ -155,7 +163,8 @@ class Spool:
         self._segment_target = max(_MIN_SEGMENT, min(_MAX_SEGMENT, max_bytes // 8))
         self._counts = dict.fromkeys(
             ("spooled_batches", "spooled_rows", "replayed_batches", "replayed_rows", "duplicate_batches",
-             "dropped_batches", "dropped_rows", "corrupt_records", "failed_appends"), 0)
+             "dropped_batches", "dropped_rows", "corrupt_records", "failed_appends", "quarantined_records",
+             "set_aside_batches"), 0)
         self._reset_process_state()
         reset_after_fork(self)
 
@@ -173,6 +182,9 @@ class Spool:
         self._unsynced: list[int] = []
         self._dirty = False
         self._in_flight: SpooledBatch | None = None
+        # Batches set aside: id -> (segment, end) of the copy appended last. Older copies of
+        # one (left on disk by an earlier run, whose read positions die with it) are skipped.
+        self._moved: dict[bytes, tuple[_Segment, int]] = {}
 
     def after_fork_in_child(self) -> None:
         """A forked child shares the parent's open files and flocks: it closes its copies (the
@@ -206,30 +218,36 @@ class Spool:
                 self._counts["dropped_batches"] += 1
                 self._counts["dropped_rows"] += rows
                 raise SpoolError(f"a batch of {len(record)} bytes exceeds the spool size {self.max_bytes}")
-            try:
-                self._ensure_owner()
-                self._make_room(len(record))
-                segment = self._active_segment(len(record))
-                assert segment.fd is not None
-                written = os.write(segment.fd, record)
-                if written != len(record):  # the disk is full: take the torn tail back
-                    os.ftruncate(segment.fd, segment.size)
-                    raise OSError(f"short write to {segment.path}")
-                if self.fsync_interval == 0:
-                    os.fsync(segment.fd)
-                else:
-                    self._dirty = True
-            except OSError as error:
-                self._counts["failed_appends"] += 1
-                raise SpoolError(f"could not spool a batch to {self.directory}: {error}") from error
-            segment.size += len(record)
-            segment.records += 1
-            segment.rows += rows
-            self._bytes += len(record)
-            self._peak = max(self._peak, self._bytes)
+            self._write(record, rows)
             self._counts["spooled_batches"] += 1
             self._counts["spooled_rows"] += rows
             return len(record)
+
+    def _write(self, record: bytes, rows: int) -> tuple[_Segment, int]:
+        """Append ``record`` to this process's active segment (under the lock); return the
+        segment and the offset where the record ends."""
+        try:
+            self._ensure_owner()
+            self._make_room(len(record))
+            segment = self._active_segment(len(record))
+            assert segment.fd is not None
+            written = os.write(segment.fd, record)
+            if written != len(record):  # the disk is full: take the torn tail back
+                os.ftruncate(segment.fd, segment.size)
+                raise OSError(f"short write to {segment.path}")
+            if self.fsync_interval == 0:
+                os.fsync(segment.fd)
+            else:
+                self._dirty = True
+        except OSError as error:
+            self._counts["failed_appends"] += 1
+            raise SpoolError(f"could not spool a batch to {self.directory}: {error}") from error
+        segment.size += len(record)
+        segment.records += 1
+        segment.rows += rows
+        self._bytes += len(record)
+        self._peak = max(self._peak, self._bytes)
+        return segment, segment.size
 
     def _active_segment(self, incoming: int) -> _Segment:
         active = self._active
@@ -276,6 +294,8 @@ class Spool:
             self._active = None
         segment.path.unlink(missing_ok=True)
         self._release_owner_if_done(segment)
+        for batch_id in [batch_id for batch_id, (where, _) in self._moved.items() if where is segment]:
+            del self._moved[batch_id]  # its last copy is gone (dropped for room), so are the older ones
 
     def _release_owner_if_done(self, segment: _Segment) -> None:
         owner = segment.adopted_from
@@ -366,20 +386,53 @@ class Spool:
         return any(segment.read_offset < segment.size for segment in self._segments)
 
     def next_batch(self) -> SpooledBatch | None:
-        """The oldest batch not yet replayed, or None. One batch is out at a time."""
+        """The oldest batch not yet replayed, or None. One batch is out at a time.
+
+        Records that do not decode as a batch are quarantined on the way, never returned.
+        """
         with self._lock:
             if self._in_flight is not None:
                 raise RuntimeError("the previous spooled batch was neither acked nor released")
             while self._segments:
                 segment = self._segments[0]
                 record = self._read(segment)
-                if record is not None and record.payload:
-                    batch_id, parts = decode_payload(record.payload)
-                    batch = SpooledBatch(batch_id, parts, record.rows, segment, record.end)
-                    self._in_flight = batch
-                    return batch
-                self._remove(segment)  # read to its end: every batch in it was replayed
+                if record is None or not record.payload:
+                    self._remove(segment)  # read to its end: every batch in it was replayed
+                    continue
+                try:
+                    batch_id, parts = decode_payload(record.payload, record.rows)
+                except SpoolRecordError as error:
+                    self._quarantine(segment, record, error)
+                    continue
+                if self._moved.get(batch_id, (segment, record.end)) != (segment, record.end):
+                    self._consume(segment, record.end, record.rows)  # an older copy of a batch set aside
+                    continue
+                batch = SpooledBatch(batch_id, parts, record.rows, segment, record.end, record.payload)
+                self._in_flight = batch
+                return batch
             return None
+
+    def _quarantine(self, segment: _Segment, record: ScannedRecord, error: SpoolRecordError) -> None:
+        """Move a record that does not decode out of the way: into ``quarantine/``, whole, for an
+        operator (or a later release) to read, counted; the records after it replay as usual."""
+        data = frame(record.payload, record.rows)
+        path = self.directory / QUARANTINE / f"{segment.path.stem}-{record.end - len(data):012d}.rec"
+        try:
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as failure:
+            self._counts["corrupt_records"] += 1
+            logger.error("skipped a spool record that does not decode (%s) and could not be quarantined "
+                         "to %s: %s", error, path, failure)
+        else:
+            self._counts["quarantined_records"] += 1
+            logger.warning("quarantined a spool record that does not decode to %s: %s", path, error)
+        self._consume(segment, record.end, record.rows)
 
     def _read(self, segment: _Segment) -> ScannedRecord | None:
         if segment.read_offset >= segment.size:
@@ -407,22 +460,48 @@ class Spool:
             self._counts["duplicate_batches" if duplicate else "replayed_batches"] += 1
             if not duplicate:
                 self._counts["replayed_rows"] += batch.rows
-            segment = batch._segment
-            if segment not in self._segments:
-                return  # dropped for room meanwhile; its other batches were counted then
-            segment.read_offset = batch._end
-            segment.consumed += 1
-            segment.consumed_rows += batch.rows
-            if segment.read_offset >= segment.size:  # all replayed (the next append starts a new one)
-                self._remove(segment)
+            self._moved.pop(batch.batch_id, None)
+            self._consume(batch._segment, batch._end, batch.rows)
+
+    def _consume(self, segment: _Segment, end: int, rows: int) -> None:
+        """The record of ``segment`` ending at ``end`` is done with: read past it (under the lock)."""
+        if segment not in self._segments:
+            return  # dropped for room meanwhile; its other batches were counted then
+        segment.read_offset = end
+        segment.consumed += 1
+        segment.consumed_rows += rows
+        if segment.read_offset >= segment.size:  # all replayed (the next append starts a new one)
+            self._remove(segment)
 
     def release(self, batch: SpooledBatch) -> None:
         """The replay of ``batch`` failed: it stays first in line."""
         with self._lock:
+            self._release(batch)
+
+    def _release(self, batch: SpooledBatch) -> None:
+        self._in_flight = None
+        if batch._segment not in self._segments:  # dropped for room while it was out
+            self._counts["dropped_batches"] += 1
+            self._counts["dropped_rows"] += batch.rows
+
+    def set_aside(self, batch: SpooledBatch) -> None:
+        """The database refused ``batch`` as a whole (not a transient error): append it again at
+        the end, so the batches after it are replayed first; it is tried again in its new turn.
+
+        Its old record stays on disk until its segment is read to the end, and read positions
+        do not outlive the process: a later run finds both copies, replays the first it meets
+        and skips the other (or, if that one is stored, the ledger does). Raises
+        :class:`SpoolError` if it cannot be appended; it then stays first in line.
+        """
+        with self._lock:
+            try:
+                self._moved[batch.batch_id] = self._write(frame(batch._payload, batch.rows), batch.rows)
+            except SpoolError:
+                self._release(batch)
+                raise
             self._in_flight = None
-            if batch._segment not in self._segments:  # dropped for room while it was out
-                self._counts["dropped_batches"] += 1
-                self._counts["dropped_rows"] += batch.rows
+            self._counts["set_aside_batches"] += 1
+            self._consume(batch._segment, batch._end, batch.rows)
 
     # --- reporting and closing ----------------------------------------------------------------
 
@@ -448,6 +527,7 @@ class Spool:
             for owner in owners:
                 os.close(owner.lock_fd)
             self._segments.clear()
+            self._moved.clear()
             self._active = None
             self._adopted.clear()
             if self._owner_fd is not None:

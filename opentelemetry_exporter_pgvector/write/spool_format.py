@@ -16,7 +16,10 @@ input.
 
 Torn and corrupt records. A record cut short by a crash, or damaged on disk, fails its length
 or CRC check; the scanner counts one corrupt region and resynchronizes on the next magic whose
-record checks out, so damage never blocks the records after it.
+record checks out, so damage never blocks the records after it. A record whose CRC matches but
+whose payload is not a batch this release can read (a later format version, a garbled
+structure, rows that do not match their columns) raises :class:`SpoolRecordError` on
+decoding; the spool moves it to its quarantine directory and goes on.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..convert.table import Column, Row, RowStream, TableRows, TableSpec
+from ..errors import SpoolRecordError
 
 MAGIC = b"OTPS"
 _HEADER = struct.Struct("<4sIII")  # magic, payload length, crc32(payload), rows
@@ -59,19 +64,51 @@ def encode_batch(batch_id: bytes, parts: Sequence[TableRows]) -> tuple[bytes, in
         columns = tuple((column.name, column.type) for column in part.table.columns)
         encoded.append((part.table.name, columns, part.insert_if_absent, rows))
     payload = marshal.dumps((_FORMAT_VERSION, batch_id, tuple(encoded)), _MARSHAL_VERSION)
-    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload), count) + payload, count
+    return frame(payload, count), count
 
 
-def decode_payload(payload: bytes) -> tuple[bytes, list[TableRows]]:
-    """The batch id and parts of a record payload whose CRC matched."""
-    version, batch_id, encoded = marshal.loads(payload)
+def frame(payload: bytes, rows: int) -> bytes:
+    """The record of ``payload``: its header (magic, length, CRC-32, ``rows``) and the payload."""
+    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload), rows) + payload
+
+
+def decode_payload(payload: bytes, rows: int | None = None) -> tuple[bytes, list[TableRows]]:
+    """The batch id and parts of a record payload whose CRC matched; ``rows``, when given, is
+    the count its header states.
+
+    Raises :class:`SpoolRecordError` for anything but a batch of this format: an unknown
+    version, a structure that is not ``(version, 16-byte id, parts)``, a row whose length is
+    not its table's column count, a row count other than the header's.
+    """
+    try:
+        version, batch_id, encoded = marshal.loads(payload)
+    except (ValueError, EOFError, TypeError) as error:
+        raise SpoolRecordError(f"undecodable spool record: {error}") from None
     if version != _FORMAT_VERSION:
-        raise ValueError(f"unknown spool record format {version}")
-    parts = [
-        TableRows(TableSpec(name, tuple(Column(*column) for column in columns)), rows, insert_if_absent=flag)
-        for name, columns, flag, rows in encoded
-    ]
-    return batch_id, parts
+        raise SpoolRecordError(f"unknown spool record format {version!r}")
+    if not isinstance(batch_id, bytes) or len(batch_id) != 16 or not isinstance(encoded, tuple):
+        raise SpoolRecordError("garbled spool record: not (format, 16-byte batch id, parts)")
+    parts = [_decode_part(part) for part in encoded]
+    if rows is not None and rows != sum(len(rows_of) for _, rows_of in parts):
+        raise SpoolRecordError(f"garbled spool record: its header counts {rows} rows, its parts others")
+    return batch_id, [TableRows(table, rows_of, insert_if_absent=flag) for (table, flag), rows_of in parts]
+
+
+def _decode_part(part: Any) -> tuple[tuple[TableSpec, bool], list[Row]]:
+    """One ``(table name, ((column, type)...), insert_if_absent, [rows])`` of a payload, checked."""
+    try:
+        name, columns, flag, rows = part
+        table = TableSpec(name, tuple(Column(column, kind) for column, kind in columns))
+    except (TypeError, ValueError):
+        raise SpoolRecordError("garbled spool record: a part is not (table, columns, flag, rows)") from None
+    texts = [table.name, *(text for column in table.columns for text in (column.name, column.type))]
+    if not all(isinstance(text, str) for text in texts) or not isinstance(flag, bool) \
+            or not isinstance(rows, list):
+        raise SpoolRecordError(f"garbled spool record: a part of {name!r} has fields of the wrong types")
+    width = len(table.columns)
+    if not all(isinstance(row, tuple) and len(row) == width for row in rows):
+        raise SpoolRecordError(f"garbled spool record: a row of {name} does not have its {width} columns")
+    return (table, flag), rows
 
 
 @dataclass(frozen=True)

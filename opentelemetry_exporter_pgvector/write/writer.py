@@ -72,7 +72,7 @@ class TelemetryWriter:
         self, parts: Sequence[TableRows], timeout: float, batch_id: bytes | None = None,
         connect_timeout: float | None = None, max_value_length: int = 65536,
     ) -> tuple[bool, list[Rejected]]:
-        """Like :meth:`write`, but rows the database rejects with a data error are bisected out.
+        """Like :meth:`write`, but rows the database rejects are bisected out (``poison.isolate``).
 
         The good rows, the rejected rows (into ``otel_dead_letters``, with their error) and
         the ledger entry commit together; returns (stored, rejected rows).
@@ -101,10 +101,14 @@ class TelemetryWriter:
                         raise psycopg.Rollback(transaction)
                 for part in parts:
                     if isolate_rows:
+                        empty_copy = functools.partial(
+                            copy_rows, conn, self._copy_statement(part.table), part.table, ()
+                        )
                         isolate(
                             conn,
                             part,
                             functools.partial(self._store, conn, part, stored_keys=stored_keys),
+                            empty_copy,
                             rejected,
                         )
                     else:
