@@ -232,3 +232,14 @@ def test_a_batch_set_aside_by_an_earlier_run_is_replayed_once_not_once_per_copy(
     assert seen == [0, 1, 2, 0]  # batch 0 once more, not once per copy on disk
     assert second.stats().pending_batches == 0 and not list(tmp_path.glob("*.seg"))
     second.close()
+
+
+def test_room_is_known_only_once_the_spool_has_taken_a_batch(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 64 * 1024, 1.0)
+    assert not spool.has_room(8)  # nothing appended yet: unknown
+    spool.append(b"a" * 16, odd_batch(0, rows=10))
+    assert spool.has_room(8)
+    size = spool.append(b"b" * 16, odd_batch(1, rows=250))
+    assert 32 * 1024 < size <= 64 * 1024  # taken; a batch twice as large would not be
+    assert not spool.has_room(1)
+    spool.close()

@@ -33,13 +33,22 @@ from opentelemetry_exporter_pgvector.write.spool import inspect_directory
 DEAD_DSN = "postgresql://u@127.0.0.1:1/db"
 
 
+FIRST = make_spans(1, "first")
+
+
 def held_open(**settings: Any) -> PgvectorSpanExporter:
     """A span exporter (of the unreachable DSN unless ``settings`` say otherwise) whose breaker
-    is open, as after a failed batch, and stays so for ten minutes."""
+    is open, as after a failed batch, and stays so for ten minutes, and whose spool has taken a
+    batch (``FIRST``: one span, its resource), so that the next ones are queued.
+
+    Until the spool has taken a batch, export() spools each batch itself: none is acknowledged
+    before it is written to a spool not known to take it.
+    """
     exporter = PgvectorSpanExporter(**{"dsn": DEAD_DSN, "breaker_threshold": 1, "breaker_cooldown": 600,
                                        **settings})
     exporter.delivery.breaker.record_failure()
     assert exporter.delivery.breaker.state is BreakerState.OPEN
+    assert exporter.delivery.deliver(lambda: exporter._converter.convert_batch(FIRST), 5) is Outcome.SPOOLED
     return exporter
 
 
@@ -64,15 +73,15 @@ def test_queued_batches_reach_the_database_exactly_once(server_dsn: str, schema:
         assert [exporter.export(batch) for batch in batches] == [SpanExportResult.SUCCESS] * 5
         assert exporter.force_flush(10_000)
         stats = exporter.delivery.stats()
-        assert stats.queued_batches == 0 and stats.spool.spooled_batches == 5
-        assert stats.breaker.short_circuited == 5  # no attempt touched the network
+        assert stats.queued_batches == 0 and stats.spool.spooled_batches == 1 + 5
+        assert stats.breaker.short_circuited == 1 + 5  # no attempt touched the network
         exporter.delivery.breaker.record_success()  # the database is back: the replayer drains
         deadline = time.monotonic() + 20
         while exporter.delivery.stats().spool.pending_batches and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         exporter.shutdown()
-    assert stored_ids(conn) == span_ids([span for batch in batches for span in batch])
+    assert stored_ids(conn) == span_ids([*FIRST, *(span for batch in batches for span in batch)])
 
 
 def test_conversion_of_a_queued_batch_runs_off_the_callers_thread(server_dsn: str, schema: str) -> None:
@@ -92,7 +101,8 @@ def test_conversion_of_a_queued_batch_runs_off_the_callers_thread(server_dsn: st
         exporter.shutdown()
     assert len(converted_on) == 1 and converted_on[0] != threading.current_thread().name
     assert converted_on[0].startswith("otel-pgvector-spooler")
-    assert (spooled.spooled_batches, spooled.spooled_rows) == (1, 3 + 1)  # three spans and their resource
+    # FIRST's span and its resource, then three spans and their resource
+    assert (spooled.spooled_batches, spooled.spooled_rows) == (2, 1 + 1 + 3 + 1)
 
 
 def test_a_full_queue_makes_export_spool_the_batch_itself(gate: threading.Event) -> None:
@@ -102,10 +112,10 @@ def test_a_full_queue_makes_export_spool_the_batch_itself(gate: threading.Event)
         assert exporter.export(make_spans(4, "queued")) is SpanExportResult.SUCCESS  # slot 2 of 2
         assert exporter.export(make_spans(4, "full")) is SpanExportResult.SUCCESS  # spooled by the caller
         stats = exporter.delivery.stats()
-        assert stats.queued_batches == 2 and stats.spool.spooled_batches == 1
+        assert stats.queued_batches == 2 and stats.spool.spooled_batches == 1 + 1
         gate.set()
         assert exporter.force_flush(10_000)
-        assert exporter.delivery.stats().spool.spooled_batches == 2
+        assert exporter.delivery.stats().spool.spooled_batches == 1 + 2
     finally:
         exporter.shutdown()
 
@@ -117,7 +127,7 @@ def test_no_write_behind_spools_before_export_returns() -> None:
         stats = exporter.delivery.stats()
     finally:
         exporter.shutdown()
-    assert (stats.queued_batches, stats.spool.spooled_batches) == (0, 1)
+    assert (stats.queued_batches, stats.spool.spooled_batches) == (0, 1 + 1)
 
 
 def test_force_flush_times_out_while_the_writer_is_stuck(gate: threading.Event) -> None:
@@ -140,10 +150,10 @@ def test_shutdown_spools_what_is_queued(gate: threading.Event, _private_spool_di
     for n in range(3):
         assert exporter.export(make_spans(2, f"s{n}")) is SpanExportResult.SUCCESS
     directory = exporter.delivery.spool.directory
-    assert inspect_directory(directory).pending_batches == 0  # all three still in memory
+    assert inspect_directory(directory).pending_batches == 1  # FIRST; all three still in memory
     threading.Timer(0.2, gate.set).start()
     exporter.shutdown()
-    assert inspect_directory(directory).pending_batches == 3
+    assert inspect_directory(directory).pending_batches == 1 + 3
     assert exporter.delivery.stats().lost_batches == 0
 
 
@@ -181,7 +191,7 @@ def test_a_forked_child_leaves_the_parents_queue_to_the_parent(gate: threading.E
         assert exporter.delivery.stats().queued_batches == 2  # the parent's, untouched by the child
         gate.set()
         assert exporter.force_flush(10_000)
-        assert exporter.delivery.stats().spool.spooled_batches == 1
+        assert exporter.delivery.stats().spool.spooled_batches == 1 + 1
     finally:
         exporter.shutdown()
 
@@ -208,18 +218,24 @@ def _failing_conversion(spans: object) -> list[object]:
 def test_a_conversion_error_is_reported_never_raised(monkeypatch: pytest.MonkeyPatch,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600)
-    monkeypatch.setattr(exporter._converter, "convert_batch", _failing_conversion)
+    converter = exporter._converter
+    monkeypatch.setattr(converter, "convert_batch", _failing_conversion)
     try:
         # breaker closed: converted on this thread, before any connection is tried
         assert exporter.export(make_spans(2)) is SpanExportResult.FAILURE
         exporter.delivery.breaker.record_failure()  # open
+        # breaker open, a spool that has taken nothing yet: export() spools the batch itself
+        assert exporter.export(make_spans(2)) is SpanExportResult.FAILURE
+        monkeypatch.undo()
+        assert exporter.export(FIRST) is SpanExportResult.SUCCESS  # spooled: the spool takes batches
+        monkeypatch.setattr(converter, "convert_batch", _failing_conversion)
         assert exporter.export(make_spans(2)) is SpanExportResult.SUCCESS  # queued: converted later
         assert exporter.force_flush(10_000)
         stats = exporter.delivery.stats()
     finally:
         exporter.shutdown()
-    assert stats.lost_batches == 2 and stats.spool.spooled_batches == 0
-    assert caplog.text.count("lost a batch: its records could not be converted") == 2
+    assert stats.lost_batches == 3 and stats.spool.spooled_batches == 1
+    assert caplog.text.count("lost a batch: its records could not be converted") == 3
     assert "converter bug" in caplog.text
 
 
@@ -253,3 +269,56 @@ def test_an_exiting_app_spools_what_was_queued_and_what_the_sdk_exports_at_exit(
     spool = inspect_directory(directory)
     # 3 spans + resource + shape, and 5 spans + resource + shape (deferred mode: one shape each)
     assert (spool.pending_batches, spool.pending_rows) == (2, 5 + 7)
+
+
+# --- what export() promises while the breaker is open (docs/reliability.md) ----------------------
+
+
+def spooled_on_disk(exporter: PgvectorSpanExporter) -> int:
+    directory = exporter.delivery.spool.directory
+    return inspect_directory(directory).pending_batches if directory.is_dir() else 0
+
+
+@pytest.mark.parametrize("spool", ["under a regular file", "smaller than one batch"])
+def test_a_spool_that_takes_nothing_fails_every_batch_from_the_first(tmp_path: Path, spool: str) -> None:
+    """With the default write-behind queue, the batches were acknowledged (SUCCESS) and then lost
+    by the spool writer: 83 of 150 and 145 of 150 in the issue. Here the spool cannot take a
+    single one: a directory whose parent is a file (root cannot write there either), or a bound
+    smaller than one batch."""
+    (tmp_path / "file").write_text("not a directory")
+    where = {"dlq_dir": tmp_path / "file" / "spool"} if spool.startswith("under") else {"dlq_max_bytes": 4096}
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600, **where)
+    exporter.delivery.breaker.record_failure()  # open, as after a failed batch
+    try:
+        results = [exporter.export(make_spans(50, f"b{n}")) for n in range(20)]
+        assert exporter.force_flush(10_000)
+        stats = exporter.delivery.stats()
+        on_disk = spooled_on_disk(exporter)
+    finally:
+        exporter.shutdown()
+    assert results == [SpanExportResult.FAILURE] * 20
+    assert (stats.lost_batches, stats.spool.spooled_batches, on_disk) == (20, 0, 0)
+    assert stats.breaker.short_circuited == 20  # the breaker stayed open: every batch went the spool's way
+
+
+def test_failure_comes_from_the_first_batch_the_spool_cannot_take() -> None:
+    """A spool of 64 KiB takes a batch of 1 span (1.4 KB) and one of 200 spans (38 KB), not one of
+    400 (75 KB). The 400-span export must say FAILURE, not queue the batch and lose it; every
+    export that said SUCCESS has its batch on disk. (force_flush between exports only makes the
+    order of the appends certain; the queue is what is under test.)"""
+    exporter = PgvectorSpanExporter(dsn=DEAD_DSN, breaker_threshold=1, breaker_cooldown=600,
+                                    dlq_max_bytes=64 * 1024)
+    exporter.delivery.breaker.record_failure()
+    results = []
+    try:
+        for count in (1, 200, 400, 10, 10):
+            results.append(exporter.export(make_spans(count, f"n{count}")))
+            assert exporter.force_flush(10_000)
+        stats = exporter.delivery.stats()
+        on_disk = spooled_on_disk(exporter)
+    finally:
+        exporter.shutdown()
+    success, failure = SpanExportResult.SUCCESS, SpanExportResult.FAILURE
+    assert results == [success, success, failure, success, success]
+    assert (on_disk, stats.spool.spooled_batches, stats.lost_batches) == (4, 4, 1)
+    assert stats.spool.dropped_batches == 1  # the one refused, counted by the spool too

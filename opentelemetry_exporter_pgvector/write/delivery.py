@@ -15,7 +15,9 @@ The path of a batch (docs/reliability.md tells the guarantees):
    ``export()`` reports success: the batch is in durable custody. If the breaker is open,
    the batch is not even converted on the caller's thread: the write-behind thread converts
    and spools it, so ``export()`` returns at once (up to ``dlq_write_behind_batches`` batches
-   wait for it; past that, the caller spools the batch itself).
+   wait for it; past that, the caller spools the batch itself). Only while the spool is known
+   to take batches, though (``Spool.has_room``): otherwise the caller spools the batch itself,
+   and learns whether the spool took it.
 4. A background thread replays the spool oldest first, at most ``dlq_replay_rate`` batches
    per second on one pooled connection, whenever the breaker lets it; a batch already in the
    ledger is skipped, a batch the database refuses as a whole is set behind the others
@@ -172,7 +174,10 @@ class Delivery:
         deadline = time.monotonic() + timeout
         batch_id = uuid.uuid4().bytes
         if not self.breaker.allow():  # open: no network, and the conversion can wait too
-            if self.write_behind.submit(lambda: self._convert_and_spool(batch_id, convert)):
+            queue = self.write_behind
+            # Acknowledged before it is written: only while the spool is known to take it.
+            if (queue.capacity and self.spool.has_room(queue.capacity)
+                    and queue.submit(lambda: self._convert_and_spool(batch_id, convert))):
                 return Outcome.QUEUED
             return self._convert_and_spool(batch_id, convert)
         parts = self._convert(convert)

@@ -161,6 +161,9 @@ class Spool:
         self.max_bytes = max_bytes
         self.fsync_interval = fsync_interval
         self._segment_target = max(_MIN_SEGMENT, min(_MAX_SEGMENT, max_bytes // 8))
+        # What appends showed of the directory and its disk (a forked child shares both):
+        self._writable = False  # the last append succeeded (unknown before the first one)
+        self._largest = 0  # bytes of the largest record appended
         self._counts = dict.fromkeys(
             ("spooled_batches", "spooled_rows", "replayed_batches", "replayed_rows", "duplicate_batches",
              "dropped_batches", "dropped_rows", "corrupt_records", "failed_appends", "quarantined_records",
@@ -217,6 +220,7 @@ class Spool:
             if len(record) > self.max_bytes:
                 self._counts["dropped_batches"] += 1
                 self._counts["dropped_rows"] += rows
+                self._writable = False
                 raise SpoolError(f"a batch of {len(record)} bytes exceeds the spool size {self.max_bytes}")
             self._write(record, rows)
             self._counts["spooled_batches"] += 1
@@ -241,13 +245,34 @@ class Spool:
                 self._dirty = True
         except OSError as error:
             self._counts["failed_appends"] += 1
+            self._writable = False
             raise SpoolError(f"could not spool a batch to {self.directory}: {error}") from error
         segment.size += len(record)
         segment.records += 1
         segment.rows += rows
         self._bytes += len(record)
         self._peak = max(self._peak, self._bytes)
+        self._writable = True
+        self._largest = max(self._largest, len(record))
         return segment, segment.size
+
+    def has_room(self, batches: int) -> bool:
+        """Whether ``batches`` more batches, each up to twice the largest spooled so far, would be
+        taken: the last append succeeded, such a batch fits the spool's bound, and the filesystem
+        has the space for all of them.
+
+        The write-behind fast path asks before it acknowledges a batch it has not written yet:
+        a spool that has never taken a batch, or refused the last one, is not assumed to take
+        the next (docs/reliability.md, "What export() returns").
+        """
+        need = 2 * self._largest
+        if not self._writable or need > self.max_bytes:
+            return False
+        try:
+            filesystem = os.statvfs(self.directory)
+        except OSError:
+            return False
+        return filesystem.f_bavail * filesystem.f_frsize >= batches * need
 
     def _active_segment(self, incoming: int) -> _Segment:
         active = self._active
