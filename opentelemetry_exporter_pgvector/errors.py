@@ -26,6 +26,15 @@ class DatabaseUnavailable(PgvectorError):
     """The database could not be reached or prepared in time; worth retrying later."""
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """Every pooled connection stayed in use by this process for the whole wait for one.
+
+    Back pressure, not a failure: the database is answering the exports that hold them, so
+    the write path waits again within the export timeout and the circuit breaker does not
+    count it.
+    """
+
+
 class EmbeddedServerUnavailable(DatabaseUnavailable):
     """The embedded server cannot be used: the extra is missing or the server failed to start."""
 

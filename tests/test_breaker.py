@@ -6,12 +6,15 @@ import logging
 import threading
 import time
 
+import psycopg
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
-from span_factory import make_spans
+from span_factory import make_spans, span_ids, stored_ids
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
+from opentelemetry_exporter_pgvector.db.database import Database
+from opentelemetry_exporter_pgvector.errors import DatabaseBusy, DatabaseUnavailable
 from opentelemetry_exporter_pgvector.write.breaker import BreakerState, CircuitBreaker
 
 
@@ -155,3 +158,71 @@ def test_closing_says_how_much_the_outage_left_in_the_spool(
         assert len(closed) == 1 and closed[0].endswith("; 3 spooled batches (18 rows) are being replayed")
     finally:
         exporter.shutdown()
+
+
+# --- a busy pool is back pressure, not a failure ------------------------------------------------
+
+SLOW_SPAN_INSERTS = """
+CREATE FUNCTION slow_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(0.1); RETURN NULL; END $$;
+CREATE TRIGGER slow_statement AFTER INSERT ON otel_spans FOR EACH STATEMENT EXECUTE FUNCTION slow_statement();
+"""
+
+
+def test_a_wait_for_a_pool_whose_connections_are_all_in_use_is_not_an_outage(server_dsn: str,
+                                                                              schema: str) -> None:
+    busy = Database(PgvectorSettings(dsn=server_dsn, schema=schema, pool_max_size=2, embedding="off"))
+    down = Database(PgvectorSettings(dsn="postgresql://u@127.0.0.1:1/db", pool_max_size=2))
+    try:
+        # both connections lent out, then a third wanted
+        with busy.connection(10), busy.connection(10), pytest.raises(DatabaseBusy), busy.connection(0.3):
+            pass
+        with busy.connection(10):  # free again
+            pass
+        with pytest.raises(DatabaseUnavailable) as unreachable, down.connection(0.3, prepare=False):
+            pass
+        assert not isinstance(unreachable.value, DatabaseBusy)  # nothing handed out: the pool cannot connect
+    finally:
+        busy.close()
+        down.close()
+
+
+def test_a_busy_pool_never_opens_the_breaker_and_every_span_is_stored(
+    server_dsn: str, schema: str, conn: psycopg.Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """16 threads share 2 pooled connections, each export holding one for over 100 ms, so an
+    export waits up to about 0.8 s for a connection, longer than its first wait (a tenth of the
+    3 s timeout). That wait counted as a failure of the database: the breaker opened and batches
+    took the spool detour (the issue: 64 threads, the breaker opened 4 times, 932 batches)."""
+    exporter = PgvectorSpanExporter(dsn=server_dsn, schema=schema, timeout=3, embedding="off",
+                                    pool_max_size=2, breaker_threshold=3)
+    batches = [[make_spans(5, f"t{thread}-{n}") for n in range(4)] for thread in range(16)]
+    results: list[SpanExportResult] = []
+    barrier = threading.Barrier(16)
+
+    def work(thread: int) -> None:
+        barrier.wait()
+        results.extend(exporter.export(batch) for batch in batches[thread])
+
+    try:
+        warmup = make_spans(1, "warmup")
+        assert exporter.export(warmup) is SpanExportResult.SUCCESS  # migrated
+        conn.execute(SLOW_SPAN_INSERTS)
+        threads = [threading.Thread(target=work, args=(thread,)) for thread in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        spooled = exporter.delivery.stats().spool.spooled_batches  # a batch whose 3 s ran out, if any
+        deadline = time.monotonic() + 60  # liveness bound for the replay of such batches
+        while exporter.delivery.stats().spool.pending_batches and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stats = exporter.delivery.stats()
+    finally:
+        exporter.shutdown()
+    with capsys.disabled():
+        print(f"\n[busy pool] 64 exports, spooled {spooled} (their time ran out), breaker {stats.breaker}")
+    assert results == [SpanExportResult.SUCCESS] * 64
+    assert (stats.breaker.opened, stats.breaker.consecutive_failures) == (0, 0)
+    sent = [span for thread in batches for batch in thread for span in batch]
+    assert stored_ids(conn) == span_ids([*warmup, *sent])  # 321 spans, once each

@@ -8,7 +8,12 @@ import psycopg
 import pytest
 
 from opentelemetry_exporter_pgvector.convert.table import Column, TableSpec
-from opentelemetry_exporter_pgvector.errors import DatabaseClosed, DatabaseUnavailable, UnsendableRow
+from opentelemetry_exporter_pgvector.errors import (
+    DatabaseBusy,
+    DatabaseClosed,
+    DatabaseUnavailable,
+    UnsendableRow,
+)
 from opentelemetry_exporter_pgvector.write.copy import copy_rows, copy_statement
 from opentelemetry_exporter_pgvector.write.retry import (
     CLASSIFICATION,
@@ -75,12 +80,17 @@ def test_refusals_are_what_the_server_answered_for_good(conn: psycopg.Connection
         assert is_refusal(raise_from_server(conn, code)), code
     for code in ("08006", "40001", "57P01", "53100", "25006", "57014", "55P03", "58030"):
         assert not is_refusal(raise_from_server(conn, code)), code
-    for error in (DatabaseUnavailable("down"), DatabaseClosed("closed"), ValueError("bug")):
+    for error in (DatabaseUnavailable("down"), DatabaseClosed("closed"), ValueError("bug"),
+                  DatabaseBusy("all in use")):
         assert not is_refusal(error), error
     try:  # as Database._prepare reports a migration that did not get its locks in time
         raise DatabaseUnavailable("schema not ready in time") from raise_from_server(conn, "55P03")
     except DatabaseUnavailable as wrapped:
         assert classify(wrapped) is Action.RETRY and not is_refusal(wrapped)
+
+
+def test_a_busy_pool_is_back_pressure_not_a_failure() -> None:
+    assert classify(DatabaseBusy("every pooled connection in use")) is Action.WAIT
 
 
 def test_a_value_the_client_cannot_send_is_the_rows_fault(conn: psycopg.Connection) -> None:

@@ -34,10 +34,10 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.types.json import set_json_loads
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import PgvectorSettings
-from ..errors import DatabaseClosed, DatabaseUnavailable
+from ..errors import DatabaseBusy, DatabaseClosed, DatabaseUnavailable
 from ..forksafe import reset_after_fork
 from .embedded import embedded_server_dsn
 from .migrations import Migration, migrate
@@ -69,6 +69,9 @@ class Database:
         self._pool: ConnectionPool | None = None
         self._migrated = False
         self._closed = False
+        self._lent = 0  # pooled connections in use by this process now
+        self._handed_out = 0  # pooled connections handed out so far
+        self._lent_lock = threading.Lock()
         reset_after_fork(self)
 
     def __repr__(self) -> str:
@@ -200,6 +203,8 @@ class Database:
             _inherited_pools.append(self._pool)
             self._pool = None
         self._lock = threading.Lock()
+        self._lent = self._handed_out = 0
+        self._lent_lock = threading.Lock()
 
     def _current_pool(self, deadline: float, prepare: bool) -> ConnectionPool:
         """The pool; with ``prepare``, the schema is prepared first (once, on a connection of its
@@ -243,12 +248,20 @@ class Database:
         default: ``timeout`` from now) rather than by ``timeout``: an export waits only a tenth
         of its timeout for a connection, and a preparation that had to fit in that would fail
         the first batch of every process. The wait for the connection ends by the deadline too.
+
+        A wait that ends without a connection raises :class:`DatabaseBusy` when it was back
+        pressure: every connection of the pool was in use by this process when it ended, or
+        others were handed out while it waited (the database answers, the pool is just
+        shared by more callers than it has connections). Otherwise the pool could not connect,
+        and it raises :class:`DatabaseUnavailable`.
         """
         if deadline is None:
             deadline = time.monotonic() + timeout
+        handed_out = self._handed_out
         try:
             pool = self._current_pool(deadline, prepare)
-            with pool.connection(timeout=max(0.0, min(timeout, deadline - time.monotonic()))) as conn:
+            wait = max(0.0, min(timeout, deadline - time.monotonic()))
+            with pool.connection(timeout=wait) as conn, self._lent_to_caller():
                 try:
                     yield conn
                 except psycopg.errors.ReadOnlySqlTransaction:
@@ -256,8 +269,24 @@ class Database:
                     # so the pool reconnects (to the new primary) instead of failing forever.
                     conn.close()
                     raise
+        except PoolTimeout as error:  # raised by the wait for a connection, before the body ran
+            if self._lent >= self.settings.pool_max_size or self._handed_out != handed_out:
+                raise DatabaseBusy(f"{self._describe(error)}: every pooled connection is in use") from error
+            raise DatabaseUnavailable(self._describe(error)) from error
         except psycopg.OperationalError as error:
             raise DatabaseUnavailable(self._describe(error)) from error
+
+    @contextmanager
+    def _lent_to_caller(self) -> Iterator[None]:
+        """Count a pooled connection as in use by this process while the body runs."""
+        with self._lent_lock:
+            self._lent += 1
+            self._handed_out += 1
+        try:
+            yield
+        finally:
+            with self._lent_lock:
+                self._lent -= 1
 
     def qualified(self, name: str) -> sql.Identifier:
         """``schema.name`` as a safely quoted identifier."""

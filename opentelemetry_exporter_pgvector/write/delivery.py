@@ -10,7 +10,9 @@ The path of a batch (docs/reliability.md tells the guarantees):
    are retried with jittered exponential backoff within the export timeout, with the same
    id, so a retry after a lost COMMIT acknowledgement stores nothing twice. A refusal (a data
    error, or another non-transient error the server sent) bisects the batch (``poison``).
-   Each failed attempt that is not a refusal counts towards opening the breaker.
+   Each failed attempt that is not a refusal counts towards opening the breaker; a wait for a
+   pooled connection while this process's exports hold them all is back pressure, and is
+   waited out within the timeout without counting.
 3. If the attempts failed, the converted rows are appended to the local spool and
    ``export()`` reports success: the batch is in durable custody. If the breaker is open,
    the batch is not even converted on the caller's thread: the write-behind thread converts
@@ -214,7 +216,9 @@ class Delivery:
 
         A back-off pause ends early when ``abort`` is set, and the last error is raised. A
         refusal is written again with poison-row isolation; if that fails too it is raised at
-        once, and the breaker counts it as an answer, not a failure.
+        once, and the breaker counts it as an answer, not a failure. A wait for a pooled
+        connection while this process's exports hold them all (back pressure) is not counted
+        either: it is waited out, for all the time left, until ``deadline``.
         """
         settings = self.settings
         reserve = min(0.5, settings.timeout * 0.1)  # kept back to spool the batch if all attempts fail
@@ -241,6 +245,11 @@ class Delivery:
                                        rejected, rows[0].error.splitlines()[0])
             except Exception as error:
                 action = classify(error)
+                if action is Action.WAIT:  # the pool is reachable and busy: queue again for a connection
+                    connect_wait = deadline - time.monotonic() - reserve
+                    if connect_wait <= 0 or abort.is_set():
+                        raise
+                    continue
                 if is_refusal(error):  # the database answered; it refused this batch, it is not down
                     self.breaker.record_success()
                     raise

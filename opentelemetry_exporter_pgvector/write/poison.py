@@ -96,7 +96,7 @@ def _succeeds(conn: psycopg.Connection, probe: Callable[[], None]) -> bool:
         with conn.transaction():
             probe()
     except Exception as error:
-        if classify(error) is Action.RETRY:
+        if classify(error) in (Action.RETRY, Action.WAIT):
             raise
         return False
     return True

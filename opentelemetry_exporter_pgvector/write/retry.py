@@ -4,8 +4,9 @@ psycopg raises the same exception classes for transient and permanent conditions
 ``OperationalError`` may be a refused connection or a misconfigured one), so the decision is
 made on the SQLSTATE the server sent, looked up first by its full five characters and then by
 its two-character class. Errors without a SQLSTATE are a connection that never got as far as
-the server, or one the pool could not provide in time: transient. A value the client cannot
-even put on the wire is the row's fault (``ISOLATE``).
+the server, or one the pool could not provide in time: transient; unless every pooled
+connection was busy with this process's own work, which is back pressure (``WAIT``), not a
+failure. A value the client cannot even put on the wire is the row's fault (``ISOLATE``).
 
 A class the table does not know is ``FAIL``, which never means "retry for ever": the batch is
 written again with poison-row isolation, which first asks whether the table takes an empty
@@ -21,13 +22,14 @@ import random
 
 import psycopg
 
-from ..errors import DatabaseClosed, DatabaseUnavailable, UnsendableRow
+from ..errors import DatabaseBusy, DatabaseClosed, DatabaseUnavailable, UnsendableRow
 
 
 class Action(enum.Enum):
     """How the write path reacts to an error."""
 
     RETRY = "retry"  # transient: back off and try again within the export timeout, then spool
+    WAIT = "wait"  # back pressure (every pooled connection busy): wait again within the timeout
     ISOLATE = "isolate"  # data error: bisect the batch, store good rows, dead-letter the rest
     FAIL = "fail"  # schema, permission or unknown: no retry; bisected if rows caused it, else spooled
 
@@ -71,6 +73,8 @@ def classify(error: BaseException) -> Action:
     """The action for ``error`` according to :data:`CLASSIFICATION`."""
     if isinstance(error, DatabaseClosed):
         return Action.FAIL  # closed by shutdown: no later attempt can succeed
+    if isinstance(error, DatabaseBusy):
+        return Action.WAIT
     code = sqlstate_of(error)
     if code is None:
         if isinstance(error, (psycopg.OperationalError, DatabaseUnavailable, OSError, TimeoutError)):
