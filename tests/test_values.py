@@ -16,10 +16,14 @@ from hypothesis import strategies as st
 from opentelemetry.attributes import BoundedAttributes
 
 from opentelemetry_exporter_pgvector.convert.values import (
+    DEPTH_MARK,
+    MAX_JSON_DEPTH,
     TRUNCATION_MARK,
     attributes_jsonb,
+    bounded_repr,
     clean_optional_text,
     clean_text,
+    int_text,
     sanitize_json_value,
     to_json,
     to_jsonb,
@@ -305,3 +309,54 @@ def test_to_json_output_is_accepted_by_postgresql(conn: psycopg.Connection, valu
     row = conn.execute("SELECT %s::jsonb", (text,)).fetchone()
     assert row is not None
     assert _same(row[0], parsed), (row[0], parsed)
+
+
+def test_json_nested_deeper_than_orjson_takes_is_cut_with_a_marker(conn: psycopg.Connection, table: str) -> None:
+    """Python's recursion limit dropped such a value (RecursionError); orjson stops at 254 levels."""
+    value: Any = "leaf"
+    for index in range(10_000):
+        value = [value] if index % 2 else {"in": value, "nan": math.nan}
+    stored = store_json(conn, to_json(value, 100))
+    depth = 0
+    while isinstance(stored, (list, dict)):
+        assert stored == [stored[0]] if isinstance(stored, list) else set(stored) == {"in", "nan"}
+        stored = stored[0] if isinstance(stored, list) else stored["in"]
+        depth += 1
+    assert (depth, stored) == (MAX_JSON_DEPTH, DEPTH_MARK)
+    shallow = {"a": [[{"b": 1}]]}
+    assert to_json(shallow, 100) == json.dumps(shallow, separators=(",", ":")).encode()
+
+
+def test_json_deep_and_big_ints_together_keep_the_ints(conn: psycopg.Connection, table: str) -> None:
+    value: Any = [2**64, -(2**70), 10**400, 7**6000]
+    for _ in range(300):
+        value = [value]
+    stored = store_json(conn, to_json(value, 100_000))
+    for _ in range(MAX_JSON_DEPTH - 1):
+        stored = stored[0]
+    assert stored == [DEPTH_MARK]
+    shallow = [[[2**64, -(2**70), 10**400, 7**6000]]]
+    assert store_json(conn, to_json(shallow, 100_000)) == [[[2**64, -(2**70), 10**400, hex(7**6000)]]]
+
+
+def test_int_text_prints_what_python_can_and_hex_beyond() -> None:
+    assert int_text(-(10**4000)) == str(-(10**4000))
+    assert int_text(10**10_000) == hex(10**10_000)
+    assert int(int_text(-(7**6000)), 16) == -(7**6000)
+
+
+def test_bounded_repr_never_fails_and_stays_small() -> None:
+    deep: Any = 1
+    for _ in range(10_000):
+        deep = {"k": deep}
+
+    class Record:
+        def __init__(self) -> None:
+            self.name = "n" * 10_000
+            self.attributes = MappingProxyType({"deep": deep, "big": 10**10_000})
+
+    text = bounded_repr(Record())
+    assert text.startswith("Record(name='nnn") and len(text) < 3000
+    assert text.count("{'k': ") < 6 and "{...}" in text  # six levels at most, the record included
+    assert "...(33220 bits)" in text
+    assert bounded_repr([1, "a", b"b", 2.5, None]) == repr([1, "a", b"b", 2.5, None])
