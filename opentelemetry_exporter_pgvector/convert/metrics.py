@@ -2,8 +2,8 @@
 
 One table holds every point type, with the value columns each type needs (the rest NULL):
 
-* sum and gauge: ``value`` (double precision; ints are converted), sums with
-  ``temporality`` and ``is_monotonic``;
+* sum and gauge: ``value`` (double precision; ints are converted, one beyond a double's range
+  to an infinity, the int kept in the attributes), sums with ``temporality`` and ``is_monotonic``;
 * histogram: ``count``, ``sum``, ``min``, ``max``, ``explicit_bounds`` and ``bucket_counts``;
 * exponential histogram: ``count``, ``sum``, ``min``, ``max``, ``scale``, ``zero_count``,
   ``positive_offset``/``positive_bucket_counts``, ``negative_offset``/``negative_bucket_counts``.
@@ -14,13 +14,15 @@ stores them), so such a value never fails the batch; exemplars go through the sh
 sanitizing, which spells them as strings.
 
 What a point shares with the other points of its metric (name, type, temporality, unit...) is
-computed once per metric, as resource and scope columns are once per object.
+computed once per metric, as resource and scope columns are once per object. Timestamps and the
+(indexed) name are made to fit as ``convert/limits.py`` says.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator, Sequence
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,18 +41,18 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 from .converter import RecordConverter
-from .scope import ResourceColumns, ScopeColumns
+from .limits import indexed_field, unix_nanos, with_originals
+from .scope import IdentityCache, ResourceColumns, ScopeColumns
 from .table import Column, Row, TableRows, TableSpec, pg_timestamp
 from .values import (
     EMPTY_JSONB_ARRAY,
     EMPTY_JSONB_OBJECT,
     attribute_mapping,
+    bounded_repr,
     clean_optional_text,
     clean_text,
     to_jsonb,
 )
-
-logger = logging.getLogger(__name__)
 
 METRIC_POINT_TABLE = TableSpec(
     name="otel_metric_points",
@@ -101,23 +103,29 @@ class MetricColumns:
     description: str | None
     unit: str | None
     is_monotonic: bool | None
+    originals: Mapping[str, Any]  # what the columns changed (a cut name), kept in each point's attributes
 
 
 # What RowStream converts: one data point with everything it inherits from above.
-_PointItem = tuple[ResourceColumns, ScopeColumns, MetricColumns, Any]
+_PointItem = tuple[ResourceColumns, ScopeColumns, Metric, Any]
 
 
 def _metric_columns(metric: Metric, max_length: int) -> MetricColumns:
-    """The columns the points of ``metric`` share: its name, data type, temporality and so on."""
+    """The columns the points of ``metric`` share: its name, data type, temporality and so on.
+
+    The name is indexed: one too long for a btree row is cut, and kept whole in ``originals``.
+    """
     data = metric.data
     temporality = getattr(data, "aggregation_temporality", None)
+    originals: dict[str, Any] = {}
     return MetricColumns(
-        name=clean_text(metric.name, max_length),
+        name=indexed_field(clean_text(metric.name, max_length), "name", originals),
         type=_metric_type(data),
         temporality=_TEMPORALITY.get(temporality) if temporality is not None else None,
         description=clean_optional_text(metric.description or None, max_length),
         unit=clean_optional_text(metric.unit or None, max_length),
         is_monotonic=data.is_monotonic if isinstance(data, Sum) else None,
+        originals=originals,
     )
 
 
@@ -134,9 +142,19 @@ def _metric_type(data: Any) -> str:
     raise TypeError(f"unknown metric data type {type(data).__name__}")
 
 
-def _float(value: Any) -> float | None:
-    """A numeric value as a double; None for a missing one."""
-    return None if value is None else float(value)
+def _double(value: Any, field: str, originals: dict[str, Any]) -> float | None:
+    """A numeric value as a double; None for a missing one.
+
+    An integer beyond the range of a double (a counter given ``10**400``) becomes an infinity
+    of its sign, and is kept in ``originals``.
+    """
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        originals[field] = value
+        return math.inf if value > 0 else -math.inf
 
 
 # The columns a data point's type decides, in row order (see _point_values).
@@ -148,19 +166,22 @@ _PointValues = tuple[
 _NOT_A_HISTOGRAM = (None, None, None, None, None, None, None, None, 0, None, None, None, None)
 
 
-def _point_values(point: Any) -> _PointValues:
+def _point_values(point: Any, originals: dict[str, Any]) -> _PointValues:
     """The columns a data point's type decides, in row order; NULL where its type has none.
 
     ``value`` (sums and gauges); ``count``, ``sum``, ``min``, ``max`` (both histograms);
     ``zero_count``, ``scale``, ``positive_offset``, ``negative_offset``, ``flags`` (exponential
     histograms, ``flags`` 0 for the others); ``explicit_bounds`` and ``bucket_counts``
     (histograms); ``positive_bucket_counts`` and ``negative_bucket_counts`` (exponential).
+    Values a double cannot hold are recorded in ``originals`` (see :func:`_double`).
     """
     if isinstance(point, NumberDataPoint):
-        return (float(point.value), *_NOT_A_HISTOGRAM)
+        return (_double(point.value, "value", originals), *_NOT_A_HISTOGRAM)
     if not isinstance(point, (HistogramDataPoint, ExponentialHistogramDataPoint)):
         raise TypeError(f"unknown data point type {type(point).__name__}")
-    count, total, minimum, maximum = point.count, _float(point.sum), _float(point.min), _float(point.max)
+    count = point.count
+    total = _double(point.sum, "sum", originals)
+    minimum, maximum = _double(point.min, "min", originals), _double(point.max, "max", originals)
     zero_count = scale = positive_offset = negative_offset = None
     bounds = buckets = positive = negative = None
     flags = 0
@@ -198,21 +219,36 @@ class MetricConverter(RecordConverter[_PointItem]):
 
     def __init__(self, max_value_length: int) -> None:
         super().__init__(max_value_length)  # data points have no shapes
+        self._metrics: IdentityCache[Metric, MetricColumns] = IdentityCache(64)
+
+    def _columns_of(self, metric: Metric) -> MetricColumns:
+        """What the points of ``metric`` share, computed once per metric (its points come together)."""
+        columns = self._metrics.get(metric)
+        if columns is None:
+            columns = _metric_columns(metric, self._max)
+            self._metrics.put(metric, columns)
+        return columns
 
     def convert(self, item: _PointItem, shapes: dict[int, Row] | None = None) -> Row:
         """The row of one data point, from what it inherits and its own values.
 
-        ``shapes`` is unused: points have none. Pure apart from the resource/scope cache.
+        ``shapes`` is unused: points have none. Pure apart from the resource/scope and metric
+        caches. A point without a usable time is timed now, as a span without a start is.
         """
-        resource, scope, metric, point = item
+        resource, scope, of_metric, point = item
+        metric = self._columns_of(of_metric)
         max_length = self._max
+        originals = dict(metric.originals)  # values changed to fit a column, kept in the attributes
         (value, count, total, minimum, maximum, zero_count, scale, positive_offset, negative_offset, flags,
-         bounds, buckets, positive, negative) = _point_values(point)
+         bounds, buckets, positive, negative) = _point_values(point, originals)
         attributes = attribute_mapping(point.attributes)
-        start = point.start_time_unix_nano
+        timestamp = unix_nanos(point.time_unix_nano, "time_unix_nano", originals) or time.time_ns()
+        start = unix_nanos(point.start_time_unix_nano, "start_time_unix_nano", originals)
         exemplars = point.exemplars
+        if originals:
+            attributes = with_originals(attributes, originals)
         return (
-            pg_timestamp(point.time_unix_nano),
+            pg_timestamp(timestamp),
             pg_timestamp(start) if start else None,
             resource.resource_id,
             value,
@@ -251,21 +287,15 @@ class MetricConverter(RecordConverter[_PointItem]):
             for scope_metrics in resource_metrics.scope_metrics:
                 scope = self._scopes.scope(scope_metrics.scope)
                 for metric in scope_metrics.metrics:
-                    try:
-                        columns = _metric_columns(metric, self._max)
-                    except Exception:  # as for one malformed point: the rest of the batch is kept
-                        name = getattr(metric, "name", "?")
-                        logger.exception("dropping metric %r: it could not be converted", name)
-                        continue
                     for point in metric.data.data_points:
-                        yield resource, scope, columns, point
+                        yield resource, scope, metric, point
 
     def convert_batch(self, data: MetricsData) -> list[TableRows]:
         """The rows of one collection: points (converted while COPY streams them) and resources."""
         return self._batch_parts(self._points(data), (entry.resource for entry in data.resource_metrics))
 
     def _describe(self, item: _PointItem) -> str:
-        return f"a data point of metric {item[2].name!r}"
+        return f"a data point of metric {bounded_repr(getattr(item[2], 'name', '?'))}"
 
 
 def point_count(data: MetricsData) -> int:

@@ -18,8 +18,9 @@ from typing import Generic, TypeVar
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from .limits import index_text
 from .table import Column, Row, TableRows, TableSpec
-from .values import attributes_jsonb, clean_optional_text, clean_text
+from .values import attributes_jsonb, bounded_repr, clean_optional_text, clean_text
 
 _Key = TypeVar("_Key")
 _Value = TypeVar("_Value")
@@ -63,7 +64,7 @@ class ScopeColumns:
     schema_url: str | None
 
 
-class _IdentityCache(Generic[_Key, _Value]):
+class IdentityCache(Generic[_Key, _Value]):
     """A small bounded cache keyed by object identity (oldest evicted first) that keeps its keys alive."""
 
     def __init__(self, capacity: int) -> None:
@@ -87,8 +88,8 @@ class ScopeCache:
 
     def __init__(self, max_length: int, capacity: int = 256) -> None:
         self._max_length = max_length
-        self._resources: _IdentityCache[Resource, ResourceColumns] = _IdentityCache(capacity)
-        self._scopes: _IdentityCache[InstrumentationScope, ScopeColumns] = _IdentityCache(capacity)
+        self._resources: IdentityCache[Resource, ResourceColumns] = IdentityCache(capacity)
+        self._scopes: IdentityCache[InstrumentationScope, ScopeColumns] = IdentityCache(capacity)
         self._no_scope = ScopeColumns(None, None, None, None)
 
     def resource(self, resource: Resource) -> ResourceColumns:
@@ -96,7 +97,12 @@ class ScopeCache:
         if columns is None:
             attributes = resource.attributes
             service = attributes.get(SERVICE_NAME)
-            service_name = clean_text(str(service), self._max_length) if service else UNKNOWN_SERVICE
+            # indexed with each record: cut to fit a btree row; the attributes keep it whole
+            service_name = (
+                index_text(clean_text(service if isinstance(service, str) else bounded_repr(service),
+                                      self._max_length))
+                if service else UNKNOWN_SERVICE
+            )
             serialized = attributes_jsonb(attributes, self._max_length)
             schema_url = clean_optional_text(resource.schema_url or None, self._max_length)
             key = resource_id(serialized, schema_url)
@@ -105,10 +111,19 @@ class ScopeCache:
         return columns
 
     def resource_part(self, resources: Iterable[Resource]) -> TableRows:
-        """The ``otel_resources`` rows (insert-if-absent) of the distinct resources of a batch."""
+        """The ``otel_resources`` rows (insert-if-absent) of the distinct resources of a batch.
+
+        A resource that cannot be converted has no row: its records cannot be converted either,
+        and go to the dead letters one by one.
+        """
         distinct = {id(resource): resource for resource in resources}
-        return TableRows(RESOURCE_TABLE, [self.resource(resource).row for resource in distinct.values()],
-                         insert_if_absent=True)
+        rows = []
+        for resource in distinct.values():
+            try:
+                rows.append(self.resource(resource).row)
+            except Exception:  # noqa: BLE001 - its records report the error, each as a dead letter
+                continue
+        return TableRows(RESOURCE_TABLE, rows, insert_if_absent=True)
 
     def scope(self, scope: InstrumentationScope | None) -> ScopeColumns:
         if scope is None:

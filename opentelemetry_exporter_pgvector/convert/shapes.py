@@ -8,23 +8,31 @@ addresses, quoted literals, timestamps) are masked, so spans that differ only in
 one text. The text is embedded once, in ``otel_shapes``; spans carry its 64-bit key.
 
 This runs on every exported span, including in ``deferred`` mode, so it must cost little:
-:meth:`ShapeBuilder.shape` looks the span's raw (unmasked) components up in an LRU cache, so
-a repeated shape costs one tuple hash and one dict lookup; the regular expressions only run on
+:meth:`ShapeBuilder.shape` looks the span's raw (unmasked) components up in a cache, so a
+repeated shape costs one tuple hash and one dict lookup; the regular expressions only run on
 cache misses. Shapes are part of turning records into rows; ``embedding/`` only turns their
 texts into vectors. This module imports only the standard library and ``convert``'s own
 row and value helpers.
+
+A shape is a template, not a payload, so its size is bounded however large the record: each
+free-text component is masked from its first :data:`MAX_COMPONENT_LENGTH` characters, a span
+shape text is cut at :data:`MAX_SHAPE_TEXT_LENGTH`, and the cache is keyed by components cut
+where their text stops mattering, and bounded in bytes (:data:`DEFAULT_CACHE_BYTES`).
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, NamedTuple, cast
 
+from .limits import index_text
 from .table import Column, Row, TableSpec
-from .values import TRUNCATION_MARK, clean_text
+from .values import TRUNCATION_MARK, bounded_repr, clean_text, int_text
 
 SHAPE_TABLE = TableSpec(
     name="otel_shapes",
@@ -65,8 +73,19 @@ SHAPE_ATTRIBUTES = (
 
 # Longest masked free-text component kept (the model reads 256 tokens at most anyway).
 MAX_COMPONENT_LENGTH = 500
-# Raw component tuples remembered; a few hundred shapes per service is typical.
-DEFAULT_CACHE_SIZE = 16_384
+# Longest span shape text. Its components are bounded, but there are 25 of them; normal texts
+# are a few hundred characters, and the model reads the first thousand or so. A log shape text
+# is bounded by its parts: a service name and a severity of at most 1,024 bytes each and a
+# body masked from its first 500 characters (a mask at most quadruples them).
+MAX_SHAPE_TEXT_LENGTH = 2048
+# Bytes of one ShapeBuilder's cache (its keys and rows, as CPython sizes them); typical shapes
+# take about 1 KiB each, and a service has a few hundred.
+DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
+# A component's shape text depends on its first MAX_COMPONENT_LENGTH characters and on whether
+# there are more, so the cache keys by that much of it.
+_KEY_CHARS = MAX_COMPONENT_LENGTH + 1
+# What an entry costs beyond its key and row: its dict slot and its place in the eviction order.
+_ENTRY_OVERHEAD = 200
 
 
 class MaskRule(NamedTuple):
@@ -179,16 +198,40 @@ def mask_sql(expression: str) -> str:
     )
 
 
-@functools.lru_cache(maxsize=DEFAULT_CACHE_SIZE)
-def _masked_text(text: str) -> str:
-    return mask(clean_text(text, MAX_COMPONENT_LENGTH))
+def _component_text(value: Any) -> str:
+    """A component as text before masking: strings as they are, others as a bounded repr."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int_text(value)
+    return bounded_repr(value)
 
 
 def _masked(value: Any) -> str | None:
-    """A component as it appears in a shape text; components repeat, so they are cached."""
+    """A component as it appears in a shape text: its first characters, masked."""
     if value is None or value == "":
         return None
-    return _masked_text(value if isinstance(value, str) else str(value))
+    return mask(clean_text(_component_text(value), MAX_COMPONENT_LENGTH))
+
+
+def _is_status_code(value: Any) -> bool:
+    """An integer status code, shown as it is: codes tell shapes apart. Absurd ones are masked."""
+    return isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 64
+
+
+def _key_part(value: Any) -> Hashable:
+    """What of a component decides its shape text (see :data:`_KEY_CHARS`), small and hashable."""
+    if isinstance(value, str):
+        return value[:_KEY_CHARS]
+    if value is None or isinstance(value, (bool, float)) or _is_status_code(value):
+        return cast(Hashable, value)
+    return type(value).__name__, _component_text(value)[:_KEY_CHARS]
+
+
+def _bounded_key(components: RawComponents) -> RawComponents:
+    """``components`` with each cut to what decides the shape text: the key a cache may keep."""
+    *scalars, values = components
+    return (*map(_key_part, scalars), tuple(map(_key_part, values)))
 
 
 def shape_text(
@@ -210,7 +253,8 @@ def shape_text(
     puts different timeouts 0.15-0.28 cosine ahead of unrelated successes, against 0.01-0.17
     with the exception after the name and ``key=value`` attributes. The status message is
     left out when it only repeats the exception, as web frameworks often make it. Attribute
-    values are masked too except integer status codes, which tell shapes apart.
+    values are masked too except integer status codes, which tell shapes apart. The text is cut
+    at :data:`MAX_SHAPE_TEXT_LENGTH` characters.
     """
     error_type, error_message = _masked(exception_type), _masked(exception_message)
     parts = []
@@ -223,7 +267,7 @@ def shape_text(
             value = attributes.get(key)
             if value is None:
                 continue
-            if isinstance(value, int) and not isinstance(value, bool) and key.endswith("status_code"):
+            if key.endswith("status_code") and _is_status_code(value):
                 values.append(str(value))
             else:
                 values.append(_masked(value) or "")
@@ -234,7 +278,7 @@ def shape_text(
         parts.append(f"{status}: {message}")
     else:
         parts.append(status)
-    return " | ".join(parts)
+    return clean_text(" | ".join(parts), MAX_SHAPE_TEXT_LENGTH)
 
 
 def log_shape_text(service: str, severity: str | None, body: str) -> str:
@@ -272,36 +316,105 @@ def shape_key(model: str, text: str) -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
-class ShapeBuilder:
-    """Shape key and dictionary row of spans and log records, cached by their raw components.
+def _footprint(value: Any) -> int:
+    """Bytes CPython spends on ``value``, a tuple's items included (shared objects count each time)."""
+    if type(value) is tuple:
+        return sys.getsizeof(value) + sum(map(_footprint, value))
+    return sys.getsizeof(value)
 
-    One instance per converter. The cache (``functools.lru_cache``, implemented in C and
-    thread-safe) maps the raw components tuple (the span's values before masking) to the
-    ``otel_shapes`` row, whose first value is the key.
+
+class _ShapeCache:
+    """Shape rows by key, oldest evicted first once keys and rows together pass ``max_bytes``.
+
+    A lookup takes no lock (one dict lookup, atomic under the GIL); adding and evicting take one.
+    Oldest-first rather than least-recently-used, so that a hit costs that lookup alone; a shape
+    still in use that is evicted costs one rebuild. Keys must be bounded (:func:`_bounded_key`):
+    the cache holds them.
     """
 
-    def __init__(self, model: str, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._rows: dict[Hashable, Row] = {}
+        self._order: deque[tuple[Hashable, int]] = deque()  # (key, bytes), oldest first
+        self._bytes = 0
+        self._lock = threading.Lock()
+        # the row of a key, or None: the dict's own method, with no Python call around it
+        self.get: Callable[[Hashable], Row | None] = self._rows.get
+
+    def put(self, key: Hashable, row: Row) -> None:
+        size = _footprint(key) + _footprint(row) + _ENTRY_OVERHEAD
+        with self._lock:
+            if key in self._rows:  # another thread built it meanwhile
+                return
+            self._rows[key] = row
+            self._order.append((key, size))
+            self._bytes += size
+            while self._bytes > self._max_bytes:
+                oldest, oldest_size = self._order.popleft()
+                del self._rows[oldest]
+                self._bytes -= oldest_size
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+            self._order.clear()
+            self._bytes = 0
+
+
+class ShapeBuilder:
+    """Shape key and dictionary row of spans and log records, cached by their components.
+
+    One instance per converter. The cache maps a record's components (its values before
+    masking, cut where their text stops mattering) to the ``otel_shapes`` row, whose first
+    value is the key; it holds at most ``cache_bytes`` and is emptied by :meth:`clear`.
+    """
+
+    def __init__(self, model: str, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.model = model
-        self._cached = functools.lru_cache(maxsize=cache_size)(self._build)
-        self._cached_log = functools.lru_cache(maxsize=cache_size)(self._build_log)
+        self._cache = _ShapeCache(cache_bytes)
 
     def shape(self, components: RawComponents) -> Row:
         """The ``otel_shapes`` row of a span whose raw components are ``components``.
 
         ``components`` is ``(service, name, kind, status, status_message, exception_type,
         exception_message, attribute_values)`` with ``attribute_values`` the values of
-        :data:`SHAPE_ATTRIBUTES` in order (None when absent).
+        :data:`SHAPE_ATTRIBUTES` in order (None when absent). Components short and hashable,
+        as nearly all are, are found as they are; others through their bounded key.
         """
         try:
-            return self._cached(components)
-        except TypeError:  # an unhashable attribute value (a list): build it uncached
-            return self._build(components)
+            row = self._cache.get(components)
+        except TypeError:  # an unhashable attribute value (a list): its bounded key is hashable
+            row = None
+        return self._shape_by_bounded_key(components) if row is None else row
+
+    def _shape_by_bounded_key(self, components: RawComponents) -> Row:
+        key = _bounded_key(components)
+        row = self._cache.get(key)
+        if row is None:
+            row = self._build(components)
+            self._cache.put(key, row)
+        return row
 
     def log_shape(self, service: str, severity: str | None, body: str) -> Row:
-        """The ``otel_shapes`` row of a log record (kind ``LOG``, its severity as status)."""
-        return self._cached_log(service, severity, body)
+        """The ``otel_shapes`` row of a log record (kind ``LOG``, its severity as status).
+
+        The severity goes into the indexed ``status_code`` column: it is cut to fit a btree row
+        (``otel_logs.severity_text`` keeps it whole). The cache keys by the severity as it came,
+        which the cache counts in its bytes like any key.
+        """
+        key = (service, severity, body[:_KEY_CHARS])
+        row = self._cache.get(key)
+        if row is None:
+            row = self._build_log(*key)
+            self._cache.put(key, row)
+        return row
+
+    def clear(self) -> None:
+        """Forget every cached shape (the exporter shuts down: its memory goes back)."""
+        self._cache.clear()
 
     def _build_log(self, service: str, severity: str | None, body: str) -> Row:
+        severity = None if severity is None else index_text(severity)
         text = log_shape_text(service, severity, body)
         return (shape_key(self.model, text), "log", service, "LOG", severity, self.model, text)
 

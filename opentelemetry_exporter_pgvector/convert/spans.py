@@ -3,7 +3,7 @@
 Rows are tuples in :data:`SPAN_TABLE` column order, following the row conventions of
 ``convert/table.py``; span ids are stored as signed 64-bit ints. Unless embeddings are off,
 each span also gets its shape key, and each batch the ``otel_shapes`` rows of its shapes
-(``convert/shapes.py``).
+(``convert/shapes.py``). Timestamps and the name are made to fit as ``convert/limits.py`` says.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode
 
 from .converter import RecordConverter
+from .limits import INDEX_SAFE_CHARS, MAX_UNIX_NANOS, indexed_field, unix_nanos, with_originals
 from .shapes import SHAPE_ATTRIBUTES
 from .table import Column, Row, TableRows, TableSpec, pg_timestamp
 from .values import (
     EMPTY_JSONB_ARRAY,
     EMPTY_JSONB_OBJECT,
     attribute_mapping,
+    bounded_repr,
     clean_optional_text,
     clean_text,
     to_jsonb,
@@ -179,11 +181,20 @@ class SpanConverter(RecordConverter[ReadableSpan]):
         attributes = _span_attributes(span)
         resource = self._scopes.resource(span.resource)
         scope = self._scopes.scope(span.instrumentation_scope)
+        originals: dict[str, Any] = {}  # values changed to fit a column, kept in the attributes
         start = span.start_time
         end = span.end_time
+        # ints in range nearly always; any other (a float, None, out of range) takes the slow path
+        if not (type(start) is type(end) is int and 0 <= start <= MAX_UNIX_NANOS
+                and 0 <= end <= MAX_UNIX_NANOS):
+            start = unix_nanos(start, "start_time_unix_nano", originals)
+            end = unix_nanos(end, "end_time_unix_nano", originals)
         if start is None:  # never started properly: keep it, timed at its end or now
             start = end if end is not None else time.time_ns()
         duration = end - start if end is not None else None
+        name = clean_text(span.name, max_length)
+        if len(name) > INDEX_SAFE_CHARS:
+            name = indexed_field(name, "name", originals)
         events = span.events
         events_jsonb, exception_type, exception_message = (
             _events_and_exception(events, max_length) if events else _NO_EVENTS
@@ -194,6 +205,8 @@ class SpanConverter(RecordConverter[ReadableSpan]):
         kind = _KIND_NAMES[span.kind]
         status_code = _STATUS_NAMES[status.status_code]
         shape_key = None
+        if originals:
+            attributes = with_originals(attributes, originals)
         if self._shapes is not None:  # the raw components, in the order ShapeBuilder.shape documents
             shape = self._shapes.shape((
                 resource.service_name, span.name, kind, status_code, status.description,
@@ -215,7 +228,7 @@ class SpanConverter(RecordConverter[ReadableSpan]):
             span.dropped_events,
             span.dropped_links,
             resource.service_name,
-            clean_text(span.name, max_length),
+            name,
             kind,
             status_code,
             clean_optional_text(status.description, max_length),
@@ -237,4 +250,4 @@ class SpanConverter(RecordConverter[ReadableSpan]):
         return self._batch_parts(spans, (span.resource for span in spans))
 
     def _describe(self, span: ReadableSpan) -> str:
-        return f"span {getattr(span, 'name', '?')!r}"
+        return f"span {bounded_repr(getattr(span, 'name', '?'))}"

@@ -106,29 +106,32 @@ class TableRows:
 
 
 class CollectedRows:
-    """Dictionary rows (shapes) collected into ``collected`` while ``stream`` converts.
+    """Rows (shapes, dead letters) collected into ``collected`` while ``stream`` converts.
 
-    Iterating first finishes the stream's conversion, so the writer may write the dictionary
-    before or after the records that refer to it.
+    Iterating first finishes the stream's conversion, so the writer may write these rows
+    before or after the records they come from. ``collected`` is read then, not before: a
+    list, or a live view such as ``dict.values()``.
     """
 
-    def __init__(self, stream: RowStream[Any], collected: dict[Any, Row]) -> None:
+    def __init__(self, stream: RowStream[Any], collected: Iterable[Row]) -> None:
         self._stream = stream
         self._collected = collected
 
     def __iter__(self) -> Iterator[Row]:
         self._stream.materialize()
-        return iter(list(self._collected.values()))
+        return iter(list(self._collected))
 
 
 def _same_row(row: Row) -> Row:
     return row
 
 
-def collected_part(table: TableSpec, stream: RowStream[Any], collected: dict[Any, Row]) -> TableRows:
-    """An insert-if-absent part for dictionary rows gathered while ``stream`` converts.
+def collected_part(
+    table: TableSpec, stream: RowStream[Any], collected: Iterable[Row], *, insert_if_absent: bool
+) -> TableRows:
+    """A part for rows gathered into ``collected`` while ``stream`` converts (see :class:`CollectedRows`).
 
     It is a RowStream itself, so delivery keeps it lazy and the records' COPY keeps
     overlapping their conversion.
     """
-    return TableRows(table, RowStream(CollectedRows(stream, collected), _same_row), insert_if_absent=True)
+    return TableRows(table, RowStream(CollectedRows(stream, collected), _same_row), insert_if_absent)

@@ -184,7 +184,8 @@ class PgvectorExporterBase:
 
     def shutdown(self, timeout_millis: float | None = None, **kwargs: Any) -> None:
         """Let exports in flight finish (an export in a retry back-off spools its batch at once),
-        then give back the shared delivery, encoder and database; idempotent.
+        then give back the shared delivery, encoder and database, and the shape cache's memory
+        (the SDK keeps a shut-down exporter referenced); idempotent.
 
         Bounded by ``timeout_millis`` when the caller (the metric reader) gives one, else by
         the export timeout.
@@ -205,3 +206,5 @@ class PgvectorExporterBase:
             release_encoder(self._database, timeout * INLINE_EMBED_SHARE)
         release_delivery(self._database, timeout)
         self._database.release()
+        if self.shapes is not None:
+            self.shapes.clear()
