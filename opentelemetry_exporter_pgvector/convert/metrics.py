@@ -242,7 +242,9 @@ class MetricConverter(RecordConverter[_PointItem]):
         (value, count, total, minimum, maximum, zero_count, scale, positive_offset, negative_offset, flags,
          bounds, buckets, positive, negative) = _point_values(point, originals)
         attributes = attribute_mapping(point.attributes)
-        timestamp = unix_nanos(point.time_unix_nano, "time_unix_nano", originals) or time.time_ns()
+        timestamp = unix_nanos(point.time_unix_nano, "time_unix_nano", originals)
+        if timestamp is None:
+            timestamp = time.time_ns()
         start = unix_nanos(point.start_time_unix_nano, "start_time_unix_nano", originals)
         exemplars = point.exemplars
         if originals:
