@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import gc
+import random
+import tracemalloc
+
 import psycopg
 import pytest
 from opentelemetry.trace import SpanKind
 
 from opentelemetry_exporter_pgvector import PgvectorSettings
-from opentelemetry_exporter_pgvector.convert.shapes import ShapeBuilder, mask, shape_text
+from opentelemetry_exporter_pgvector.convert.shapes import (
+    MAX_SHAPE_TEXT_LENGTH,
+    SHAPE_ATTRIBUTES,
+    ShapeBuilder,
+    mask,
+    shape_text,
+)
+from opentelemetry_exporter_pgvector.convert.values import TRUNCATION_MARK
 
 from shape_workload import SpanSpec, export_specs
 
@@ -51,6 +62,51 @@ def test_unhashable_components_still_get_a_shape() -> None:
     row = builder.shape(("svc", "op", "INTERNAL", "OK", None, None, None, values))
     assert row[0] == builder.shape(("svc", "op", "INTERNAL", "OK", None, None, None, values))[0]
     assert "[<str>, <str>]" in row[-1]
+
+
+def _span_components(message: str, route: object = "/orders/{id}") -> tuple[object, ...]:
+    values = [None] * len(SHAPE_ATTRIBUTES)
+    values[SHAPE_ATTRIBUTES.index("http.route")] = route
+    return ("svc", "op", "SERVER", "ERROR", message, None, None, tuple(values))
+
+
+def test_components_longer_than_what_shapes_read_share_an_entry() -> None:
+    """A 1 MB status message is masked from its first 500 characters: the cache keys by those."""
+    builder = ShapeBuilder("m")
+    head = "payment declined: " + "x" * 600
+    first = builder.shape(_span_components(head + "a" * 1_000_000))
+    assert builder.shape(_span_components(head + "b" * 1_000_000)) is first  # the same cached row
+    assert first[-1] == f"svc SERVER op | /orders/{{id}} | ERROR: {head[:486]}{TRUNCATION_MARK}"
+    # the same key for a shorter message with the same first 501 characters: still the same text
+    assert builder.shape(_span_components(head[:501]))[-1] == first[-1]
+
+
+def test_shape_cache_is_bounded_in_bytes_and_emptied_by_clear() -> None:
+    """It held 16,384 entries whatever their size: 1 GB of 1 MB status messages (issue 11)."""
+    words = random.Random(5)
+    builder = ShapeBuilder("m", cache_bytes=1 << 20)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(5_000):  # unique shapes of about 2 KB: 10 MB if nothing were evicted
+            message = " ".join("".join(words.choices("abcdefghij", k=8)) for _ in range(100))
+            builder.shape(_span_components(message, route=message))
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+        builder.clear()
+        gc.collect()
+        cleared = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 1.5 * (1 << 20)  # the 1 MiB it counts, and what its count leaves out
+    assert cleared < 64 * 1024
+
+
+def test_a_span_shape_text_is_a_template_not_a_payload() -> None:
+    """25 components of up to 500 masked characters each: cut at MAX_SHAPE_TEXT_LENGTH."""
+    values = tuple(f"value-{index}-" + "z" * 600 for index in range(len(SHAPE_ATTRIBUTES)))
+    row = ShapeBuilder("m").shape(("svc", "op", "SERVER", "ERROR", "m" * 600, "E" * 600, "e" * 600, values))
+    assert len(row[-1]) == MAX_SHAPE_TEXT_LENGTH and row[-1].endswith(TRUNCATION_MARK)
 
 
 def _stored(conn: psycopg.Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
