@@ -161,7 +161,8 @@ def test_float_and_out_of_range_span_times_are_rounded_or_clamped(
     rows = span_rows(conn)
     assert set(rows) == {span.name for span in spans} and no_dead_letters(conn)
     floats = rows["float"]
-    assert (floats["start"], floats["duration_ns"]) == (round(float_start), round(float_end) - round(float_start))
+    expected = (round(float_start), round(float_end) - round(float_start))
+    assert (floats["start"], floats["duration_ns"]) == expected
     assert floats["attributes"] == {}  # rounding a float time is not a change worth recording
     for name, original in (("year 9999", YEAR_9999), ("beyond int64", 2**64)):
         row = rows[name]
@@ -170,15 +171,20 @@ def test_float_and_out_of_range_span_times_are_rounded_or_clamped(
         assert row["attributes"] == {ORIGINAL: {"end_time_unix_nano": original}}
     both = rows["both beyond int64"]
     assert (both["start"], both["duration_ns"]) == (INT64_MAX, 0)
-    assert both["attributes"] == {ORIGINAL: {"start_time_unix_nano": 10**30, "end_time_unix_nano": 10**30 + 5}}
+    originals = {"start_time_unix_nano": 10**30, "end_time_unix_nano": 10**30 + 5}
+    assert both["attributes"] == {ORIGINAL: originals}
     early = rows["before 1970"]
     assert (early["start"], early["duration_ns"]) == (0, start)
     assert early["attributes"] == {ORIGINAL: {"start_time_unix_nano": -5}}
 
 
-def test_a_time_that_is_no_number_counts_as_missing(settings: PgvectorSettings, conn: psycopg.Connection) -> None:
+def test_a_time_that_is_no_number_counts_as_missing(
+    settings: PgvectorSettings, conn: psycopg.Connection
+) -> None:
     start = NOW - 10**9
-    spans = spans_from_sdk(RESOURCE, ("nan start", float("nan"), start), ("infinite end", start, float("inf")))
+    spans = spans_from_sdk(
+        RESOURCE, ("nan start", float("nan"), start), ("infinite end", start, float("inf"))
+    )
     export_spans(settings, spans)
 
     rows = span_rows(conn)
@@ -222,7 +228,8 @@ def test_log_times_and_a_severity_too_long_for_the_shape_index(
     assert set(rows) == {"before", "float times", "beyond int64", "long severity", "after"}
     assert no_dead_letters(conn)
     float_times = rows["float times"]
-    assert (float_times["time"], float_times["observed_micros"]) == (round(NOW * 1.0), round((NOW + 7) * 1.0) // 1000)
+    expected = (round(NOW * 1.0), round((NOW + 7) * 1.0) // 1000)
+    assert (float_times["time"], float_times["observed_micros"]) == expected
     assert rows["beyond int64"]["time"] == INT64_MAX
     assert rows["beyond int64"]["attributes"] == {ORIGINAL: {"time_unix_nano": 2**70}}
     long_severity = rows["long severity"]
@@ -277,7 +284,7 @@ def test_metric_names_times_and_values_out_of_range(
             " (extract(epoch FROM start_time) * 1000000)::bigint AS start_micros FROM otel_metric_points"
         )}
     assert len(rows) == 6 and no_dead_letters(conn)
-    (cut,) = [key for key in rows if key not in ("before", "float times", "beyond int64", "huge value", "after")]
+    (cut,) = set(rows) - {"before", "float times", "beyond int64", "huge value", "after"}
     assert_index_cut(cut, name)
     assert rows[cut]["attributes"] == {"k": "v", ORIGINAL: {"name": name}}
     float_times = rows["float times"]
@@ -351,7 +358,9 @@ def test_a_log_body_nested_10000_deep_is_cut_with_a_marker(
     logger.emit(body="after", timestamp=NOW + 2)
     logger_provider.force_flush()
 
-    rows = conn.execute("SELECT body_type, body, body_value, attributes FROM otel_logs ORDER BY time").fetchall()
+    rows = conn.execute(
+        "SELECT body_type, body, body_value, attributes FROM otel_logs ORDER BY time"
+    ).fetchall()
     assert [row[1] for row in rows[::2]] == ["before", "after"] and no_dead_letters(conn)
     body_type, body, body_value, attributes = rows[1]
     assert body_type == "kvlist"
@@ -383,7 +392,9 @@ def test_ints_too_long_to_print_land_as_hex_text(
     span = rows["huge"]
     assert span["http_status_code"] is None
     assert {int(text, 16) for text in span["attributes"].values()} == {huge}
-    (text,) = conn.execute("SELECT text FROM otel_shapes WHERE shape_key = %s", (span["shape_key"],)).fetchone()
+    (text,) = conn.execute(
+        "SELECT text FROM otel_shapes WHERE shape_key = %s", (span["shape_key"],)
+    ).fetchone()
     # the status code and error type, each cut to 500 characters of hex and masked
     assert text == f"hostile INTERNAL huge | <hex>{MARK} <hex>{MARK} | UNSET"
     logs = conn.execute("SELECT body_type, body, attributes FROM otel_logs ORDER BY time").fetchall()
@@ -415,7 +426,8 @@ def test_a_span_that_still_cannot_be_converted_goes_to_the_dead_letters(
     ((batch_id, table, sqlstate, error, record, raw),) = conn.execute(
         "SELECT batch_id::text, table_name, sqlstate, error, content->>'record', raw FROM otel_dead_letters"
     ).fetchall()
-    assert (batch_id, table, sqlstate, raw) == ("00000000-0000-0000-0000-000000000000", "otel_spans", None, b"")
+    nil = "00000000-0000-0000-0000-000000000000"
+    assert (batch_id, table, sqlstate, raw) == (nil, "otel_spans", None, b"")
     assert error == "could not convert span 'broken': RuntimeError: no status here"
     # what could be read, bounded: 6 levels of the span, however deep its attributes
     assert record.startswith("_BrokenStatusSpan(_name='broken', ")
@@ -427,7 +439,8 @@ def test_what_no_record_carries_is_not_flagged(settings: PgvectorSettings, conn:
     export_spans(settings, spans_from_sdk(RESOURCE, ("plain", NOW, NOW + 5)))
     row = span_rows(conn)["plain"]
     assert (row["start"], row["duration_ns"], row["attributes"]) == (NOW, 5, {})
-    assert conn.execute("SELECT count(*) FROM otel_spans WHERE attributes ? %s", (ORIGINAL,)).fetchone() == (0,)
+    flagged = conn.execute("SELECT count(*) FROM otel_spans WHERE attributes ? %s", (ORIGINAL,)).fetchone()
+    assert flagged == (0,)
 
 
 def test_in_memory_sdk_records_are_untouched() -> None:

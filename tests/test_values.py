@@ -311,7 +311,9 @@ def test_to_json_output_is_accepted_by_postgresql(conn: psycopg.Connection, valu
     assert _same(row[0], parsed), (row[0], parsed)
 
 
-def test_json_nested_deeper_than_orjson_takes_is_cut_with_a_marker(conn: psycopg.Connection, table: str) -> None:
+def test_json_nested_deeper_than_orjson_takes_is_cut_with_a_marker(
+    conn: psycopg.Connection, table: str
+) -> None:
     """Python's recursion limit dropped such a value (RecursionError); orjson stops at 254 levels."""
     value: Any = "leaf"
     for index in range(10_000):
