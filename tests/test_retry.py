@@ -1,4 +1,5 @@
-"""The SQLSTATE classification table, row by row, with real server errors; and the backoff."""
+"""The SQLSTATE classification table, row by row, with real server errors; transient errors
+retried end to end; and the backoff."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import random
 
 import psycopg
 import pytest
+from opentelemetry.sdk.trace.export import SpanExportResult
+from psycopg import sql
+from span_factory import make_spans, span_ids, stored_ids
 
+from opentelemetry_exporter_pgvector import PgvectorSpanExporter
+from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.convert.table import Column, TableSpec
+from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.errors import (
     DatabaseBusy,
     DatabaseClosed,
@@ -43,8 +50,9 @@ def raise_from_server(conn: psycopg.Connection, code: str) -> psycopg.Error:
     return caught.value
 
 
-def test_every_row_has_an_example() -> None:
-    assert set(_EXAMPLES) == set(CLASSIFICATION)
+def test_every_row_of_the_table_has_an_expected_code() -> None:
+    """A row added to CLASSIFICATION without its expected action written here fails."""
+    assert set(CLASSIFICATION) == set(_EXAMPLES)
 
 
 @pytest.mark.parametrize("key", sorted(CLASSIFICATION))
@@ -62,6 +70,52 @@ def test_an_index_row_too_large_is_a_poison_row(conn: psycopg.Connection) -> Non
         conn.execute("INSERT INTO indexed VALUES (%s)", (random.Random(5).randbytes(1500).hex(),))
     assert caught.value.sqlstate == "54000" and "exceeds btree" in str(caught.value)
     assert classify(caught.value) is Action.ISOLATE and is_refusal(caught.value)
+
+
+# Faults for the end-to-end test: PL/pgSQL run by the first batch transaction only.
+_TRANSIENT_FAULTS = {
+    code: f"RAISE EXCEPTION 'injected' USING ERRCODE = '{code}'"
+    for code in ("25006", "40001", "40P01", "57P01", "57P03", "53300", "57014")
+} | {"57P01-terminated": "PERFORM pg_terminate_backend(pg_backend_pid())"}  # the server ends the session
+
+
+def fail_first_batch(conn: psycopg.Connection, schema: str, fault: str) -> None:
+    """Make the first transaction that writes the ``otel_batches`` ledger run ``fault``; later ones pass.
+
+    A sequence counts the transactions: ``nextval`` is not rolled back with the one that fails.
+    """
+    conn.execute(sql.SQL(
+        "CREATE SEQUENCE {sequence};"
+        " CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN IF nextval({sequence_name}) = 1 THEN {fault}; END IF; RETURN NULL; END $$;"
+        " CREATE TRIGGER fail_first BEFORE INSERT ON {ledger}"
+        " FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+    ).format(
+        sequence=sql.Identifier(schema, "batch_transactions"), function=sql.Identifier(schema, "fail_first"),
+        sequence_name=sql.Literal(f'"{schema}".batch_transactions'),
+        fault=sql.SQL(fault),  # type: ignore[arg-type]
+        ledger=sql.Identifier(schema, "otel_batches"),
+    ))
+
+
+@pytest.mark.parametrize("fault", sorted(_TRANSIENT_FAULTS))
+def test_a_transient_error_is_retried_and_the_batch_lands(
+    settings: PgvectorSettings, schema: str, conn: psycopg.Connection, fault: str
+) -> None:
+    """Retried at once, within the same export: stored when export() returns, never spooled."""
+    Database(settings).migrate()
+    fail_first_batch(conn, schema, _TRANSIENT_FAULTS[fault])
+    spans = make_spans(20, "retried")
+    exporter = PgvectorSpanExporter(settings.model_copy(update={"breaker_cooldown": 600}))
+    try:
+        result = exporter.export(spans)
+        spooled = exporter.delivery.stats().spool.spooled_batches
+    finally:
+        exporter.shutdown()
+    assert result is SpanExportResult.SUCCESS
+    assert spooled == 0
+    assert stored_ids(conn) == span_ids(spans)
+    assert conn.execute("SELECT last_value FROM batch_transactions").fetchone() == (2,)  # failed, then stored
 
 
 def test_full_code_takes_precedence_over_its_class(conn: psycopg.Connection) -> None:
