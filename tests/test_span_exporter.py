@@ -24,6 +24,7 @@ from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.convert.spans import signed_span_id, unsigned_span_id
 from opentelemetry_exporter_pgvector.convert.values import TRUNCATION_MARK
+from opentelemetry_exporter_pgvector.db.database import Database
 
 RESOURCE = Resource.create({"service.name": "exporter-test", "service.version": "2.0", "team.size": 4})
 
@@ -239,6 +240,43 @@ def test_resource_rows_are_not_duplicated(exporter: PgvectorSpanExporter, conn: 
         "SELECT count(*) FROM otel_spans s LEFT JOIN otel_resources r USING (resource_id)"
         " WHERE r.resource_id IS NULL"
     ).fetchone() == (0,)
+
+
+def test_dictionary_rows_of_a_rolled_back_batch_are_written_again(
+    settings: PgvectorSettings, schema: str, conn: psycopg.Connection
+) -> None:
+    """Resource and shape keys count as stored only once their transaction commits: a batch
+    rolled back at COMMIT must not leave the next batch with the same resource and shape
+    skipping their rows (spans whose resource_id and shape_key point at nothing)."""
+    shaped = settings.model_copy(update={"embedding": "deferred", "breaker_cooldown": 600})
+    Database(shaped).migrate()
+    # The first transaction that stores a resource fails at COMMIT, after every part was written
+    # (42501: not retried, the batch is spooled); a sequence is not rolled back with it.
+    conn.execute(
+        "CREATE SEQUENCE commits;"
+        " CREATE FUNCTION refuse_first_commit() RETURNS trigger LANGUAGE plpgsql"
+        f" SET search_path = \"{schema}\" AS $$"
+        " BEGIN IF nextval('commits') = 1 THEN RAISE EXCEPTION 'refused' USING ERRCODE = '42501'; END IF;"
+        " RETURN NULL; END $$;"
+        " CREATE CONSTRAINT TRIGGER refuse_first_commit AFTER INSERT ON otel_resources"
+        " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_first_commit()"
+    )
+    exporter = PgvectorSpanExporter(shaped)
+    try:
+        assert exporter.export(make_spans(3, "same")) is SpanExportResult.SUCCESS
+        assert exporter.delivery.stats().spool.spooled_batches == 1  # rolled back, spooled
+        assert conn.execute("SELECT count(*) FROM otel_spans").fetchone() == (0,)
+        assert exporter.export(make_spans(3, "same")) is SpanExportResult.SUCCESS  # same resource and shapes
+    finally:
+        exporter.shutdown()
+    assert conn.execute("SELECT count(*) FROM otel_spans").fetchone() == (3,)
+    assert conn.execute("SELECT count(*) FROM otel_resources").fetchone() == (1,)
+    assert conn.execute("SELECT count(DISTINCT shape_key) FROM otel_spans").fetchone() == (1,)  # same-<num>
+    assert conn.execute(
+        "SELECT count(*) FILTER (WHERE r.resource_id IS NULL), count(*) FILTER (WHERE h.shape_key IS NULL)"
+        " FROM otel_spans s LEFT JOIN otel_resources r USING (resource_id)"
+        " LEFT JOIN otel_shapes h ON h.shape_key = s.shape_key"
+    ).fetchone() == (0, 0)
 
 
 def test_empty_batch_touches_no_database(exporter: PgvectorSpanExporter, conn: psycopg.Connection) -> None:
