@@ -110,3 +110,26 @@ def test_a_value_the_wire_cannot_carry_costs_only_its_row(
     letter = conn.execute("SELECT table_name, sqlstate, error, content FROM otel_dead_letters").fetchone()
     assert letter[:2] == ("pairs", None) and "cannot be sent" in letter[2]
     assert letter[3] == {"id": 2**70, "label": "too large"}
+
+
+def test_data_exceptions_are_bisected_too(settings: PgvectorSettings, conn: psycopg.Connection) -> None:
+    """Class 22 (data exception), not only class 23, goes through bisection end to end."""
+    exporter = PgvectorSpanExporter(settings)
+    spans = make_spans(100, "divided")
+    try:
+        assert exporter.export(make_spans(1, "warmup")) is SpanExportResult.SUCCESS  # migrated
+        # names ending in 7 make the check divide by zero: SQLSTATE 22012, a data exception
+        conn.execute("ALTER TABLE otel_spans ADD CONSTRAINT no_sevens"
+                     " CHECK (1 / (CASE WHEN name LIKE '%7' THEN 0 ELSE 1 END) = 1)")
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        spooled = exporter.delivery.stats().spool.spooled_batches
+    finally:
+        exporter.shutdown()
+    assert spooled == 0
+    expected_bad = sorted(span.name for span in spans if span.name.endswith("7"))
+    stored = sorted(name for (name,) in conn.execute(
+        "SELECT name FROM otel_spans WHERE name LIKE 'divided-%'"))
+    rejected = sorted(name for (name,) in conn.execute(
+        "SELECT content->>'name' FROM otel_dead_letters WHERE sqlstate = '22012'"))
+    assert rejected == expected_bad and len(rejected) == 10
+    assert stored == sorted(set(span.name for span in spans) - set(expected_bad))
