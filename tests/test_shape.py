@@ -36,6 +36,12 @@ from shape_workload import SpanSpec, export_specs
         ("KeyError: 'sku-4412 not found in eu-west'", "KeyError: 'sku-<num> not found in eu-west'"),
         ("at 2024-05-01T12:00:00.123Z retrying", "at <time> retrying"),
         ("deadline exceeded for http2 stream", "deadline exceeded for http2 stream"),
+        # hex ids from 8 digits on; shorter runs are numbers or words
+        ("build deadbee1 failed", "build <hex> failed"),
+        ("build eadbee1 failed", "build eadbee1 failed"),
+        ("job 12345678 done", "job <hex> done"),
+        ("job 1234567 done", "job <num> done"),
+        ("commit 0x1f2e3d4c pushed", "commit <hex> pushed"),
     ],
 )
 def test_mask_replaces_per_request_values(raw: str, masked: str) -> None:
