@@ -15,7 +15,15 @@ import numpy as np
 import psycopg
 import pytest
 from opentelemetry.metrics import Observation
-from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    MeterProvider,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Gauge,
@@ -148,6 +156,49 @@ def test_preferred_temporality_argument_overrides_the_setting(settings: Pgvector
     assert isinstance(exponential._preferred_aggregation[Histogram], ExponentialBucketHistogramAggregation)
 
 
+_C, _D = AggregationTemporality.CUMULATIVE, AggregationTemporality.DELTA
+
+
+# The OTLP exporters' presets (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE), written out:
+# UpDownCounters stay cumulative even under "delta" (their deltas would lose the current value).
+@pytest.mark.parametrize(("preset", "expected"), [
+    ("cumulative", {Counter: _C, UpDownCounter: _C, Histogram: _C, ObservableCounter: _C,
+                    ObservableUpDownCounter: _C, ObservableGauge: _C}),
+    ("delta", {Counter: _D, UpDownCounter: _C, Histogram: _D, ObservableCounter: _D,
+               ObservableUpDownCounter: _C, ObservableGauge: _C}),
+    ("lowmemory", {Counter: _D, UpDownCounter: _C, Histogram: _D, ObservableCounter: _C,
+                   ObservableUpDownCounter: _C, ObservableGauge: _C}),
+])
+def test_temporality_presets(
+    settings: PgvectorSettings, preset: str, expected: dict[type, AggregationTemporality]
+) -> None:
+    exporter = PgvectorMetricExporter(settings.model_copy(update={"metrics_temporality": preset}))
+    assert {kind: exporter._preferred_temporality[kind] for kind in expected} == expected
+
+
+def test_delta_preset_keeps_up_down_counters_cumulative(
+    settings: PgvectorSettings, conn: psycopg.Connection
+) -> None:
+    exporter = PgvectorMetricExporter(settings.model_copy(update={"metrics_temporality": "delta"}))
+    provider, _ = _pipeline(exporter)
+    meter = provider.get_meter("shop")
+    in_queue, served = meter.create_up_down_counter("in_queue"), meter.create_counter("served")
+    in_queue.add(5)
+    served.add(5)
+    provider.force_flush()
+    in_queue.add(-2)
+    served.add(2)
+    provider.force_flush()
+    provider.shutdown()
+    def points(name: str) -> list[tuple[float, str]]:
+        return conn.execute(
+            "SELECT value, temporality FROM otel_metric_points WHERE name = %s ORDER BY time", (name,)
+        ).fetchall()
+
+    assert points("in_queue")[:2] == [(5.0, "cumulative"), (3.0, "cumulative")]  # shutdown repeats 3.0
+    assert points("served") == [(5.0, "delta"), (2.0, "delta")]
+
+
 @pytest.mark.parametrize("temporality", ["cumulative", "delta"])
 def test_histogram_percentiles_match_numpy(settings: PgvectorSettings, temporality: str) -> None:
     rng = np.random.default_rng(5)
@@ -219,6 +270,42 @@ def test_sum_and_gauge_aggregations_and_rate_across_a_reset(settings: PgvectorSe
         assert query.metric_series("requests", HOUR_AGO, SOON, step, service="nobody") == []
         with pytest.raises(ValueError):
             query.metric_series("requests", HOUR_AGO, SOON, step, agg="median")  # type: ignore[arg-type]
+
+
+def test_rate_counts_the_first_point_of_a_series_that_started_before_since_only_as_a_baseline(
+    exporter: PgvectorMetricExporter, settings: PgvectorSettings
+) -> None:
+    from opentelemetry.sdk.metrics.export import Sum
+
+    since = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+    def ns(moment: dt.datetime) -> int:
+        return int(moment.timestamp()) * 10**9
+
+    def point(series: str, started: dt.datetime, minutes: int, value: float) -> NumberDataPoint:
+        return NumberDataPoint(attributes={"series": series}, start_time_unix_nano=ns(started),
+                               time_unix_nano=ns(since + dt.timedelta(minutes=minutes)), value=value)
+
+    points = [
+        # started an hour before the window: 40 before it, then 100 and 130 in it (30 counted)
+        point("old", since - dt.timedelta(hours=1), -10, 40.0),
+        point("old", since - dt.timedelta(hours=1), 10, 100.0),
+        point("old", since - dt.timedelta(hours=1), 20, 130.0),
+        # started exactly at since: all of it is in the window (5, then 4 more)
+        point("new", since, 10, 5.0),
+        point("new", since, 20, 9.0),
+    ]
+    metric = Metric(name="served", description=None, unit=None, data=Sum(
+        data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE, is_monotonic=True))
+    scope = ScopeMetrics(InstrumentationScope("x"), [metric], "")
+    data = MetricsData([ResourceMetrics(RESOURCE, [scope], "")])
+    assert exporter.export(data) is MetricExportResult.SUCCESS
+    hour = dt.timedelta(hours=1)
+    with TelemetryQuery(settings) as query:
+        (rate,) = query.metric_series("served", since, since + hour, hour, agg="rate")
+    assert rate.time == since
+    assert rate.value * 3600 == pytest.approx(30 + 9)
+    assert rate.points == 3  # the baseline of "old" is not a counted point
 
 
 def test_nan_nul_and_bad_points_do_not_lose_the_batch(
