@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -21,6 +22,29 @@ from opentelemetry_exporter_pgvector.db import partitions
 from opentelemetry_exporter_pgvector.db.database import Database
 
 DAY_NS = 86_400 * 10**9
+
+
+def _zone_on_another_date() -> str:
+    """A time zone whose local date differs from the UTC date now (UTC+14 in the afternoon
+    UTC, UTC-12 in the morning), so that dating partitions by local time shows."""
+    return "Etc/GMT-14" if dt.datetime.now(dt.timezone.utc).hour >= 12 else "Etc/GMT+12"
+
+
+@pytest.fixture(autouse=True, params=["UTC", "away"])
+def _time_zone(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every test here runs twice: with the process (``TZ``) and its sessions (``PGTZ``) in
+    UTC, and in a zone where the local date is another day. Partitions follow the UTC date."""
+    zone = "UTC" if request.param == "UTC" else _zone_on_another_date()
+    previous = os.environ.get("TZ")
+    monkeypatch.setenv("PGTZ", zone)
+    os.environ["TZ"] = zone
+    time.tzset()
+    yield zone
+    if previous is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = previous
+    time.tzset()
 
 
 def utc_today() -> dt.date:
@@ -134,6 +158,33 @@ def test_future_span_moves_into_its_new_partition(
         assert partition_of(conn, "future-2") == f"otel_spans_{future_day:%Y%m%d}"
     finally:
         exporter.shutdown()
+
+
+def test_rows_at_the_bounds_of_a_day_move_with_it(
+    settings: PgvectorSettings, schema: str, conn: psycopg.Connection
+) -> None:
+    """A day is [00:00, 24:00) UTC: a row at exactly midnight moves into that day's partition
+    when it is created (left in the default partition, it would make creating it fail for good),
+    one a microsecond earlier or at the next midnight stays in the default partition."""
+    day = utc_today() + dt.timedelta(days=30)
+    midnight_ns = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()) * 10**9
+    exporter = PgvectorSpanExporter(settings)
+    try:
+        spans = [span_at("at-midnight", midnight_ns), span_at("before-midnight", midnight_ns - 1000),
+                 span_at("next-midnight", midnight_ns + DAY_NS)]
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    assert {partition_of(conn, span.name) for span in spans} == {"otel_spans_default"}
+    parent = f"{schema}.otel_spans"
+    ensure = "SELECT otel_ensure_partition(%s::regclass, %s)"
+    assert conn.execute(ensure, (parent, day)).fetchone() == (True,)
+    assert partition_of(conn, "at-midnight") == f"otel_spans_{day:%Y%m%d}"
+    assert partition_of(conn, "before-midnight") == "otel_spans_default"
+    assert partition_of(conn, "next-midnight") == "otel_spans_default"
+    next_day = day + dt.timedelta(days=1)
+    assert conn.execute(ensure, (parent, next_day)).fetchone() == (True,)
+    assert partition_of(conn, "next-midnight") == f"otel_spans_{next_day:%Y%m%d}"
 
 
 def test_old_span_is_stored_in_default_partition(
