@@ -94,6 +94,22 @@ def test_structured_and_bytes_bodies_round_trip(provider: LoggerProvider, conn: 
     assert rows[4][1:3] == (None, None)
 
 
+def test_the_records_own_timestamp_is_its_time(provider: LoggerProvider, conn: psycopg.Connection) -> None:
+    """``time`` is when the event happened (the record's timestamp), ``observed_time`` when the SDK
+    saw it; a record without a timestamp takes the observed one (the data model's rule)."""
+    happened = 1_714_564_800_123_456_789  # 2024-05-01 12:00:00.123456789 UTC
+    observed = happened + 5 * 10**9 + 111
+    logger = provider.get_logger("events")
+    logger.emit(body="late", timestamp=happened, observed_timestamp=observed)
+    logger.emit(body="untimed", observed_timestamp=observed)
+    provider.force_flush()
+    rows = {body: times for body, *times in conn.execute(
+        "SELECT body, (extract(epoch FROM time) * 1e6)::bigint * 1000 + time_ns,"
+        " (extract(epoch FROM observed_time) * 1e6)::bigint FROM otel_logs"
+    )}
+    assert rows == {"late": [happened, observed // 1000], "untimed": [observed, observed // 1000]}
+
+
 def test_full_text_search_matches_word_stems(
     settings: PgvectorSettings, provider: LoggerProvider, app_logger: logging.Logger
 ) -> None:
