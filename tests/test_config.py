@@ -180,6 +180,15 @@ def test_pool_min_above_max_names_env_var(monkeypatch: pytest.MonkeyPatch) -> No
         PgvectorSettings()
 
 
+def test_initial_backoff_above_max_names_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match=ENV_PREFIX + "RETRY_INITIAL_BACKOFF"):
+        PgvectorSettings(retry_initial_backoff=2.0, retry_max_backoff=1.0)
+    assert PgvectorSettings(retry_initial_backoff=1.0, retry_max_backoff=1.0).retry_initial_backoff == 1.0
+    monkeypatch.setenv(ENV_PREFIX + "RETRY_INITIAL_BACKOFF", "5")
+    with pytest.raises(ConfigurationError, match=ENV_PREFIX + "RETRY_MAX_BACKOFF"):
+        PgvectorSettings()  # the default maximum is 1.0
+
+
 def test_configuration_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         PgvectorSettings(timeout=-1)
