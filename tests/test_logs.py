@@ -8,6 +8,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -20,9 +21,21 @@ from opentelemetry.sdk._logs.export import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from opentelemetry_exporter_pgvector import PgvectorLogExporter, PgvectorSettings
 from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10, where pytest depends on tomli
+    import tomli as tomllib
+
+# Records in the order they were logged: by time to the nanosecond (``time`` holds microseconds,
+# ``time_ns`` the rest), then, for records of one clock tick, in the order they were written
+# (``ctid``: each test's table is new and only appended to). ``time`` alone ties.
+IN_LOGGED_ORDER = "ORDER BY time, time_ns, ctid"
 
 
 def _handler(provider: LoggerProvider) -> LoggingHandler:
@@ -59,17 +72,19 @@ def test_logging_records_keep_trace_correlation_and_severity(
     app_logger.info("outside any span")
     provider.force_flush()
 
-    rows = conn.execute(
+    inside, outside = conn.execute(
         "SELECT body, severity_number, severity_text, otel_trace_id_hex(trace_id), span_id_hex, flags,"
-        " service_name, scope_name, attributes->>'code.function.name' FROM otel_logs_view ORDER BY time"
+        " service_name, scope_name, attributes->>'code.function.name' FROM otel_logs_view"
+        " ORDER BY body = 'outside any span'"  # two records, told apart by body, not by time
     ).fetchall()
-    assert rows[0][:6] == (
+    assert inside[:6] == (
         "payment slow for order 42", SeverityNumber.WARN.value, "WARN",
         f"{context.trace_id:032x}", f"{context.span_id:016x}", int(context.trace_flags),
     )
-    assert rows[0][6:] == ("checkout", "shop.checkout", "test_logging_records_keep_trace_correlation_and_severity")
+    function = "test_logging_records_keep_trace_correlation_and_severity"
+    assert inside[6:] == ("checkout", "shop.checkout", function)
     # Outside a span: the all-zero trace id (never NULL) and no span.
-    assert rows[1][:6] == ("outside any span", SeverityNumber.INFO.value, "INFO", "0" * 32, None, 0)
+    assert outside[:6] == ("outside any span", SeverityNumber.INFO.value, "INFO", "0" * 32, None, 0)
 
 
 def test_structured_and_bytes_bodies_round_trip(provider: LoggerProvider, conn: psycopg.Connection) -> None:
@@ -82,7 +97,9 @@ def test_structured_and_bytes_bodies_round_trip(provider: LoggerProvider, conn: 
     logger.emit(body=None)
     provider.force_flush()
 
-    rows = conn.execute("SELECT body_type, body, body_value, event_name, attributes FROM otel_logs ORDER BY time").fetchall()
+    rows = conn.execute(
+        "SELECT body_type, body, body_value, event_name, attributes FROM otel_logs " + IN_LOGGED_ORDER
+    ).fetchall()
     assert [row[0] for row in rows] == ["kvlist", "bytes", "array", "double", "empty"]
     kvlist = rows[0]
     assert kvlist[2] == {"order": {"id": 7, "items": ["a", "b"]}, "paid": True, "blob": base64.b64encode(b"\x00\xff").decode()}
@@ -166,7 +183,7 @@ def test_bad_values_are_sanitized_without_losing_the_batch(
     logger.emit(body="after")
     provider.force_flush()
 
-    rows = conn.execute("SELECT body, body_value, attributes FROM otel_logs ORDER BY time").fetchall()
+    rows = conn.execute("SELECT body, body_value, attributes FROM otel_logs " + IN_LOGGED_ORDER).fetchall()
     assert [row[0] for row in rows][:3] == ["before", "nul inside \ufffd surrogate", '{"nan":"Infinity","nul":"ab"}']
     assert rows[1][2] == {"nan": "NaN", "k": "v"}
     assert rows[3][0].endswith("...[truncated]") and len(rows[3][0]) == settings.max_value_length
@@ -285,14 +302,17 @@ def test_contract_entry_point_and_shutdown(settings: PgvectorSettings, caplog: p
 
 
 def test_supported_sdk_range_is_pinned_and_the_interface_matches() -> None:
-    """The log API is underscore-private: the package pins the SDK minor it is tested with."""
-    from importlib.metadata import requires, version
+    """The log API is underscore-private: pyproject.toml pins the SDK minor the package is
+    tested with, and the SDK installed here is in that range (read from the file, not from the
+    installed metadata, which an editable install of an older checkout would leave stale)."""
+    from importlib.metadata import version
 
     from opentelemetry.sdk._logs.export import LogRecordExporter
 
-    pins = [r for r in requires("opentelemetry-exporter-pgvector") or [] if r.startswith("opentelemetry-sdk")]
-    assert pins == ["opentelemetry-sdk<1.46,>=1.45"]
-    assert version("opentelemetry-sdk").startswith("1.45.")
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    (pin,) = [pin for pin in map(Requirement, project["dependencies"]) if pin.name == "opentelemetry-sdk"]
+    assert pin.specifier == SpecifierSet("<1.46,>=1.45")  # one minor release
+    assert pin.specifier.contains(version("opentelemetry-sdk"))
     assert issubclass(PgvectorLogExporter, LogRecordExporter)
     assert not PgvectorLogExporter.__abstractmethods__
 
@@ -306,7 +326,7 @@ def test_log_bodies_get_shapes_in_the_span_shape_dictionary(
     declines = [f"card declined for order {order} (request {request})" for order in (7, 88, 999)]
     _warn_as_payments(shaped, *declines, "")  # the last has no body text: no shape
 
-    keys = conn.execute("SELECT shape_key FROM otel_logs ORDER BY time").fetchall()
+    keys = conn.execute("SELECT shape_key FROM otel_logs " + IN_LOGGED_ORDER).fetchall()
     assert len(keys) == 4 and keys[3] == (None,)
     assert len({key for (key,) in keys[:3]}) == 1
     shape = conn.execute(
@@ -331,7 +351,7 @@ def test_records_with_and_without_a_shape_share_their_statements_pattern(
     _warn_as_payments(settings.model_copy(update={"embedding": "deferred"}),
                       reset.format("10.0.9.12:6380", "2024-06-11 08:30:00+02:00", 5), long_body.format(2))
 
-    shaped = conn.execute("SELECT shape_key IS NOT NULL FROM otel_logs ORDER BY time").fetchall()
+    shaped = conn.execute("SELECT shape_key IS NOT NULL FROM otel_logs " + IN_LOGGED_ORDER).fetchall()
     assert shaped == [(False,), (False,), (True,), (True,)]
     with TelemetryQuery(settings) as query:
         patterns = {pattern.pattern: pattern.count for pattern in query.log_patterns()}
