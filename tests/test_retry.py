@@ -4,6 +4,7 @@ retried end to end; and the backoff."""
 from __future__ import annotations
 
 import random
+import threading
 
 import psycopg
 import pytest
@@ -175,6 +176,17 @@ def test_sqlstate_is_found_through_wrapping_exceptions(conn: psycopg.Connection)
         raise DatabaseUnavailable("wrapped") from original
     except DatabaseUnavailable as wrapped:
         assert sqlstate_of(wrapped) == "40P01"
+
+
+def test_the_sqlstate_search_ends_on_a_cycle_of_causes() -> None:
+    """A chain of exceptions that loops (a cause set by hand) is walked once, not for ever."""
+    first, second = RuntimeError("first"), RuntimeError("second")
+    first.__cause__, second.__context__ = second, first
+    answer: list[str | None] = []
+    walker = threading.Thread(target=lambda: answer.append(sqlstate_of(first)), daemon=True)
+    walker.start()
+    walker.join(10)  # a liveness bound: the walk takes microseconds, the loop it guards never ends
+    assert answer == [None]
 
 
 def test_a_closed_database_is_never_retried() -> None:
