@@ -19,7 +19,7 @@ from opentelemetry_exporter_pgvector.convert.spans import SPAN_TABLE, SpanConver
 from opentelemetry_exporter_pgvector.convert.table import Column, TableRows, TableSpec
 from opentelemetry_exporter_pgvector.errors import SpoolError
 from opentelemetry_exporter_pgvector.write.spool import Spool, inspect_directory
-from opentelemetry_exporter_pgvector.write.spool_format import encode_batch
+from opentelemetry_exporter_pgvector.write.spool_format import encode_batch, scan_records
 
 ODD = TableSpec("odd_table", (Column("a", "int8"), Column("b", "bytea"), Column("c", "text"),
                               Column("d", "float8")))
@@ -244,4 +244,109 @@ def test_room_is_known_only_once_the_spool_has_taken_a_batch(tmp_path: Path) -> 
     size = spool.append(b"b" * 16, odd_batch(1, rows=250))
     assert 32 * 1024 < size <= 64 * 1024  # taken; a batch twice as large would not be
     assert not spool.has_room(1)
+
+
+def _several_segments(directory: Path) -> list[Path]:
+    """Twelve batches of 200 rows (about 25 KiB each) written by a process that has exited:
+    several segments of 128 KiB, oldest first."""
+    writer = Spool(directory, 1 << 20, 0)
+    for index in range(12):
+        writer.append(bytes([index]) * 16, odd_batch(index, rows=200))
+    writer.close()
+    segments = sorted(directory.glob("*.seg"))
+    assert len(segments) > 1
+    return segments
+
+
+def test_inspect_directory_counts_what_is_on_disk(tmp_path: Path) -> None:
+    segments = _several_segments(tmp_path)
+    (tmp_path / "0-junk.seg").write_bytes(b"junk")  # not a segment's name (and sorted first): ignored
+    (tmp_path / "notes.txt").write_text("not a segment")
+    stats = inspect_directory(tmp_path)
+    assert (stats.directory, stats.segments, stats.pending_batches, stats.pending_rows, stats.corrupt_records) == (
+        str(tmp_path), len(segments), 12, 12 * 200, 0)
+    assert stats.bytes == stats.peak_bytes == sum(path.stat().st_size for path in segments)
+    oldest_ns = min(int(path.name.split("-")[0]) for path in segments)  # segment names start with it
+    assert stats.oldest_age_seconds is not None
+    assert abs(stats.oldest_age_seconds - (time.time_ns() - oldest_ns) / 1e9) < 60
+
+
+def test_an_adopted_spool_counts_its_batches_rows_and_damage(tmp_path: Path) -> None:
+    segments = _several_segments(tmp_path)
+    for path in segments[:2]:  # the first record of the first two segments damaged
+        data = bytearray(path.read_bytes())
+        data[100] ^= 0xFF
+        path.write_bytes(bytes(data))
+    reader = Spool(tmp_path, 1 << 20, 0)
+    assert reader.adopt_orphans() == len(segments)
+    stats = reader.stats()
+    assert (stats.segments, stats.pending_batches, stats.pending_rows, stats.corrupt_records) == (
+        len(segments), 10, 10 * 200, 2)
+    assert len(drain(reader)) == 10
+    assert reader.stats().corrupt_records == 2  # counted when adopted, not again when read
+    reader.close()
+
+
+def test_replay_counters_and_pending_batches_are_exact(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20, 0)
+    for index in range(3):
+        spool.append(bytes([index]) * 16, odd_batch(index, rows=4))
+    first = spool.next_batch()
+    assert first is not None
+    with pytest.raises(RuntimeError, match="neither acked nor released"):
+        spool.next_batch()  # one batch out at a time
+    spool.release(first)  # its replay failed: it stays first in line
+    again = spool.next_batch()
+    assert again is not None and again.batch_id == first.batch_id
+    spool.ack(again, duplicate=True)  # found in the ledger
+    assert (spool.stats().pending_batches, spool.stats().pending_rows) == (2, 8)
+    for remaining in (1, 0):
+        batch = spool.next_batch()
+        assert batch is not None
+        spool.ack(batch)
+        assert (spool.stats().pending_batches, spool.stats().pending_rows) == (remaining, 4 * remaining)
+    stats = spool.stats()
+    assert (stats.replayed_batches, stats.duplicate_batches, stats.replayed_rows, stats.segments) == (2, 1, 8, 0)
+    # the replayed segment is gone; a batch appended now goes to a new one and is replayed too
+    spool.append(b"n" * 16, odd_batch(9))
+    assert [batch_id for batch_id, _ in drain(spool)] == [b"n" * 16]
+    spool.close()
+
+
+def test_each_damaged_region_of_a_live_segment_counts_once(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20, 0)
+    sizes = [spool.append(bytes([index]) * 16, odd_batch(index, rows=20)) for index in range(5)]
+    segment = next(tmp_path.glob("*.seg"))
+    data = bytearray(segment.read_bytes())
+    data[sizes[0] + 100] ^= 0xFF  # inside the second record
+    data[sum(sizes[:3]) + 100] ^= 0xFF  # inside the fourth
+    segment.write_bytes(bytes(data))
+    assert [batch_id[0] for batch_id, _ in drain(spool)] == [0, 2, 4]
+    assert spool.stats().corrupt_records == 2
+    spool.close()
+
+
+def test_a_stray_byte_and_a_tail_shorter_than_a_header_are_skipped(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20, 0)
+    sizes = [spool.append(bytes([index]) * 16, odd_batch(index)) for index in range(2)]
+    spool.close()
+    segment = next(tmp_path.glob("*.seg"))
+    data = segment.read_bytes()
+    # one stray byte before the second record, and a torn header of 5 bytes at the end
+    segment.write_bytes(data[:sizes[0]] + b"x" + data[sizes[0]:] + data[:5])
+    records = [(record.corrupt_before, record.rows) for record in scan_records(segment)]
+    assert records == [(0, 3), (1, 3), (1, 0)]  # the torn tail comes back empty, to be counted
+
+
+def test_replaying_an_older_segment_keeps_appending_to_the_active_one(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20, 0)
+    for index in range(12):
+        spool.append(bytes([index]) * 16, odd_batch(index, rows=200))
+    before = sorted(tmp_path.glob("*.seg"))
+    while sorted(tmp_path.glob("*.seg")) == before:  # replay the oldest segment
+        batch = spool.next_batch()
+        assert batch is not None
+        spool.ack(batch)
+    spool.append(b"n" * 16, odd_batch(99))  # small: it fits in the active segment
+    assert sorted(tmp_path.glob("*.seg")) == before[1:]
     spool.close()
