@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import MappingProxyType
 
 import psycopg
 import pytest
@@ -25,6 +26,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from opentelemetry_exporter_pgvector import PgvectorLogExporter, PgvectorSettings
+from opentelemetry_exporter_pgvector.convert.logs import body_columns
 from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
 
 try:
@@ -125,6 +127,30 @@ def test_the_records_own_timestamp_is_its_time(provider: LoggerProvider, conn: p
         " (extract(epoch FROM observed_time) * 1e6)::bigint FROM otel_logs"
     )}
     assert rows == {"late": [happened, observed // 1000], "untimed": [observed, observed // 1000]}
+
+
+class _Unusual:
+    def __str__(self) -> str:
+        return "unusual body"
+
+
+@pytest.mark.parametrize(("body", "columns"), [
+    ("text", ("string", "text", None)),
+    (True, ("bool", "true", None)),
+    (False, ("bool", "false", None)),
+    (42, ("int", "42", None)),
+    (2.5, ("double", "2.5", None)),
+    (float("nan"), ("double", "NaN", None)),
+    (float("-inf"), ("double", "-Infinity", None)),
+    (b"\x00\xff", ("bytes", "AP8=", None)),
+    ({"a": 1}, ("kvlist", '{"a":1}', b'\x01{"a":1}')),
+    (MappingProxyType({"a": 1}), ("kvlist", '{"a":1}', b'\x01{"a":1}')),
+    (["x", 1], ("array", '["x",1]', b'\x01["x",1]')),
+    (None, ("empty", None, None)),
+    (_Unusual(), ("string", "unusual body", None)),  # not an AnyValue: its text
+])
+def test_body_columns_keep_the_type_and_a_text_form(body: object, columns: tuple[object, ...]) -> None:
+    assert body_columns(body, 1000) == columns
 
 
 def test_full_text_search_matches_word_stems(
