@@ -15,10 +15,13 @@ from opentelemetry_exporter_pgvector.convert.shapes import (
     MAX_SHAPE_TEXT_LENGTH,
     SHAPE_ATTRIBUTES,
     ShapeBuilder,
+    log_shape_text,
     mask,
+    shape_key,
     shape_text,
 )
 from opentelemetry_exporter_pgvector.convert.values import TRUNCATION_MARK
+from opentelemetry_exporter_pgvector.db.known_keys import KnownKeys
 
 from shape_workload import SpanSpec, export_specs
 
@@ -60,6 +63,46 @@ def test_shape_text_keeps_what_carries_meaning() -> None:
         " | payments CLIENT INSERT payment | 504 postgresql | ERROR"
     )
     assert shape_text("web", "GET /", "SERVER", "ERROR", "upstream failed") == "web SERVER GET / | ERROR: upstream failed"
+
+
+@pytest.mark.parametrize(("components", "text"), [
+    # the exception's type or message alone still leads
+    ({"exception_type": "TimeoutError"}, "TimeoutError | web SERVER GET / | ERROR"),
+    ({"exception_message": "took 5000 ms"}, "took <num> ms | web SERVER GET / | ERROR"),
+    # integer status codes stay as they are, every other value is masked
+    ({"attributes": {"http.status_code": "504", "db.operation.name": 7}},
+     "web SERVER GET / | <num> <num> | ERROR"),
+    ({"attributes": {"http.response.status_code": 504}}, "web SERVER GET / | 504 | ERROR"),
+    ({"name": ""}, "web SERVER | ERROR"),
+])
+def test_shape_text_of_partial_components(components: dict[str, object], text: str) -> None:
+    arguments: dict[str, object] = {"service": "web", "name": "GET /", "kind": "SERVER", "status": "ERROR"}
+    assert shape_text(**{**arguments, **components}) == text  # type: ignore[arg-type]
+
+
+def test_log_shape_text_and_shape_keys() -> None:
+    assert log_shape_text("checkout", None, "order 17 paid") == "checkout LOG: order <num> paid"
+    assert log_shape_text("checkout", "WARN", "") == "checkout WARN:"
+    assert shape_key("m", "a \ud800 b") == shape_key("m", "a ? b")  # a lone surrogate does not raise
+    assert shape_key("m", "text") != shape_key("other model", "text")
+    builder = ShapeBuilder("all-MiniLM-L6-v2")
+    row = builder.shape(("svc", "op", "INTERNAL", "OK", None, None, None, (None,) * len(SHAPE_ATTRIBUTES)))
+    assert row[1:6] == ("span", "svc", "INTERNAL", "OK", "all-MiniLM-L6-v2")
+    assert row[0] == shape_key("all-MiniLM-L6-v2", row[6])
+
+
+def test_known_keys_keep_the_most_recently_used() -> None:
+    """Bounded memory (docs/reliability.md): at most 100,000 keys per table, the least recently
+    used forgotten first (forgetting one only costs a redundant insert)."""
+    known = KnownKeys(capacity=3)
+    known.add_all(["a", "b", "c"])
+    assert "a" in known  # used: now the most recent
+    known.add_all(["d"])
+    assert ("b" in known, len(known)) == (False, 3)
+    assert all(key in known for key in ("a", "c", "d"))
+    default = KnownKeys()
+    default.add_all(range(100_001))
+    assert len(default) == 100_000 and 0 not in default and 100_000 in default
 
 
 def test_unhashable_components_still_get_a_shape() -> None:
