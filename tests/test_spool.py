@@ -350,3 +350,81 @@ def test_replaying_an_older_segment_keeps_appending_to_the_active_one(tmp_path: 
     spool.append(b"n" * 16, odd_batch(99))  # small: it fits in the active segment
     assert sorted(tmp_path.glob("*.seg")) == before[1:]
     spool.close()
+
+
+def test_appends_are_counted_and_private(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20, 0)
+    for index in range(3):
+        spool.append(bytes([index]) * 16, odd_batch(index, rows=index + 1))
+    stats = spool.stats()
+    counts = (stats.spooled_batches, stats.spooled_rows, stats.pending_batches, stats.pending_rows)
+    assert counts == (3, 6, 3, 6)
+    assert stats.oldest_age_seconds is not None and stats.oldest_age_seconds >= 0
+    assert {path.stat().st_mode & 0o777 for path in tmp_path.glob("*.seg")} == {0o600}
+    spool.close()
+
+
+def test_dropping_for_room_counts_exactly_what_was_lost(tmp_path: Path) -> None:
+    """Dropped batches are the oldest not yet replayed, each counted once with its rows: a replayed
+    one is not lost, and one out for replay when its segment goes is counted by release()."""
+    rows = [100 + index % 3 * 20 for index in range(60)]  # 6-12 KiB each; the spool holds about 14
+    spool = Spool(tmp_path, 128 * 1024, 1.0)
+    for index in range(5):
+        spool.append(index.to_bytes(16, "big"), odd_batch(index, rows=rows[index]))
+    replayed = spool.next_batch()
+    assert replayed is not None
+    spool.ack(replayed)  # batch 0
+    out = spool.next_batch()  # batch 1, out for replay while the spool fills
+    assert out is not None
+    for index in range(5, 60):
+        spool.append(index.to_bytes(16, "big"), odd_batch(index, rows=rows[index]))
+    spool.release(out)  # its replay failed after its segment was dropped
+    stats = spool.stats()
+    kept = [int.from_bytes(batch_id, "big") for batch_id, _ in drain(spool)]
+    first_kept = 60 - len(kept)
+    assert kept == list(range(first_kept, 60))
+    counts = (stats.replayed_batches, stats.dropped_batches, stats.pending_batches)
+    assert counts == (1, first_kept - 1, len(kept))
+    assert stats.dropped_rows == sum(rows[1:first_kept])
+    assert stats.bytes <= 128 * 1024 and first_kept > 20  # several segments were dropped
+
+
+def test_a_batch_as_large_as_the_spool_fits_and_a_larger_one_is_refused(tmp_path: Path) -> None:
+    size = Spool(tmp_path / "probe", 1 << 20, 1.0).append(b"p" * 16, odd_batch(1))
+    alone = Spool(tmp_path / "alone", size, 1.0)
+    alone.append(b"p" * 16, odd_batch(1))
+    assert alone.stats().pending_batches == 1
+    alone.close()
+    spool = Spool(tmp_path / "exact", 2 * size, 1.0)
+    spool.append(b"a" * 16, odd_batch(1))
+    spool.append(b"b" * 16, odd_batch(1))  # exactly full: nothing dropped
+    assert (spool.stats().dropped_batches, spool.stats().pending_batches) == (0, 2)
+    with pytest.raises(SpoolError, match="exceeds the spool size"):
+        spool.append(b"c" * 16, odd_batch(1, rows=200))
+    spool.close()
+
+
+def test_fsync_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DLQ_FSYNC_INTERVAL=0: every append is on disk when it returns; otherwise sync() does it."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    eager = Spool(tmp_path / "eager", 1 << 20, 0)
+    eager.append(b"e" * 16, odd_batch(1))
+    assert len(synced) >= 2  # the segment and its directory
+    synced.clear()
+    lazy = Spool(tmp_path / "lazy", 1 << 20, 1.0)
+    lazy.append(b"l" * 16, odd_batch(1))
+    assert synced == []  # left to the replayer's periodic sync()
+    lazy.sync()
+    assert len(synced) >= 2
+    synced.clear()
+    lazy.sync()
+    assert synced == []  # nothing appended since
+    eager.close()
+    lazy.close()
