@@ -19,7 +19,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from opentelemetry_exporter_pgvector.convert.shapes import MASK_RULES, mask, mask_sql, postgres_regex
+from opentelemetry_exporter_pgvector.convert.shapes import (
+    MASK_RULES,
+    log_pattern_sql,
+    mask,
+    mask_sql,
+    postgres_regex,
+)
 
 # Log bodies and their masked text, written by hand.
 CORPUS = [
@@ -72,6 +78,15 @@ def _sql_masked(conn: psycopg.Connection, texts: list[str]) -> list[str]:
         sql.SQL(mask_sql("given.body"))
     )
     return [masked for (masked,) in conn.execute(query, (texts,)).fetchall()]
+
+
+def test_log_pattern_cuts_masks_and_strips_trailing_whitespace(conn: psycopg.Connection) -> None:
+    query = sql.SQL("SELECT {} FROM unnest(%s::text[]) WITH ORDINALITY AS given(body, n) ORDER BY n").format(
+        sql.SQL(log_pattern_sql("given.body"))
+    )
+    bodies = ["order 17 paid \t\r\n\x0b\x0c", "ends in XX", "x" * 600]
+    patterns = [pattern for (pattern,) in conn.execute(query, (bodies,)).fetchall()]
+    assert patterns == ["order <num> paid", "ends in XX", "x" * 486 + "...[truncated]"]
 
 
 def test_sql_masks_the_corpus_as_python_does(conn: psycopg.Connection) -> None:

@@ -74,6 +74,7 @@ def test_shape_text_keeps_what_carries_meaning() -> None:
      "web SERVER GET / | <num> <num> | ERROR"),
     ({"attributes": {"http.response.status_code": 504}}, "web SERVER GET / | 504 | ERROR"),
     ({"name": ""}, "web SERVER | ERROR"),
+    ({"attributes": {"http.route": ""}}, "web SERVER GET / | ERROR"),  # nothing left to show
 ])
 def test_shape_text_of_partial_components(components: dict[str, object], text: str) -> None:
     arguments: dict[str, object] = {"service": "web", "name": "GET /", "kind": "SERVER", "status": "ERROR"}
@@ -85,10 +86,13 @@ def test_log_shape_text_and_shape_keys() -> None:
     assert log_shape_text("checkout", "WARN", "") == "checkout WARN:"
     assert shape_key("m", "a \ud800 b") == shape_key("m", "a ? b")  # a lone surrogate does not raise
     assert shape_key("m", "text") != shape_key("other model", "text")
+    # keys are stored: the same text must keep its key from one release to the next
+    assert shape_key("all-MiniLM-L6-v2", "web SERVER GET / | ERROR") == -4735734994875392222
     builder = ShapeBuilder("all-MiniLM-L6-v2")
-    row = builder.shape(("svc", "op", "INTERNAL", "OK", None, None, None, (None,) * len(SHAPE_ATTRIBUTES)))
-    assert row[1:6] == ("span", "svc", "INTERNAL", "OK", "all-MiniLM-L6-v2")
-    assert row[0] == shape_key("all-MiniLM-L6-v2", row[6])
+    row = builder.shape(("svc", "op", "INTERNAL", "ERROR", "upstream failed", None, None,
+                         (None,) * len(SHAPE_ATTRIBUTES)))
+    assert row == (4549364719254920085, "span", "svc", "INTERNAL", "ERROR", "all-MiniLM-L6-v2",
+                   "svc INTERNAL op | ERROR: upstream failed")
 
 
 def test_known_keys_keep_the_most_recently_used() -> None:
