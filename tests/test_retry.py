@@ -198,6 +198,12 @@ def test_a_closed_database_is_never_retried() -> None:
 def test_programming_errors_are_not_retried() -> None:
     assert classify(ValueError("bug")) is Action.FAIL
     assert classify(TypeError("bug")) is Action.FAIL
+    assert classify(psycopg.ProgrammingError("no SQLSTATE")) is Action.FAIL
+
+
+def test_a_driver_interface_error_without_sqlstate_is_retried() -> None:
+    """Client side, no SQLSTATE: retried, unlike other psycopg errors without one (above)."""
+    assert classify(psycopg.InterfaceError("connection already closed")) is Action.RETRY
 
 
 def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
