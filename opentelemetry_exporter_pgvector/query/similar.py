@@ -231,7 +231,7 @@ def similar_logs(
     service: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
-) -> list[SimilarLog]:
+) -> Rows[SimilarLog]:
     """The ``k`` log-body shapes nearest ``text`` (or ``vector``) with records in ``[since, until)``,
     most similar first: "log lines like this one", whatever their exact wording.
 

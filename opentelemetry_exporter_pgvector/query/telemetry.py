@@ -169,7 +169,7 @@ class TelemetryQuery:
         service: str | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
-    ) -> list[SimilarLog]:
+    ) -> Rows[SimilarLog]:
         """The log-body shapes nearest ``text`` or ``vector``, with their record counts and an example;
         see ``query/similar.py``. Needs the shapes embedded, as :meth:`similar_spans` does."""
         from .similar import similar_logs
