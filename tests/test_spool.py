@@ -261,6 +261,7 @@ def _several_segments(directory: Path) -> list[Path]:
 def test_inspect_directory_counts_what_is_on_disk(tmp_path: Path) -> None:
     segments = _several_segments(tmp_path)
     (tmp_path / "0-junk.seg").write_bytes(b"junk")  # not a segment's name (and sorted first): ignored
+    (tmp_path / "x-1-2-3.seg").write_bytes(b"junk")  # nor is one whose time is not a number
     (tmp_path / "notes.txt").write_text("not a segment")
     stats = inspect_directory(tmp_path)
     assert (stats.directory, stats.segments, stats.pending_batches, stats.pending_rows, stats.corrupt_records) == (
@@ -269,6 +270,14 @@ def test_inspect_directory_counts_what_is_on_disk(tmp_path: Path) -> None:
     oldest_ns = min(int(path.name.split("-")[0]) for path in segments)  # segment names start with it
     assert stats.oldest_age_seconds is not None
     assert abs(stats.oldest_age_seconds - (time.time_ns() - oldest_ns) / 1e9) < 60
+    # the age is the oldest segment's, wherever it sorts: make the first one an hour older
+    first = segments[0]
+    created, rest = first.name.split("-", 1)
+    first.rename(first.with_name(f"{int(created) - 3600 * 10**9:020d}-{rest}"))
+    age = inspect_directory(tmp_path).oldest_age_seconds
+    assert age is not None and 3600 <= age < 3600 + 60
+    missing = inspect_directory(tmp_path / "missing")
+    assert (missing.segments, missing.bytes, missing.oldest_age_seconds) == (0, 0, None)
 
 
 def test_an_adopted_spool_counts_its_batches_rows_and_damage(tmp_path: Path) -> None:
@@ -277,11 +286,13 @@ def test_an_adopted_spool_counts_its_batches_rows_and_damage(tmp_path: Path) -> 
         data = bytearray(path.read_bytes())
         data[100] ^= 0xFF
         path.write_bytes(bytes(data))
+    assert inspect_directory(tmp_path).corrupt_records == 2
     reader = Spool(tmp_path, 1 << 20, 0)
     assert reader.adopt_orphans() == len(segments)
     stats = reader.stats()
     assert (stats.segments, stats.pending_batches, stats.pending_rows, stats.corrupt_records) == (
         len(segments), 10, 10 * 200, 2)
+    assert stats.bytes == stats.peak_bytes == sum(path.stat().st_size for path in segments)
     assert len(drain(reader)) == 10
     assert reader.stats().corrupt_records == 2  # counted when adopted, not again when read
     reader.close()
@@ -401,6 +412,7 @@ def test_a_batch_as_large_as_the_spool_fits_and_a_larger_one_is_refused(tmp_path
     assert (spool.stats().dropped_batches, spool.stats().pending_batches) == (0, 2)
     with pytest.raises(SpoolError, match="exceeds the spool size"):
         spool.append(b"c" * 16, odd_batch(1, rows=200))
+    assert (spool.stats().dropped_batches, spool.stats().dropped_rows) == (1, 200)
     spool.close()
 
 
@@ -418,7 +430,10 @@ def test_fsync_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     eager.append(b"e" * 16, odd_batch(1))
     assert len(synced) >= 2  # the segment and its directory
     synced.clear()
+    (tmp_path / "lazy").mkdir()
     lazy = Spool(tmp_path / "lazy", 1 << 20, 1.0)
+    lazy.sync()
+    assert synced == []  # nothing appended yet
     lazy.append(b"l" * 16, odd_batch(1))
     assert synced == []  # left to the replayer's periodic sync()
     lazy.sync()
@@ -428,3 +443,46 @@ def test_fsync_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert synced == []  # nothing appended since
     eager.close()
     lazy.close()
+
+
+def test_adoption_of_several_dead_processes_and_of_nothing(tmp_path: Path) -> None:
+    assert Spool(tmp_path / "missing", 1 << 20, 0).adopt_orphans() == 0  # no directory yet
+    for name in ("first", "second"):
+        writer = Spool(tmp_path, 1 << 20, 0)
+        writer.append(name.encode().ljust(16), odd_batch(1))
+        writer.close()
+    reader = Spool(tmp_path, 1 << 20, 0)
+    assert reader.adopt_orphans() == 2  # one segment of each
+    assert reader.adopt_orphans() == 0  # already ours
+    assert sorted(batch_id.strip() for batch_id, _ in drain(reader)) == [b"first", b"second"]
+    reader.close()
+
+
+def test_the_spool_directory_and_lock_are_private_and_created_with_parents(tmp_path: Path) -> None:
+    directory = tmp_path / "state" / "spool"
+    spool = Spool(directory, 1 << 20, 0)
+    assert (spool.stats().bytes, spool.stats().peak_bytes) == (0, 0)
+    spool.append(b"a" * 16, odd_batch(1))
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert {path.stat().st_mode & 0o777 for path in directory.glob("owner-*.lock")} == {0o600}
+    assert spool.stats().peak_bytes == spool.stats().bytes
+    spool.close()
+
+
+def test_segments_are_an_eighth_of_the_spool(tmp_path: Path) -> None:
+    """docs/reliability.md: segment size DLQ_MAX_BYTES / 8 (between 64 KiB and 16 MiB)."""
+    spool = Spool(tmp_path, 8 << 20, 1.0)
+    sizes = [spool.append(bytes([index % 256]) * 16, odd_batch(index, rows=200)) for index in range(60)]
+    first = sorted(tmp_path.glob("*.seg"))[0].stat().st_size
+    assert (1 << 20) - max(sizes) < first <= 1 << 20
+    spool.close()
+
+
+def test_a_spool_that_cannot_be_written_raises_and_counts(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the spool directory should go")
+    spool = Spool(blocker / "spool", 1 << 20, 0)
+    for attempt in (1, 2):
+        with pytest.raises(SpoolError, match="could not spool a batch to"):
+            spool.append(b"a" * 16, odd_batch(1))
+        assert spool.stats().failed_appends == attempt
