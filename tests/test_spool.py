@@ -370,7 +370,8 @@ def test_appends_are_counted_and_private(tmp_path: Path) -> None:
     stats = spool.stats()
     counts = (stats.spooled_batches, stats.spooled_rows, stats.pending_batches, stats.pending_rows)
     assert counts == (3, 6, 3, 6)
-    assert stats.oldest_age_seconds is not None and stats.oldest_age_seconds >= 0
+    assert stats.oldest_age_seconds is not None and 0 <= stats.oldest_age_seconds < 600  # seconds, not ns
+    assert stats.directory == str(tmp_path)
     assert {path.stat().st_mode & 0o777 for path in tmp_path.glob("*.seg")} == {0o600}
     spool.close()
 
