@@ -30,11 +30,11 @@ from typing import TypeVar
 from psycopg import sql
 
 from ..config import PgvectorSettings
+from ..convert.dead_letters import DEAD_LETTER_TABLE
 from ..db.database import Database
 from ..db.retention import RetentionReport, apply_retention, retention_policy
 from ..db.timeouts import bound_transaction
 from ..forksafe import reset_after_fork
-from .poison import DEAD_LETTER_TABLE
 from .writer import LEDGER_TABLE
 
 logger = logging.getLogger(__name__)

@@ -23,25 +23,13 @@ from typing import Any
 import orjson
 import psycopg
 
-from ..convert.table import Column, Row, TableRows, TableSpec
+from ..convert.dead_letters import NIL_BATCH_ID
+from ..convert.table import Row, TableRows, TableSpec
 from ..convert.values import clean_text, to_jsonb
 from .retry import Action, classify, is_refusal, sqlstate_of
 from .spool_format import materialized_rows
 
-DEAD_LETTER_TABLE = TableSpec(
-    name="otel_dead_letters",
-    columns=(
-        Column("batch_id", "uuid"),
-        Column("table_name", "text"),
-        Column("sqlstate", "text"),
-        Column("error", "text"),
-        Column("content", "jsonb"),
-        Column("raw", "bytea"),
-    ),
-)
-
 _PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
-_NO_BATCH = bytes(16)
 
 
 @dataclass(frozen=True)
@@ -129,7 +117,7 @@ def dead_letter_rows(batch_id: bytes | None, rejected: Sequence[Rejected], max_l
         pairs = zip(item.table.columns, item.row, strict=False)
         content = {column.name: readable_value(value, column.type) for column, value in pairs}
         yield (
-            batch_id or _NO_BATCH,
+            batch_id or NIL_BATCH_ID,
             item.table.name,
             item.sqlstate,
             clean_text(item.error, max_length),

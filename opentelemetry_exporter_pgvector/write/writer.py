@@ -16,11 +16,12 @@ from collections.abc import Hashable, Sequence
 import psycopg
 from psycopg import sql
 
+from ..convert.dead_letters import DEAD_LETTER_TABLE
 from ..convert.table import Row, TableRows, TableSpec
 from ..db.database import Database
 from ..db.known_keys import KnownKeys
 from .copy import copy_rows, copy_statement
-from .poison import DEAD_LETTER_TABLE, Rejected, dead_letter_rows, isolate
+from .poison import Rejected, dead_letter_rows, isolate
 
 LEDGER_TABLE = "otel_batches"
 
