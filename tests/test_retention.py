@@ -27,7 +27,7 @@ from telemetry_rows import (
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.cli.main import cli
-from opentelemetry_exporter_pgvector.cli.storage_commands import format_bytes
+from opentelemetry_exporter_pgvector.cli.render import human_bytes
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.db import retention
 from opentelemetry_exporter_pgvector.db.database import Database
@@ -363,9 +363,10 @@ def test_exporters_apply_retention_in_the_background(
 # --- otel-pgvector retention ----------------------------------------------------------------------------
 
 
-def test_format_bytes() -> None:
-    assert [format_bytes(n) for n in (0, 1023, 8192, 1536 * 1024, 3 * 1024**3, 5 * 1024**4)] == [
-        "0 B", "1023 B", "8.0 kB", "1.5 MB", "3.0 GB", "5.0 TB"
+def test_human_bytes() -> None:
+    """Binary multiples with their IEC names (the retention and stats tables use them)."""
+    assert [human_bytes(n) for n in (0, 1023, 8192, 1536 * 1024, 3 * 1024**3, 5 * 1024**4)] == [
+        "0 B", "1023 B", "8.0 KiB", "1.5 MiB", "3.0 GiB", "5.0 TiB"
     ]
 
 
@@ -391,11 +392,11 @@ def test_cli_retention_dry_run_then_drop(
             day = days_ago(offset, today)
             name = partition(table, day)
             key = (SIGNAL_OF[table], name, day.isoformat(), str(offset + EXTRA_ROWS[table]))
-            expected[key] = f"{format_bytes(sizes[name])} would drop"
+            expected[key] = f"{human_bytes(sizes[name])} would drop"
     assert rows == expected
     assert lines[11] == (
         f"total: would drop 6 partitions, {12 + 20 + 13 + 21 + 14 + 22} rows, "
-        f"{format_bytes(sum(sizes.values()))}"
+        f"{human_bytes(sum(sizes.values()))}"
     )
     assert lines[12:] == [
         f"{table}_default holds 2 rows older than the retention: they stay (retention never deletes rows; "

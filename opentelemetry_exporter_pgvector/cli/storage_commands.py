@@ -11,17 +11,7 @@ import click
 from ..db.database import Database
 from .outcome import CommandFailed
 from .params import DURATION, settings_of
-from .render import clock, render_table
-
-
-def format_bytes(count: int) -> str:
-    """``8192`` as ``8.0 kB``: binary multiples, as pg_size_pretty shows them."""
-    size = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1024:
-            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"
+from .render import clock, human_bytes, render_table
 
 
 def _keep(keep: dt.timedelta | None) -> str:
@@ -64,14 +54,14 @@ def retention(ctx: click.Context, keep: dt.timedelta | None, signal: str | None,
         click.echo(
             render_table(
                 ("signal", "partition", "day", "rows", "bytes", "action"),
-                [(p.signal, p.partition, p.day.isoformat(), p.rows, format_bytes(p.bytes), p.outcome)
+                [(p.signal, p.partition, p.day.isoformat(), p.rows, human_bytes(p.bytes), p.outcome)
                  for p in report.partitions],
             )
         )
     verb = "would drop" if dry_run else "dropped"
     click.echo(
         f"total: {verb} {report.dropped_partitions} partitions, {report.dropped_rows} rows, "
-        f"{format_bytes(report.dropped_bytes)}" if report.partitions else "nothing to drop"
+        f"{human_bytes(report.dropped_bytes)}" if report.partitions else "nothing to drop"
     )
     for applied in report.signals:
         if applied.default_rows_expired:
@@ -100,12 +90,12 @@ def stats(ctx: click.Context, exact: bool) -> None:
     rows: list[tuple[str, str, str, str]] = []
     for table in report.tables:
         rows.append(
-            (table.name, "", _rows_text(table.rows, table.rows_estimated), format_bytes(table.bytes))
+            (table.name, "", _rows_text(table.rows, table.rows_estimated), human_bytes(table.bytes))
         )
-        rows.extend(("", p.name, _rows_text(p.rows, p.rows_estimated), format_bytes(p.bytes))
+        rows.extend(("", p.name, _rows_text(p.rows, p.rows_estimated), human_bytes(p.bytes))
                     for p in table.partitions)
     click.echo(render_table(("table", "partition", "rows", "bytes"), rows))
-    click.echo(f"total: {format_bytes(report.bytes)}")
+    click.echo(f"total: {human_bytes(report.bytes)}")
     if any(table.rows_estimated for table in report.tables):
         click.echo("~: the planner's estimate; --exact counts")
     click.echo()
