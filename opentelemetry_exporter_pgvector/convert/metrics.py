@@ -41,8 +41,8 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 from .converter import RecordConverter
-from .limits import indexed_field, unix_nanos, with_originals
-from .scope import IdentityCache, ResourceColumns, ScopeColumns
+from .limits import MAX_UNIX_NANOS, indexed_field, unix_nanos, with_originals
+from .scope import ResourceColumns, ScopeColumns
 from .table import Column, Row, TableRows, TableSpec, pg_timestamp
 from .values import (
     EMPTY_JSONB_ARRAY,
@@ -106,8 +106,16 @@ class MetricColumns:
     originals: Mapping[str, Any]  # what the columns changed (a cut name), kept in each point's attributes
 
 
+@dataclass(frozen=True)
+class UnconvertibleMetric:
+    """A metric whose shared columns could not be computed: each of its points fails with ``error``."""
+
+    name: Any
+    error: Exception
+
+
 # What RowStream converts: one data point with everything it inherits from above.
-_PointItem = tuple[ResourceColumns, ScopeColumns, Metric, Any]
+_PointItem = tuple[ResourceColumns, ScopeColumns, "MetricColumns | UnconvertibleMetric", Any]
 
 
 def _metric_columns(metric: Metric, max_length: int) -> MetricColumns:
@@ -176,7 +184,10 @@ def _point_values(point: Any, originals: dict[str, Any]) -> _PointValues:
     Values a double cannot hold are recorded in ``originals`` (see :func:`_double`).
     """
     if isinstance(point, NumberDataPoint):
-        return (_double(point.value, "value", originals), *_NOT_A_HISTOGRAM)
+        try:
+            return (float(point.value), *_NOT_A_HISTOGRAM)
+        except OverflowError:
+            return (_double(point.value, "value", originals), *_NOT_A_HISTOGRAM)
     if not isinstance(point, (HistogramDataPoint, ExponentialHistogramDataPoint)):
         raise TypeError(f"unknown data point type {type(point).__name__}")
     count = point.count
@@ -219,36 +230,33 @@ class MetricConverter(RecordConverter[_PointItem]):
 
     def __init__(self, max_value_length: int) -> None:
         super().__init__(max_value_length)  # data points have no shapes
-        self._metrics: IdentityCache[Metric, MetricColumns] = IdentityCache(64)
-
-    def _columns_of(self, metric: Metric) -> MetricColumns:
-        """What the points of ``metric`` share, computed once per metric (its points come together)."""
-        columns = self._metrics.get(metric)
-        if columns is None:
-            columns = _metric_columns(metric, self._max)
-            self._metrics.put(metric, columns)
-        return columns
 
     def convert(self, item: _PointItem, shapes: dict[int, Row] | None = None) -> Row:
         """The row of one data point, from what it inherits and its own values.
 
-        ``shapes`` is unused: points have none. Pure apart from the resource/scope and metric
-        caches. A point without a usable time is timed now, as a span without a start is.
+        ``shapes`` is unused: points have none. Pure apart from the resource/scope cache. A
+        point without a usable time is timed now, as a span without a start is.
         """
-        resource, scope, of_metric, point = item
-        metric = self._columns_of(of_metric)
+        resource, scope, metric, point = item
+        if isinstance(metric, UnconvertibleMetric):
+            raise metric.error
         max_length = self._max
-        originals = dict(metric.originals)  # values changed to fit a column, kept in the attributes
+        originals: dict[str, Any] = {}  # values changed to fit a column, kept in the attributes
         (value, count, total, minimum, maximum, zero_count, scale, positive_offset, negative_offset, flags,
          bounds, buckets, positive, negative) = _point_values(point, originals)
         attributes = attribute_mapping(point.attributes)
-        timestamp = unix_nanos(point.time_unix_nano, "time_unix_nano", originals)
-        if timestamp is None:
-            timestamp = time.time_ns()
-        start = unix_nanos(point.start_time_unix_nano, "start_time_unix_nano", originals)
+        timestamp = point.time_unix_nano
+        start = point.start_time_unix_nano
+        # ints in range nearly always (gauges have no start); any other takes the slow path
+        if not (type(timestamp) is int and 0 <= timestamp <= MAX_UNIX_NANOS
+                and (start is None or (type(start) is int and 0 <= start <= MAX_UNIX_NANOS))):
+            timestamp = unix_nanos(timestamp, "time_unix_nano", originals)
+            start = unix_nanos(start, "start_time_unix_nano", originals)
+            if timestamp is None:
+                timestamp = time.time_ns()
+        if originals or metric.originals:
+            attributes = with_originals(attributes, {**metric.originals, **originals})
         exemplars = point.exemplars
-        if originals:
-            attributes = with_originals(attributes, originals)
         return (
             pg_timestamp(timestamp),
             pg_timestamp(start) if start else None,
@@ -283,21 +291,30 @@ class MetricConverter(RecordConverter[_PointItem]):
         )
 
     def _points(self, data: MetricsData) -> Iterator[_PointItem]:
-        """Each data point of ``data`` with what it inherits from its resource, scope and metric."""
+        """Each data point of ``data`` with what it inherits from its resource, scope and metric.
+
+        A metric whose columns cannot be computed still yields its points, marked: each then
+        becomes a dead letter, as any point that cannot be converted.
+        """
         for resource_metrics in data.resource_metrics:
             resource = self._scopes.resource(resource_metrics.resource)
             for scope_metrics in resource_metrics.scope_metrics:
                 scope = self._scopes.scope(scope_metrics.scope)
                 for metric in scope_metrics.metrics:
+                    columns: MetricColumns | UnconvertibleMetric
+                    try:
+                        columns = _metric_columns(metric, self._max)
+                    except Exception as error:  # noqa: BLE001 - raised again by each point's convert()
+                        columns = UnconvertibleMetric(getattr(metric, "name", "?"), error)
                     for point in metric.data.data_points:
-                        yield resource, scope, metric, point
+                        yield resource, scope, columns, point
 
     def convert_batch(self, data: MetricsData) -> list[TableRows]:
         """The rows of one collection: points (converted while COPY streams them) and resources."""
         return self._batch_parts(self._points(data), (entry.resource for entry in data.resource_metrics))
 
     def _describe(self, item: _PointItem) -> str:
-        return f"a data point of metric {bounded_repr(getattr(item[2], 'name', '?'))}"
+        return f"a data point of metric {bounded_repr(item[2].name)}"
 
 
 def point_count(data: MetricsData) -> int:

@@ -64,7 +64,7 @@ class ScopeColumns:
     schema_url: str | None
 
 
-class IdentityCache(Generic[_Key, _Value]):
+class _IdentityCache(Generic[_Key, _Value]):
     """A small bounded cache keyed by object identity (oldest evicted first) that keeps its keys alive."""
 
     def __init__(self, capacity: int) -> None:
@@ -88,8 +88,8 @@ class ScopeCache:
 
     def __init__(self, max_length: int, capacity: int = 256) -> None:
         self._max_length = max_length
-        self._resources: IdentityCache[Resource, ResourceColumns] = IdentityCache(capacity)
-        self._scopes: IdentityCache[InstrumentationScope, ScopeColumns] = IdentityCache(capacity)
+        self._resources: _IdentityCache[Resource, ResourceColumns] = _IdentityCache(capacity)
+        self._scopes: _IdentityCache[InstrumentationScope, ScopeColumns] = _IdentityCache(capacity)
         self._no_scope = ScopeColumns(None, None, None, None)
 
     def resource(self, resource: Resource) -> ResourceColumns:
