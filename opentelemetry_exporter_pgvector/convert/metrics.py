@@ -107,7 +107,7 @@ class MetricColumns:
 
 
 @dataclass(frozen=True)
-class UnconvertibleMetric:
+class _UnconvertibleMetric:
     """A metric whose shared columns could not be computed: each of its points fails with ``error``."""
 
     name: Any
@@ -115,7 +115,7 @@ class UnconvertibleMetric:
 
 
 # What RowStream converts: one data point with everything it inherits from above.
-_PointItem = tuple[ResourceColumns, ScopeColumns, "MetricColumns | UnconvertibleMetric", Any]
+_PointItem = tuple[ResourceColumns, ScopeColumns, "MetricColumns | _UnconvertibleMetric", Any]
 
 
 def _metric_columns(metric: Metric, max_length: int) -> MetricColumns:
@@ -238,7 +238,7 @@ class MetricConverter(RecordConverter[_PointItem]):
         point without a usable time is timed now, as a span without a start is.
         """
         resource, scope, metric, point = item
-        if isinstance(metric, UnconvertibleMetric):
+        if isinstance(metric, _UnconvertibleMetric):
             raise metric.error
         max_length = self._max
         originals: dict[str, Any] = {}  # values changed to fit a column, kept in the attributes
@@ -301,11 +301,11 @@ class MetricConverter(RecordConverter[_PointItem]):
             for scope_metrics in resource_metrics.scope_metrics:
                 scope = self._scopes.scope(scope_metrics.scope)
                 for metric in scope_metrics.metrics:
-                    columns: MetricColumns | UnconvertibleMetric
+                    columns: MetricColumns | _UnconvertibleMetric
                     try:
                         columns = _metric_columns(metric, self._max)
                     except Exception as error:  # noqa: BLE001 - raised again by each point's convert()
-                        columns = UnconvertibleMetric(getattr(metric, "name", "?"), error)
+                        columns = _UnconvertibleMetric(getattr(metric, "name", "?"), error)
                     for point in metric.data.data_points:
                         yield resource, scope, columns, point
 
