@@ -9,9 +9,10 @@ time, and two replays of one batch racing each other serialize on the ledger's p
 from __future__ import annotations
 
 import functools
+import itertools
 import time
 import uuid
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 
 import psycopg
 from psycopg import sql
@@ -136,8 +137,12 @@ class TelemetryWriter:
     ) -> None:
         if part.insert_if_absent:
             stored_keys.append(self._insert_if_absent(conn, part, rows))  # type: ignore[arg-type]
-        else:
-            copy_rows(conn, self._copy_statement(part.table), part.table, rows)  # type: ignore[arg-type]
+            return
+        remaining: Iterator[Row] = iter(rows)  # type: ignore[arg-type]
+        first = next(remaining, None)
+        if first is None:  # an empty part (no dead letters, most batches) costs no statement
+            return
+        copy_rows(conn, self._copy_statement(part.table), part.table, itertools.chain((first,), remaining))
 
     def _insert_if_absent(
         self, conn: psycopg.Connection, part: TableRows, rows: Sequence[Row]
