@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -63,32 +64,28 @@ def parse_time(text: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
-class Duration(click.ParamType):  # type: ignore[type-arg]
-    """A positive duration: ``30s``, ``15m``, ``1h``, ``7d``, ``2w``."""
+class _Parsed(click.ParamType):  # type: ignore[type-arg]
+    """A parameter read by one of the parsers above, whose usage errors click then reports with
+    the option's name; a value already of the parsed type (a default) passes through."""
 
-    name = "duration"
+    def __init__(self, name: str, parse: Callable[[str], Any], parsed: type) -> None:
+        self.name = name
+        self._parse = parse
+        self._parsed = parsed
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.timedelta:
-        if isinstance(value, dt.timedelta):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, self._parsed):
             return value
         try:
-            return parse_duration(str(value))
+            return self._parse(str(value))
         except click.BadParameter as error:
             self.fail(error.message, param, ctx)
 
 
-class Time(click.ParamType):  # type: ignore[type-arg]
-    """A moment: an age before now (``15m``, ``2h``, ``7d``) or an ISO 8601 time."""
-
-    name = "time"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.datetime:
-        if isinstance(value, dt.datetime):
-            return value
-        try:
-            return parse_time(str(value))
-        except click.BadParameter as error:
-            self.fail(error.message, param, ctx)
+# A positive duration: ``30s``, ``15m``, ``1h``, ``7d``, ``2w``.
+DURATION = _Parsed("duration", parse_duration, dt.timedelta)
+# A moment: an age before now (``15m``, ``2h``, ``7d``) or an ISO 8601 time.
+TIME = _Parsed("time", parse_time, dt.datetime)
 
 
 class SpanDuration(click.ParamType):  # type: ignore[type-arg]
@@ -138,8 +135,6 @@ class Attribute(click.ParamType):  # type: ignore[type-arg]
         return key.strip(), typed_value(text)
 
 
-DURATION = Duration()
-TIME = Time()
 SPAN_DURATION = SpanDuration()
 ATTRIBUTE = Attribute()
 # Rows a listing shows; a bound keeps a typo (``--limit 10000000``) from flooding the terminal.
