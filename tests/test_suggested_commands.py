@@ -170,10 +170,10 @@ def test_the_slow_trace_links_its_metric_points(demo_data: DemoData) -> None:
     shown = _invoke(demo_data.env, ["trace", demo_data.slow_trace_id])
     assert shown.exit_code == 0, shown.output
     metrics = shown.stdout.split("\nmetrics\n", 1)[1].splitlines()
-    linked = [line for line in metrics if line.endswith("linked")]
-    assert {re.split(" {2,}", line)[2] for line in linked} == {  # time, service, metric
-        "http.server.request.duration", "db.client.operation.duration"
-    }
+    linked = {re.split(" {2,}", line)[2] for line in metrics if line.endswith("linked")}  # time, service, metric
+    # The order counter keeps one exemplar, picked at random among all orders by the SDK's
+    # reservoir, so it may or may not be the slow request's; the durations always are.
+    assert linked - {"shop.orders"} == {"http.server.request.duration", "db.client.operation.duration"}
 
 
 @pytest.mark.parametrize(
