@@ -56,6 +56,44 @@ def test_opens_after_threshold_then_half_opens_with_one_probe() -> None:
     assert counters.short_circuited == 3
 
 
+def test_every_outage_is_counted_and_named_once_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """Two outages: the counters add up, each warning names the breaker, the last error and,
+    when ``on_close`` says what waits, that note (no note, no dangling separator)."""
+    clock = Clock()
+    quiet = CircuitBreaker(1, 1.0, name="db-a", clock=clock)
+    noted = CircuitBreaker(1, 1.0, name="db-b", on_close=lambda: "3 batches spooled", clock=clock)
+    with caplog.at_level(logging.WARNING, logger="opentelemetry_exporter_pgvector.write.breaker"):
+        for outage in range(2):
+            for breaker in (quiet, noted):
+                breaker.record_failure(ConnectionError(f"refused #{outage}"))
+            clock.now += 1.0
+            for breaker in (quiet, noted):
+                assert breaker.allow()
+                breaker.record_success()
+    assert [(s.opened, s.closed, s.probes) for s in (quiet.stats(), noted.stats())] == [(2, 2, 2)] * 2
+    assert [record.getMessage() for record in caplog.records] == [
+        f"circuit breaker for {name} {event}"
+        for outage in range(2)
+        for event, names in (
+            (f"open after 1 consecutive failed batches: spooling to disk, probing again every 1.0 s"
+             f" (last error: refused #{outage})", ("db-a", "db-b")),
+            ("closed: the database accepts writes again", ("db-a",)),
+            ("closed: the database accepts writes again; 3 batches spooled", ("db-b",)),
+        )
+        for name in names
+    ]
+
+
+def test_an_opening_without_an_error_names_none(caplog: pytest.LogCaptureFixture) -> None:
+    breaker = CircuitBreaker(1, 2.5, clock=Clock())
+    with caplog.at_level(logging.WARNING, logger="opentelemetry_exporter_pgvector.write.breaker"):
+        breaker.record_failure()
+    assert [record.getMessage() for record in caplog.records] == [
+        "circuit breaker for database open after 1 consecutive failed batches: spooling to disk,"
+        " probing again every 2.5 s"
+    ]
+
+
 def test_a_probe_that_never_reports_back_expires() -> None:
     clock = Clock()
     breaker = CircuitBreaker(1, 1.0, probe_timeout=3.0, clock=clock)

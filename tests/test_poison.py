@@ -14,7 +14,7 @@ from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.convert.spans import signed_span_id
 from opentelemetry_exporter_pgvector.convert.table import Column, TableRows, TableSpec
 from opentelemetry_exporter_pgvector.db.database import acquire
-from opentelemetry_exporter_pgvector.write.delivery import Delivery, Outcome
+from opentelemetry_exporter_pgvector.write.delivery import Delivery, Outcome, replay_spooled
 
 
 def test_duplicate_span_in_the_middle_of_a_batch(settings: PgvectorSettings, conn: psycopg.Connection) -> None:
@@ -87,6 +87,39 @@ def test_rows_a_trigger_refuses_with_a_class_the_table_does_not_know(
     assert rejected == ["triggered-15", "triggered-25", "triggered-5"]
     stored = {name for (name,) in conn.execute("SELECT name FROM otel_spans WHERE name LIKE 'triggered-%'")}
     assert stored == {span.name for span in spans} - set(rejected)
+
+
+def test_a_table_that_refuses_every_write_keeps_the_batch_whole(
+    settings: PgvectorSettings, conn: psycopg.Connection
+) -> None:
+    """A statement trigger refuses even an empty COPY: the table, not a row, is at fault, so
+    no row is dead-lettered; the batch is spooled whole and lands once the table takes rows."""
+    exporter = PgvectorSpanExporter(settings)
+    spans = make_spans(12, "closed")
+    try:
+        assert exporter.export(make_spans(1, "warmup")) is SpanExportResult.SUCCESS  # migrated
+        conn.execute("""
+            CREATE FUNCTION refuse_all() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'spans are closed for maintenance'; END $$;
+            CREATE TRIGGER refuse_all BEFORE INSERT ON otel_spans
+                FOR EACH STATEMENT EXECUTE FUNCTION refuse_all();
+        """)
+        assert exporter.export(spans) is SpanExportResult.SUCCESS  # spooled durably
+        refused = exporter.delivery.stats()
+    finally:
+        exporter.shutdown()
+    assert (refused.spool.spooled_batches, refused.rejected_rows) == (1, 0)
+    assert conn.execute("SELECT count(*) FROM otel_dead_letters").fetchone() == (0,)
+    conn.execute("DROP TRIGGER refuse_all ON otel_spans")
+    database = acquire(settings)
+    try:
+        replayed = replay_spooled(database)
+    finally:
+        database.release()
+    assert (replayed.replayed_batches, replayed.set_aside_batches, replayed.left_batches) == (1, 0, 0)
+    stored = [span_id for (span_id,) in conn.execute(
+        "SELECT span_id FROM otel_spans WHERE name LIKE 'closed-%' ORDER BY span_id")]
+    assert stored == span_ids(spans)
 
 
 def test_a_value_the_wire_cannot_carry_costs_only_its_row(
