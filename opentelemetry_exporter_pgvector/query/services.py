@@ -22,14 +22,13 @@ from .traces import TraceFilters, TraceSummary, find_traces, time_window
 
 ErrorGrouping = Literal["exception_type", "name", "service", "shape"]
 RedGrouping = Literal["service", "operation"]
-ENTRY_KINDS = ("SERVER", "CONSUMER")
 DEFAULT_ERROR_WINDOW = dt.timedelta(hours=24)
 EXAMPLES = 3
 
 _ERROR_KEYS: dict[str, str] = {
     # a span marked ERROR without an exception event is grouped by its status message
-    "exception_type": "coalesce(s.exception_type,"
-    " '(no exception) ' || left(coalesce(s.status_message, s.name), 80))",
+    # (otel_error_key, migration 0009, which the Grafana Overview groups by too)
+    "exception_type": "otel_error_key(s.exception_type, s.status_message, s.name)",
     "name": "s.service_name || ' ' || s.name",
     "service": "s.service_name",
     "shape": "coalesce(sh.text, '(no shape) ' || s.service_name || ' ' || s.name)",
@@ -143,30 +142,9 @@ def red(
     width = step if step is not None else until - since
     if width <= dt.timedelta(0):
         raise QueryError("step must be positive")
-    # the kinds as literals, so the planner matches the partial index otel_spans_entry_red
-    # (migration 0008) in a generic plan too, where a parameter could be anything
-    entry = sql.SQL("kind IN ({})").format(sql.SQL(", ").join(sql.Literal(kind) for kind in ENTRY_KINDS))
-    conditions = [entry, sql.SQL("start_time >= %s"), sql.SQL("start_time < %s")]
-    params: list[Any] = [since, until]
-    if service is not None:
-        conditions.append(sql.SQL("service_name = %s"))
-        params.append(service)
-    operation = sql.SQL("name" if by == "operation" else "NULL::text")
-    statement = sql.SQL(
-        "SELECT date_bin(%s, start_time, %s) AS time, service_name, {operation} AS operation,"
-        " count(*) AS requests, count(*) FILTER (WHERE status_code = 'ERROR') AS errors,"
-        " count(*) / extract(epoch FROM %s::interval)::float8 AS rate_per_second,"
-        " (count(*) FILTER (WHERE status_code = 'ERROR'))::float8 / count(*) AS error_rate,"
-        " percentile_cont(0.50) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p50_ms,"
-        " percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p95_ms,"
-        " percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p99_ms"
-        " FROM {spans} WHERE {conditions} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-    ).format(
-        operation=operation,
-        spans=database.qualified("otel_spans"),
-        conditions=sql.SQL(" AND ").join(conditions),
-    )
-    return fetch_all(Fetch(statement, [width, since, width, *params], RedBucket))
+    # the definition lives in SQL (migration 0009), shared with the Grafana dashboards
+    statement = sql.SQL("SELECT * FROM {}(%s, %s, %s, %s, %s)").format(database.qualified("otel_red"))
+    return fetch_all(Fetch(statement, [since, until, width, by == "operation", service], RedBucket))
 
 
 @dataclass(frozen=True)
@@ -180,15 +158,6 @@ class ServiceEdge:
     p95_ms: float | None
 
 
-# A CLIENT span with no child in another service calls something that does not trace itself
-# (a database, a cache, a third-party API): named by the first of these attributes it has.
-_PEER = (
-    "coalesce(c.attributes ->> 'peer.service', c.attributes ->> 'db.system.name',"
-    " c.attributes ->> 'db.system', c.attributes ->> 'rpc.service', c.attributes ->> 'server.address',"
-    " c.attributes ->> 'messaging.system')"
-)
-
-
 def service_map(
     database: Database, since: dt.datetime | None = None, until: dt.datetime | None = None
 ) -> Plan[Rows[ServiceEdge]]:
@@ -196,22 +165,6 @@ def service_map(
     another service is a call from that service (its duration and status are the call's);
     a CLIENT span no other service answered is a call to the dependency it names."""
     since, until = time_window(since, until)
-    spans = database.qualified("otel_spans")
-    statement = sql.SQL(
-        "WITH window_spans AS (SELECT trace_id, span_id, parent_span_id, service_name, kind, status_code,"
-        "  duration_ns, attributes FROM {spans} WHERE start_time >= %s AND start_time < %s),"
-        " crossing AS (SELECT p.service_name AS caller, c.service_name AS callee, c.status_code,"
-        "  c.duration_ns, p.span_id AS parent_id, p.trace_id"
-        "  FROM window_spans c JOIN window_spans p"
-        "  ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id AND p.service_name <> c.service_name),"
-        " dependencies AS (SELECT c.service_name AS caller, " + _PEER + " AS callee, c.status_code,"
-        "  c.duration_ns FROM window_spans c WHERE c.kind = 'CLIENT' AND NOT EXISTS ("
-        "  SELECT 1 FROM crossing x WHERE x.trace_id = c.trace_id AND x.parent_id = c.span_id))"
-        " SELECT caller, callee, count(*) AS calls, count(*) FILTER (WHERE status_code = 'ERROR') AS errors,"
-        "  percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p95_ms"
-        " FROM (SELECT caller, callee, status_code, duration_ns FROM crossing"
-        "  UNION ALL SELECT caller, callee, status_code, duration_ns FROM dependencies"
-        "  WHERE callee IS NOT NULL)"
-        "  AS calls GROUP BY caller, callee ORDER BY caller, callee"
-    ).format(spans=spans)
+    # the definition lives in SQL (migration 0009), shared with the Grafana service map
+    statement = sql.SQL("SELECT * FROM {}(%s, %s)").format(database.qualified("otel_service_map"))
     return fetch_all(Fetch(statement, [since, until], ServiceEdge))
