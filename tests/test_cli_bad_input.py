@@ -143,6 +143,9 @@ CASES: list[tuple[list[str], int]] = [
     (["demo", "--requests", "-1"], 2),
     (["demo", "--requests", "garbage"], 2),
     (["embed", "--batch-size", "0"], 2),
+    (["db", "grant-readonly", ""], 2),
+    (["db", "grant-readonly", "a" * 64], 2),
+    (["db", "grant-readonly", "postgres"], 2),  # a superuser cannot be made read-only
     (["no-such-command"], 2),
     (["logs", "--no-such-option"], 2),
 ]

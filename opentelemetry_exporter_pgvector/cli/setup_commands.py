@@ -23,6 +23,7 @@ from ..db.embedded import (
     stop_embedded_server,
 )
 from ..db.embedded_access import TcpListener
+from ..db.roles import grant_read_only
 from ..errors import ConfigurationError
 from ..extras import missing_extra_message
 from .outcome import NOT_DONE, CommandFailed, NotInstalled
@@ -155,6 +156,43 @@ def db_psql(ctx: click.Context, psql_args: tuple[str, ...]) -> None:
                    "editing (apt install postgresql-client for that)", err=True)
     sys.stdout.flush()
     os.execve(program, [str(program), "--dbname", make_conninfo("", **params), *psql_args], env)
+
+
+# Grafana's PostgreSQL datasource knows these TLS modes; libpq's default (prefer) is not one.
+_GRAFANA_SSLMODES = ("disable", "require", "verify-ca", "verify-full")
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+@db.command("grant-readonly")
+@click.argument("role")
+@click.pass_context
+def db_grant_readonly(ctx: click.Context, role: str) -> None:
+    """Create ROLE, or update it, as a login that may only read the schema's telemetry (SELECT,
+    read-only transactions), with a new password; print the settings of Grafana's datasource
+    for it as KEY=VALUE lines, for docker run --env-file (docs/grafana.md)."""
+    settings = settings_of(ctx)
+    database = Database(settings)
+    database.migrate()  # the grants cover every table, so they must all exist first
+    dsn = _dsn(settings, socket=False)
+    with database.connect() as conn:
+        password = grant_read_only(conn, settings.db_schema, role)
+    params = conninfo_to_dict(dsn)
+    host = str(params.get("host") or "")
+    if not host or host.startswith("/"):
+        click.echo(f"otel-pgvector: role {role} may read schema {settings.db_schema}, but the server has no "
+                   "TCP address for Grafana: start it with otel-pgvector db start --port N", err=True)
+        host = ""
+    sslmode = str(params.get("sslmode") or "")
+    if sslmode not in _GRAFANA_SSLMODES:
+        sslmode = "disable" if not host or host in _LOOPBACK else "require"
+    values = {
+        "GRAFANA_PGVECTOR_HOST": f"{host}:{params.get('port') or 5432}" if host else "",
+        "GRAFANA_PGVECTOR_DATABASE": str(params.get("dbname") or "postgres"),
+        "GRAFANA_PGVECTOR_USER": role,
+        "GRAFANA_PGVECTOR_PASSWORD": password,
+        "GRAFANA_PGVECTOR_SSLMODE": sslmode,
+    }
+    click.echo("".join(f"{key}={value}\n" for key, value in values.items()), nl=False)
 
 
 def _embedded_dir(ctx: click.Context) -> Path:
