@@ -45,8 +45,9 @@ OTEL_PGVECTOR = Path(sys.executable).parent / "otel-pgvector"
 # Commands that start, stop or exec on the embedded server: the documents' sequences of them run
 # as written, each on a server of their own, in tests/test_embedded_lifecycle.py.
 _LIFECYCLE = re.compile(r"^db (start|stop|status|psql)\b")
-# An otel-pgvector invocation inside a shell line: it ends at a comment, `;`, `&`, `|` or `)`.
-_INVOCATION = re.compile(r"""otel-pgvector((?:[ \t]+(?:"[^"]*"|'[^']*'|[^\s"'#;&|)]+))*)""")
+# An otel-pgvector invocation inside a shell line: it ends at a comment, `;`, `&`, `|`, `)` or an
+# output redirection (`> grafana.env`; `<trace id>` is a placeholder, not a redirection).
+_INVOCATION = re.compile(r"""otel-pgvector((?:[ \t]+(?:"[^"]*"|'[^']*'|[^\s"'#;&|)>][^\s"'#;&|)]*))*)""")
 
 
 def _blocks(language: str) -> Iterator[tuple[str, str]]:
@@ -280,4 +281,4 @@ def test_every_document_is_searched() -> None:
     commands = _documented_commands()
     assert "demo" in commands and "trace <trace id>" in commands and "embed --follow" in commands
     documents = {name for name, _ in _documented_statements()}
-    assert documents == {"README.md", "docs/retention.md", "docs/schema.md"}
+    assert documents == {"README.md", "docs/grafana.md", "docs/retention.md", "docs/schema.md"}
