@@ -512,3 +512,18 @@ def test_the_documented_setup_runs_as_written(
         assert len(settings["GRAFANA_PGVECTOR_PASSWORD"]) >= 32
     finally:
         assert _cli(env, "db", "stop").returncode == 0
+
+
+def test_a_role_that_can_write_is_not_made_read_only(server_dsn: str, schema: str) -> None:
+    """A member of pg_write_all_data would keep writing whatever SELECT it is granted."""
+    role = f"writer_{os.getpid()}"
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE pg_write_all_data").format(sql.Identifier(role)))
+    try:
+        args = ["--dsn", server_dsn, "--schema", schema, "db", "grant-readonly", role]
+        refused = CliRunner().invoke(cli, args)
+        assert refused.exit_code == 2
+        assert f"role {role!r} can already write" in refused.stderr and "pg_write_all_data" in refused.stderr
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -25,9 +25,10 @@ def grant_read_only(conn: psycopg.Connection, schema: str, role: str) -> str:
     """Create ``role`` (or take the existing one) as a read-only login on ``schema``, give it a
     new generated password and return that password; the caller shows it once.
 
-    A role that could already write (a superuser, the caller itself, the schema's owner) is
-    refused: granting SELECT would not make it read-only, and the dashboards' SQL would run
-    with all its rights. The password reaches the server as a SCRAM verifier, never in clear.
+    A role that could already write is refused: a superuser, the caller itself, the schema's
+    owner or a member of it, a member of ``pg_write_all_data``. Granting SELECT would not make
+    it read-only, and the dashboards' SQL would run with all its rights. The password reaches
+    the server as a SCRAM verifier, never in clear.
     """
     if not role or len(role.encode()) > 63:
         raise ConfigurationError(f"a role name must have 1 to 63 bytes, got {role!r}")
@@ -35,16 +36,20 @@ def grant_read_only(conn: psycopg.Connection, schema: str, role: str) -> str:
     verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
     name, namespace = sql.Identifier(role), sql.Identifier(schema)
     with conn.transaction():
+        # the owner's rights come with membership of the owner (in PostgreSQL 15, public is
+        # owned by pg_database_owner, whose member is the database's owner)
         found = conn.execute(
             "SELECT r.rolsuper OR r.rolname = current_user"
-            " OR r.oid = (SELECT nspowner FROM pg_namespace WHERE nspname = %s)"
+            " OR pg_has_role(r.oid, (SELECT nspowner FROM pg_namespace WHERE nspname = %s), 'USAGE')"
+            " OR pg_has_role(r.oid, 'pg_write_all_data', 'USAGE')"
             " FROM pg_roles r WHERE r.rolname = %s",
             (schema, role),
         ).fetchone()
         if found is not None and found[0]:
             raise ConfigurationError(
-                f"role {role!r} can already write (a superuser, this connection's role or the owner of "
-                f"schema {schema!r}): name a new role for read-only access"
+                f"role {role!r} can already write (a superuser, this connection's role, the owner of "
+                f"schema {schema!r} or a member of it or of pg_write_all_data): name a new role for "
+                "read-only access"
             )
         if found is None:
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(name))
