@@ -35,6 +35,8 @@ from test_suggested_commands import DemoData, demo_data  # noqa: F401 (a fixture
 from opentelemetry_exporter_pgvector.cli.main import cli
 from opentelemetry_exporter_pgvector.convert.shapes import log_pattern_sql
 from opentelemetry_exporter_pgvector.db.migrations import available_migrations
+from opentelemetry_exporter_pgvector.db.roles import grant_read_only
+from opentelemetry_exporter_pgvector.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVISIONING = ROOT / "grafana" / "provisioning"
@@ -527,3 +529,20 @@ def test_a_role_that_can_write_is_not_made_read_only(server_dsn: str, schema: st
     finally:
         with psycopg.connect(server_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_a_role_that_may_not_grant_gets_one_line_saying_so(server_dsn: str, schema: str) -> None:
+    """Run as a role without CREATEROLE (SET ROLE: the socket admits only the server's OS user)."""
+    limited = f"limited_{os.getpid()}"
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(limited)))
+        try:
+            conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(limited)))
+            expected = (r"^could not make role 'reader_x' a reader of schema .*: "
+                        r"permission denied to create role; connect as a role with CREATEROLE")
+            with pytest.raises(ConfigurationError, match=expected):
+                grant_read_only(conn, schema, "reader_x")
+        finally:
+            conn.execute("RESET ROLE")
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(limited)))
+        assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'reader_x'").fetchone() is None

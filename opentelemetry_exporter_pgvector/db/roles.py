@@ -34,7 +34,6 @@ def grant_read_only(conn: psycopg.Connection, schema: str, role: str) -> str:
         raise ConfigurationError(f"a role name must have 1 to 63 bytes, got {role!r}")
     password = secrets.token_urlsafe(24)
     verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
-    name, namespace = sql.Identifier(role), sql.Identifier(schema)
     with conn.transaction():
         # the owner's rights come with membership of the owner (in PostgreSQL 15, public is
         # owned by pg_database_owner, whose member is the database's owner)
@@ -51,22 +50,35 @@ def grant_read_only(conn: psycopg.Connection, schema: str, role: str) -> str:
                 f"schema {schema!r} or a member of it or of pg_write_all_data): name a new role for "
                 "read-only access"
             )
-        if found is None:
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(name))
-        for statement in (
-            sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(name, sql.Literal(verifier)),
-            sql.SQL("ALTER ROLE {} SET search_path = {}").format(name, _search_path(schema)),
-            sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(name),
-            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(namespace, name),
-            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(namespace, name),
-            # tables the connected role creates later (daily partitions, a later migration's tables)
-            sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(
-                namespace, name
-            ),
-        ):
-            conn.execute(statement)
+        try:
+            _grant(conn, role, schema, verifier, create=found is None)
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise ConfigurationError(
+                f"could not make role {role!r} a reader of schema {schema!r}: "
+                f"{error.diag.message_primary}; "
+                "connect as a role with CREATEROLE that owns the schema (--dsn)"
+            ) from None
     logger.info("role %s may read schema %s", role, schema)
     return password
+
+
+def _grant(conn: psycopg.Connection, role: str, schema: str, verifier: str, create: bool) -> None:
+    """The statements of :func:`grant_read_only`, in its transaction."""
+    name, namespace = sql.Identifier(role), sql.Identifier(schema)
+    if create:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(name))
+    for statement in (
+        sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(name, sql.Literal(verifier)),
+        sql.SQL("ALTER ROLE {} SET search_path = {}").format(name, _search_path(schema)),
+        sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(name),
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(namespace, name),
+        sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(namespace, name),
+        # tables the connected role creates later (daily partitions, a later migration's tables)
+        sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(
+            namespace, name
+        ),
+    ):
+        conn.execute(statement)
 
 
 def _search_path(schema: str) -> sql.Composable:
