@@ -32,6 +32,7 @@ from psycopg import sql
 from test_embedded_lifecycle import _cli, _free_port, data_dir, env, needs_proc  # noqa: F401 (fixtures)
 from test_suggested_commands import DemoData, demo_data  # noqa: F401 (a fixture)
 
+from opentelemetry_exporter_pgvector import PgvectorSettings, TelemetryQuery
 from opentelemetry_exporter_pgvector.cli.main import cli
 from opentelemetry_exporter_pgvector.convert.shapes import log_pattern_sql
 from opentelemetry_exporter_pgvector.db.migrations import available_migrations
@@ -546,3 +547,34 @@ def test_a_role_that_may_not_grant_gets_one_line_saying_so(server_dsn: str, sche
             conn.execute("RESET ROLE")
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(limited)))
         assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'reader_x'").fetchone() is None
+
+
+def _panel_sql(title: str) -> str:
+    """The SQL of the one panel titled ``title`` (with a single query) among the dashboards."""
+    (text,) = [target["rawSql"] for path in DASHBOARDS for panel in _panels(_load(path))
+               if panel["title"] == title for target in panel["targets"]]
+    return text
+
+
+def test_the_dashboards_answer_what_the_query_layer_answers(
+    reader: Reader, demo_data: DemoData, server_dsn: str  # noqa: F811 (a fixture)
+) -> None:
+    """The panels that mirror a TelemetryQuery call give its answer on the same data and window:
+    one definition, whether it is read from Grafana or from Python."""
+    since, until = reader.base.since, reader.base.until
+
+    def panel(title: str) -> set[tuple[Any, ...]]:
+        boards = [_load(path) for path in DASHBOARDS]
+        (board,) = [board for board in boards if any(shown["title"] == title for shown in _panels(board))]
+        values = {**_variable_values(board, reader, demo_data), "search": ""}  # every record, as the query
+        _, _, rows = _rows(reader, _panel_sql(title), Request(since, until, "1m", values))
+        width = 3 if title == "Services" else 2
+        return {tuple(row[:width]) for row in rows}
+
+    with TelemetryQuery(PgvectorSettings(dsn=server_dsn, schema=demo_data.schema, embedding="off")) as query:
+        red = {(row.service_name, row.requests, row.errors) for row in query.red(since=since, until=until)}
+        errors = {(group.key, group.count) for group in query.errors(since=since, until=until)}
+        patterns = {(pattern.pattern, pattern.count) for pattern in query.log_patterns(since=since)}
+    assert panel("Services") == red and red
+    assert panel("Recent errors") == errors and errors
+    assert panel("Log patterns") == patterns and len(patterns) > 3
