@@ -20,6 +20,7 @@ finalizer runs, and opens a pool of its own.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -114,11 +115,29 @@ class Database:
             return connected.result(max(0.0, timeout))
         except FutureTimeout:
             connected.add_done_callback(_close_late_connection)
-            raise DatabaseUnavailable(
-                f"database {self.settings.redacted_dsn} unavailable: no connection within {timeout:.2f} s"
-            ) from None
+            raise DatabaseUnavailable(self._no_connection_within(timeout)) from None
         except psycopg.OperationalError as error:
             raise DatabaseUnavailable(self._describe(error)) from None
+
+    async def connect_async(self, timeout: float | None = None) -> psycopg.AsyncConnection:
+        """:meth:`connect` for asyncio (``AsyncTelemetryQuery.health``): the same bound and errors.
+
+        Resolving the DSN may start the embedded server, a blocking step: it runs off the event
+        loop. The connect itself is a coroutine, cancelled (and its connection closed) past
+        ``timeout``.
+        """
+        timeout = self.settings.timeout if timeout is None else timeout
+        conninfo = await asyncio.to_thread(self.conninfo)
+        connecting = psycopg.AsyncConnection.connect(conninfo, connect_timeout=max(2, math.ceil(timeout)))
+        try:
+            return await asyncio.wait_for(connecting, max(0.0, timeout))
+        except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11 on
+            raise DatabaseUnavailable(self._no_connection_within(timeout)) from None
+        except psycopg.OperationalError as error:
+            raise DatabaseUnavailable(self._describe(error)) from None
+
+    def _no_connection_within(self, timeout: float) -> str:
+        return f"database {self.settings.redacted_dsn} unavailable: no connection within {timeout:.2f} s"
 
     def migrate(self) -> list[str]:
         """Apply pending migrations and create the partitions around today; return the migrations

@@ -31,7 +31,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -157,7 +157,7 @@ SELECT c.relname::text, b.expr = 'DEFAULT',
   FROM pg_inherits i
   JOIN pg_class c ON c.oid = i.inhrelid
  CROSS JOIN LATERAL (SELECT pg_get_expr(c.relpartbound, c.oid) AS expr) b
- WHERE i.inhparent = to_regclass(%s)
+ WHERE i.inhparent = to_regclass(format('%%I.%%I', %s::text, %s::text))
 """
 
 
@@ -168,9 +168,19 @@ def list_partitions(conn: psycopg.Connection, schema: str, table: str) -> list[P
     ``otel_ensure_partition`` gives, so retention never mistakes a partition someone made by
     hand for one of ours. An absent table has no partitions.
     """
-    parent = sql.Identifier(schema, table).as_string(conn)
+    return read_partitions(table, conn.execute(*partitions_statement(schema, table)).fetchall())
+
+
+def partitions_statement(schema: str, table: str) -> tuple[sql.SQL, tuple[str, str]]:
+    """The catalog query of :func:`list_partitions`, for callers that run it their own way
+    (the read side's plans, sync or async); :func:`read_partitions` reads its rows."""
+    return sql.SQL(_PARTITIONS), (schema, table)
+
+
+def read_partitions(table: str, rows: Iterable[tuple[Any, ...]]) -> list[Partition]:
+    """The rows of :func:`partitions_statement` as :class:`Partition` s, in :func:`list_partitions`' order."""
     partitions = []
-    for name, is_default, lower, upper, size, reltuples in conn.execute(_PARTITIONS, (parent,)):
+    for name, is_default, lower, upper, size, reltuples in rows:
         lower = lower.astimezone(dt.timezone.utc) if lower is not None else None
         upper = upper.astimezone(dt.timezone.utc) if upper is not None else None
         daily = (
@@ -191,10 +201,15 @@ def count_rows(
 ) -> int:
     """Rows of ``schema.relation`` (a scan), or only those whose column is before a time:
     ``older_than=(column, time)``."""
-    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, relation))
-    params: tuple[dt.datetime, ...] = ()
-    if older_than is not None:
-        query = sql.SQL("{} WHERE {} < %s").format(query, sql.Identifier(older_than[0]))
-        params = (older_than[1],)
-    row = conn.execute(query, params).fetchone()
+    row = conn.execute(*count_statement(schema, relation, older_than)).fetchone()
     return int(row[0]) if row else 0
+
+
+def count_statement(
+    schema: str, relation: str, older_than: tuple[str, dt.datetime] | None = None
+) -> tuple[sql.Composed, tuple[dt.datetime, ...]]:
+    """The query of :func:`count_rows` and its parameters; its one row is the count."""
+    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, relation))
+    if older_than is None:
+        return query, ()
+    return sql.SQL("{} WHERE {} < %s").format(query, sql.Identifier(older_than[0])), (older_than[1],)
