@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 from click.testing import CliRunner
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
@@ -18,6 +19,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from trace_factory import TRACE_C, export, span
 
 from opentelemetry_exporter_pgvector import (
     PgvectorLogExporter,
@@ -26,6 +28,7 @@ from opentelemetry_exporter_pgvector import (
     PgvectorSpanExporter,
 )
 from opentelemetry_exporter_pgvector.cli.main import cli
+from opentelemetry_exporter_pgvector.errors import NotFound
 from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "instrumented_app.py"
@@ -66,6 +69,23 @@ def test_trace_context_returns_spans_logs_and_metrics(settings: PgvectorSettings
     assert {entry.trace_id for entry in context.logs} == {trace_id}
     assert [(point.name, point.count, point.linked) for point in context.metrics] == [("http.server.duration", 1, True)]
     assert (missing.spans, missing.logs, missing.metrics) == ([], [], [])
+
+
+def test_trace_context_spans_are_get_traces_tree(settings: PgvectorSettings) -> None:
+    """One tree for both: a span whose parent is not stored hangs under the root, marked."""
+    export(settings, [span(TRACE_C, 11, None, "frontend", "GET /", 0, 10),
+                      span(TRACE_C, 13, 12, "payments", "charge", 2, 3),  # its parent 12 never came
+                      span(TRACE_C, 14, 11, "checkout", "order", 1, 5)])
+    trace_id = f"{TRACE_C:032x}"
+    with TelemetryQuery(settings) as query:
+        context = query.trace_context(trace_id)
+        trace = query.get_trace(trace_id)
+        missing = query.trace_context("f" * 32)
+    assert context.spans == trace.spans and context.as_trace() == trace
+    assert [(s.name, s.depth, s.orphan) for s in context.spans] == [
+        ("GET /", 0, False), ("order", 1, False), ("charge", 1, True)]
+    with pytest.raises(NotFound, match=r"no spans of trace f{32} are stored"):
+        missing.as_trace()
 
 
 def test_cli_shows_trace_logs_and_metrics(settings: PgvectorSettings) -> None:

@@ -1,7 +1,8 @@
 """Commands about traces: find them, show one as a waterfall, compare two.
 
-They only render what ``TelemetryQuery.find_traces``, ``get_trace``, ``trace_context`` and
-``compare_traces`` return (``query/traces.py``); ``--json`` prints those answers as they are.
+They only render what ``TelemetryQuery.find_traces``, ``trace_context`` (whose spans are
+``get_trace``'s tree) and ``compare_traces`` return (``query/traces.py``); ``--json`` prints
+those answers as they are.
 """
 
 from __future__ import annotations
@@ -96,8 +97,8 @@ def trace(ctx: click.Context, trace_id: str, details: bool, as_json: bool) -> No
     from ..query.telemetry import TelemetryQuery
 
     with TelemetryQuery(settings_of(ctx)) as query:
-        context = query.trace_context(trace_id)  # first: it refuses the all-zero id as no trace
-        found = query.get_trace(trace_id)
+        context = query.trace_context(trace_id)  # refuses the all-zero id as no trace
+    found = context.as_trace()
     if as_json:
         print_json({"trace_id": found.trace_id, "duration_ms": found.duration_ms, "spans": found.spans,
                     "logs": context.logs, "metrics": context.metrics})

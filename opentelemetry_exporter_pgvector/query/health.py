@@ -1,15 +1,25 @@
-"""``health()``: can we write, to what, and how is the resilience machinery doing."""
+"""``health()``: can we write, to what, and how is the resilience machinery doing.
+
+Two sources: ``write.delivery.write_status()`` (this process's breaker, queue and spool, no
+I/O to the database) and a plan (``plan.py``) of what the server says about itself, run on
+a connection of its own (not a pooled one, which a busy pool may not give). :func:`report`
+puts them together, so the sync and the async client report alike; a server that cannot be
+reached is a report, never an exception, since health is asked when things go wrong.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import psycopg
 from psycopg import sql
 
 from ..db.database import Database
 from ..db.migrations import latest_version
-from ..write.delivery import write_status
+from ..write.delivery import WriteStatus, write_status
+from .plan import Fetch, Plan, run
+
+# otel_dead_letters arrived with this migration
+_DEAD_LETTERS_SINCE = 5
 
 
 @dataclass(frozen=True)
@@ -33,41 +43,43 @@ class Health:
     dead_letter_rows: int | None
 
 
-def _migration_version(conn: psycopg.Connection, database: Database) -> int:
-    table = database.qualified("otel_schema_migrations")
-    if conn.execute("SELECT to_regclass(%s)", (table.as_string(conn),)).fetchone() == (None,):
-        return 0
-    row = conn.execute(sql.SQL("SELECT coalesce(max(version), 0) FROM {}").format(table)).fetchone()
-    return int(row[0]) if row else 0
+@dataclass(frozen=True)
+class ServerState:
+    """What the server says: its version, pgvector's, the schema's migration, dead letters."""
+
+    server_version: str | None
+    pgvector_version: str | None
+    migration_version: int
+    dead_letter_rows: int | None  # None before the migration that made the table
 
 
-def health(database: Database, timeout: float) -> Health:
-    """Reachability, versions, migration, breaker and spool of ``database``; never raises for a
-    server that is down."""
-    status = write_status(database)
+def server_state(database: Database) -> Plan[ServerState]:
+    """The server's side of :class:`Health`, for any schema state (a missing one is migration 0)."""
+    [(server,)] = yield Fetch(sql.SQL("SHOW server_version"))
+    vector = yield Fetch(sql.SQL("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))
+    [(table,)] = yield Fetch(sql.SQL("SELECT to_regclass(format('%%I.otel_schema_migrations', %s::text))"),
+                             (database.schema,))
+    migration, dead = 0, None
+    if table is not None:
+        [(migration,)] = yield Fetch(sql.SQL("SELECT coalesce(max(version), 0) FROM {}").format(
+            database.qualified("otel_schema_migrations")))
+    if migration >= _DEAD_LETTERS_SINCE:
+        [(dead,)] = yield Fetch(sql.SQL("SELECT count(*) FROM {}").format(
+            database.qualified("otel_dead_letters")))
+    return ServerState(server, vector[0][0] if vector else None, int(migration),
+                       None if dead is None else int(dead))
+
+
+def report(status: WriteStatus, server: ServerState | BaseException) -> Health:
+    """:class:`Health` of the write path's ``status`` and the server's state, or why it is unknown."""
     spool = status.spool
-    versions: tuple[str | None, str | None, int | None, int | None] = (None, None, None, None)
-    error = None
-    try:
-        with database.connect(timeout) as conn:
-            server = conn.execute("SHOW server_version").fetchone()
-            vector = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
-            migration = _migration_version(conn, database)
-            dead = None
-            if migration >= 5:
-                row = conn.execute(
-                    sql.SQL("SELECT count(*) FROM {}").format(database.qualified("otel_dead_letters"))
-                ).fetchone()
-                dead = int(row[0]) if row else 0
-            versions = (server[0] if server else None, vector[0] if vector else None, migration, dead)
-    except Exception as failure:  # noqa: BLE001 - reported, not raised: health is asked when things go wrong
-        error = str(failure)
+    known = server if isinstance(server, ServerState) else None
     return Health(
-        reachable=error is None,
-        error=error,
-        server_version=versions[0],
-        pgvector_version=versions[1],
-        migration_version=versions[2],
+        reachable=known is not None,
+        error=None if known is not None else str(server),
+        server_version=known.server_version if known else None,
+        pgvector_version=known.pgvector_version if known else None,
+        migration_version=known.migration_version if known else None,
         latest_migration=latest_version(),
         breaker_state=status.breaker_state,
         queued_batches=status.queued_batches,
@@ -77,5 +89,17 @@ def health(database: Database, timeout: float) -> Health:
         spool_batches=spool.pending_batches,
         oldest_spooled_seconds=spool.oldest_age_seconds,
         spool_quarantined=spool.quarantined_records,
-        dead_letter_rows=versions[3],
+        dead_letter_rows=known.dead_letter_rows if known else None,
     )
+
+
+def health(database: Database, timeout: float) -> Health:
+    """Reachability, versions, migration, breaker and spool of ``database``; never raises for a
+    server that is down."""
+    status = write_status(database)
+    try:
+        with database.connect(timeout) as conn:
+            state = run(conn, server_state(database))
+    except Exception as failure:  # noqa: BLE001 - reported, not raised: health is asked when things go wrong
+        return report(status, failure)
+    return report(status, state)

@@ -1,7 +1,7 @@
 """Log queries: full-text search, patterns, and the logs of one trace.
 
-Functions here run inside :class:`~.telemetry.TelemetryQuery`'s read-only transactions and
-return typed rows; ``TelemetryQuery.search_logs`` and friends are the public entry points.
+Each function returns a :mod:`plan <.plan>`, so the sync and the async client run the same
+SQL; ``TelemetryQuery.search_logs`` and friends are the public entry points.
 """
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 
 from ..convert.shapes import log_pattern_sql
 from ..db.database import Database
 from ..errors import QueryError
+from .plan import Fetch, Plan, fetch_all
 from .rows import Rows
 
 # OpenTelemetry severity numbers of the named levels (the lowest number of each range).
@@ -89,6 +88,13 @@ def severity_number(severity: int | str | None) -> int | None:
     return SEVERITY_NUMBERS[text]
 
 
+def either_severity(min_severity: int | str | None, level: int | str | None) -> int | str | None:
+    """``search_logs``' minimum severity, given by its name or by the seed's (``level``)."""
+    if level is not None and min_severity is not None:
+        raise QueryError("give min_severity or level (the same filter), not both")
+    return min_severity if level is None else level
+
+
 def _service_and_time(
     conditions: list[sql.Composable],
     params: list[Any],
@@ -104,7 +110,6 @@ def _service_and_time(
 
 
 def search_logs(
-    conn: psycopg.Connection,
     database: Database,
     text: str | None = None,
     trace_id: str | int | uuid.UUID | None = None,
@@ -113,7 +118,7 @@ def search_logs(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 100,
-) -> Rows[LogEntry]:
+) -> Plan[Rows[LogEntry]]:
     """Newest first. ``text`` is a web-search query (words match by English stem, ``"a phrase"``,
     ``or``, ``-word``) answered from the full-text index."""
     conditions: list[sql.Composable] = []
@@ -133,13 +138,10 @@ def search_logs(
     query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY time DESC, time_ns DESC LIMIT %s").format(
         _LOG_COLUMNS, database.qualified("otel_logs"), where
     )
-    with conn.cursor(row_factory=class_row(LogEntry)) as cursor:
-        return Rows(cursor.execute(query, [*params, limit]).fetchall(), LogEntry)
+    return fetch_all(Fetch(query, [*params, limit], LogEntry))
 
 
-def logs_for_trace(
-    conn: psycopg.Connection, database: Database, trace_id: str | int | uuid.UUID
-) -> Rows[LogEntry]:
+def logs_for_trace(database: Database, trace_id: str | int | uuid.UUID) -> Plan[Rows[LogEntry]]:
     """The records emitted within one trace's spans, oldest first."""
     parsed = parse_trace_id(trace_id)
     if parsed == _ZERO_TRACE:
@@ -148,17 +150,15 @@ def logs_for_trace(
         "SELECT {} FROM {} WHERE trace_id = %s AND trace_id <> '00000000-0000-0000-0000-000000000000'"
         " ORDER BY time, time_ns"
     ).format(_LOG_COLUMNS, database.qualified("otel_logs"))
-    with conn.cursor(row_factory=class_row(LogEntry)) as cursor:
-        return Rows(cursor.execute(query, (parsed,)).fetchall(), LogEntry)
+    return fetch_all(Fetch(query, (parsed,), LogEntry))
 
 
 def log_patterns(
-    conn: psycopg.Connection,
     database: Database,
     service: str | None = None,
     since: dt.datetime | None = None,
     limit: int = 50,
-) -> Rows[LogPattern]:
+) -> Plan[Rows[LogPattern]]:
     """The most frequent body patterns: per-request values (numbers, ids, addresses, times,
     quoted strings) masked as in shapes (``convert/shapes.py``).
 
@@ -184,5 +184,4 @@ def log_patterns(
         shapes=database.qualified("otel_shapes"),
         where=sql.SQL(" AND ").join(conditions),
     )
-    with conn.cursor(row_factory=class_row(LogPattern)) as cursor:
-        return Rows(cursor.execute(query, [*params, limit]).fetchall(), LogPattern)
+    return fetch_all(Fetch(query, [*params, limit], LogPattern))

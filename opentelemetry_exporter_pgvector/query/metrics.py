@@ -31,9 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
 from ..db.database import Database
 from ..errors import QueryError
@@ -103,7 +101,6 @@ def _step(step: dt.timedelta | float) -> dt.timedelta:
 
 
 def metric_series(
-    conn: psycopg.Connection,
     database: Database,
     name: str,
     since: dt.datetime,
@@ -112,8 +109,11 @@ def metric_series(
     service: str | None = None,
     attributes: dict[str, Any] | None = None,
     agg: Aggregation = "avg",
-) -> list[MetricBucket]:
-    """Buckets of ``step`` from ``since`` to ``until`` (empty buckets left out), oldest first."""
+) -> Plan[Rows[MetricBucket]]:
+    """Buckets of ``step`` from ``since`` to ``until`` (empty buckets left out), oldest first.
+
+    Two statements: the metric's type (of its first point) decides whether SQL aggregates the
+    values or the points are fetched for the increments and histograms computed here."""
     if agg not in AGGREGATIONS:
         raise QueryError(f"unknown aggregation {agg!r}: use one of {', '.join(AGGREGATIONS)}")
     step = _step(step)
@@ -127,13 +127,16 @@ def metric_series(
         params.append(orjson.dumps(attributes).decode())
     where = sql.SQL(" AND ").join(conditions)
     table = database.qualified("otel_metric_points")
-    row = conn.execute(
-        sql.SQL("SELECT type FROM {} WHERE {} LIMIT 1").format(table, where), params
-    ).fetchone()
-    if row is None:
-        return []
+    return _metric_series(table, where, params, since, step, agg)
+
+
+def _metric_series(table: sql.Identifier, where: sql.Composable, params: list[Any], since: dt.datetime,
+                   step: dt.timedelta, agg: str) -> Plan[Rows[MetricBucket]]:
+    found = yield Fetch(sql.SQL("SELECT type FROM {} WHERE {} LIMIT 1").format(table, where), params)
+    if not found:
+        return Rows([], MetricBucket)
     bucket = sql.SQL("date_bin(%s, time, %s)")
-    if row[0] not in _HISTOGRAMS and agg != "rate":
+    if found[0][0] not in _HISTOGRAMS and agg != "rate":
         expression = {
             "avg": "avg(value)",
             "sum": "sum(value)",
@@ -143,22 +146,18 @@ def metric_series(
             "SELECT {bucket} AS bucket, {expression}, count(*) FROM {table}"
             " WHERE {where} AND value <> 'NaN' GROUP BY 1 ORDER BY 1"
         ).format(bucket=bucket, expression=sql.SQL(expression), table=table, where=where)
-        result = conn.execute(query, [step, since, *params]).fetchall()
-        return [
-            MetricBucket(time, None if value is None else float(value), count)
-            for time, value, count in result
-        ]
+        result = yield Fetch(query, [step, since, *params])
+        return Rows([MetricBucket(time, None if value is None else float(value), count)
+                     for time, value, count in result], MetricBucket)
     query = sql.SQL(
         "SELECT {bucket} AS bucket, resource_id, attributes::text AS series, start_time, type, temporality,"
         " value, count, sum, min, max, explicit_bounds, bucket_counts, scale, zero_count,"
         " positive_offset, positive_bucket_counts, negative_offset, negative_bucket_counts"
         " FROM {table} WHERE {where} ORDER BY resource_id, series, time"
     ).format(bucket=bucket, table=table, where=where)
-    with conn.cursor(row_factory=dict_row) as cursor:
-        points = cursor.execute(query, [step, since, *params]).fetchall()
-    if agg == "rate":
-        return _rates(points, since, step)
-    return _histogram_series(points, since, agg)
+    points = yield Fetch(query, [step, since, *params], dict)
+    return Rows(_rates(points, since, step) if agg == "rate" else _histogram_series(points, since, agg),
+                MetricBucket)
 
 
 def metric_points(

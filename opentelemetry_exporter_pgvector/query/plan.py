@@ -9,7 +9,7 @@ parameters and the result types exist once, whichever client asks (the sans-I/O 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -31,10 +31,26 @@ class Fetch(Generic[Row]):
     """
 
     statement: sql.SQL | sql.Composed
-    params: Sequence[Any] = ()
+    # None: the statement's text is sent as is, a '%' in it is no placeholder (the SQL hatch's)
+    params: Sequence[Any] | Mapping[str, Any] | None = ()
     row: type[Row] | type[dict[str, Any]] | type[tuple[Any, ...]] = tuple
     # SET LOCAL settings for this statement (pgvector's GUCs must be set in the transaction)
     settings: dict[str, str] = field(default_factory=dict)
+    # sent as a prepared statement, which the server refuses to hold more than one command
+    prepare: bool = False
+    # fetch at most this many rows (the rest are never sent)
+    max_rows: int | None = None
+    # the plan receives a :class:`Described`: tuples and the column names, for statements whose
+    # columns only the server knows
+    described: bool = False
+
+
+class Described(list[tuple[Any, ...]]):
+    """The rows of a ``Fetch(..., described=True)``, with the names of its columns."""
+
+    def __init__(self, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
+        super().__init__(rows)
+        self.columns = columns
 
 
 Plan = Generator[Fetch[Any], list[Any], Result]
@@ -65,6 +81,18 @@ def _set_locals(request: Fetch[Any]) -> list[tuple[str, str]]:
     return list(request.settings.items())
 
 
+def _prepare(request: Fetch[Any]) -> bool | None:
+    return True if request.prepare else None  # None: psycopg's own choice, after a few runs
+
+
+def _received(request: Fetch[Any], cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any],
+              rows: list[Any]) -> list[Any]:
+    """What the plan is sent for ``request``: the rows, or them :class:`Described`."""
+    if request.described:
+        return Described([column.name for column in cursor.description or ()], rows)
+    return rows
+
+
 def run(conn: psycopg.Connection, plan: Plan[Result]) -> Result:
     """Drive ``plan`` on a synchronous connection (inside the caller's transaction)."""
     try:
@@ -73,8 +101,10 @@ def run(conn: psycopg.Connection, plan: Plan[Result]) -> Result:
             for setting in _set_locals(request):
                 conn.execute(_SET_LOCAL, setting)
             with conn.cursor(row_factory=_row_factory(request.row)) as cursor:
-                rows = cursor.execute(request.statement, request.params).fetchall()
-            request = plan.send(rows)
+                cursor.execute(request.statement, request.params, prepare=_prepare(request))
+                rows = cursor.fetchmany(request.max_rows) if request.max_rows else cursor.fetchall()
+                received = _received(request, cursor, rows)
+            request = plan.send(received)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -87,8 +117,9 @@ async def run_async(conn: psycopg.AsyncConnection, plan: Plan[Result]) -> Result
             for setting in _set_locals(request):
                 await conn.execute(_SET_LOCAL, setting)
             async with conn.cursor(row_factory=_row_factory(request.row)) as cursor:
-                await cursor.execute(request.statement, request.params)
-                rows = await cursor.fetchall()
-            request = plan.send(rows)
+                await cursor.execute(request.statement, request.params, prepare=_prepare(request))
+                rows = await (cursor.fetchmany(request.max_rows) if request.max_rows else cursor.fetchall())
+                received = _received(request, cursor, rows)
+            request = plan.send(received)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]

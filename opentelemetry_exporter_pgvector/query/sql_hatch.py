@@ -17,18 +17,25 @@ What keeps it read-only, in layers, since one alone would not do:
 4. ``statement_timeout`` bounds it, rows past ``limit`` are not fetched, and the transaction
    always rolls back, so even settings it changed (``set_config(..., false)``) do not leak
    into the pooled connection.
+
+It is a plan (``plan.py``) like every query of the read side, so the sync and the async
+client enforce all of this with the same code: they only open the transaction (read-only,
+rolled back) and translate the server's refusals through :func:`refusals`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from ..errors import QueryError
+from .plan import Described, Fetch, Plan
 
 READER_ROLE = "pg_read_all_data"
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
@@ -72,24 +79,40 @@ def _strip_literals(text: str) -> str:
     return re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$(\w*)\$.*?\$\1\$", "''", text, flags=re.DOTALL)
 
 
-def run_sql(conn: psycopg.Connection, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
-            limit: int = 1000, timeout: float = 5.0) -> SqlResult:
-    """Run ``query`` read-only on ``conn`` (which must not be in a transaction); see the module doc."""
+def read_only_query(query: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
+                    limit: int = 1000, timeout: float = 5.0) -> Plan[SqlResult]:
+    """The plan of ``query``: to run, inside :func:`refusals`, in a ``READ ONLY`` transaction
+    that always rolls back (both clients' ``sql``); see the module doc. The text and the bounds
+    are checked now, before any connection is taken."""
     check_read_only_text(query)
     if not 1 <= limit <= 1_000_000:
         raise QueryError(f"limit must be between 1 and 1000000, got {limit}")
     if not 0 < timeout <= 3600:
         raise QueryError(f"timeout must be between 0 and 3600 seconds, got {timeout}")
+    return _read_only_query(query, params, limit, timeout)
+
+
+def _read_only_query(query: str, params: Sequence[Any] | Mapping[str, Any] | None, limit: int,
+                     timeout: float) -> Plan[SqlResult]:
+    [(may_become_reader,)] = yield Fetch(_MAY_BECOME_READER, (READER_ROLE, READER_ROLE))
+    settings = {"statement_timeout": f"{int(timeout * 1000)}ms"}
+    if may_become_reader:
+        settings["role"] = READER_ROLE  # SET LOCAL ROLE, as set_config
+    rows = yield Fetch(sql.SQL(query), params, settings=settings, prepare=True, max_rows=limit + 1,
+                       described=True)
+    assert isinstance(rows, Described)
+    return SqlResult(rows.columns, [tuple(row) for row in rows[:limit]], len(rows) > limit)
+
+
+@contextmanager
+def refusals(timeout: float) -> Iterator[None]:
+    """The server's refusals of a :func:`read_only_query` as one-line :class:`QueryError` s.
+
+    Inside the transaction and the client's connection handling, which must not see them: a
+    cancelled query is an ``OperationalError``, as a connection lost is.
+    """
     try:
-        with conn.transaction(force_rollback=True):
-            conn.execute("SET TRANSACTION READ ONLY")
-            conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{int(timeout * 1000)}ms",))
-            if _may_become_reader(conn):
-                conn.execute(f"SET LOCAL ROLE {READER_ROLE}")
-            with conn.cursor() as cursor:
-                cursor.execute(query, params, prepare=True)
-                columns = [column.name for column in cursor.description or ()]
-                rows = cursor.fetchmany(limit + 1) if cursor.description else []
+        yield
     except psycopg.errors.ReadOnlySqlTransaction as error:
         raise QueryError(f"refused: the SQL hatch is read-only ({_first_line(error)})") from None
     except psycopg.errors.QueryCanceled:
@@ -100,15 +123,9 @@ def run_sql(conn: psycopg.Connection, query: str, params: Sequence[Any] | Mappin
         if error.sqlstate is None:
             raise  # the connection itself failed: not the query's fault
         raise QueryError(f"the query failed: {_first_line(error)}") from None
-    return SqlResult(columns, [tuple(row) for row in rows[:limit]], len(rows) > limit)
 
 
-def _may_become_reader(conn: psycopg.Connection) -> bool:
-    row = conn.execute(
-        "SELECT to_regrole(%s) IS NOT NULL AND pg_has_role(current_user, %s, 'MEMBER')",
-        (READER_ROLE, READER_ROLE),
-    ).fetchone()
-    return bool(row and row[0])
+_MAY_BECOME_READER = sql.SQL("SELECT to_regrole(%s) IS NOT NULL AND pg_has_role(current_user, %s, 'MEMBER')")
 
 
 def _first_line(error: BaseException) -> str:

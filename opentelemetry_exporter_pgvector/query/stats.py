@@ -7,6 +7,9 @@ has no estimate (a new, small one, as a rule). The oldest and newest record of a
 read from its default partition and its oldest and newest non-empty partitions only: the
 signal tables have no index that orders by time alone, so ``min()`` over a whole table would
 scan all of it.
+
+A plan (``plan.py``) of many small statements, one per table or partition it must look at,
+so the sync and the async client gather the same figures the same way.
 """
 
 from __future__ import annotations
@@ -14,13 +17,21 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import psycopg
 from psycopg import sql
 
 from ..config import PgvectorSettings
 from ..db.database import Database
-from ..db.partitions import SIGNAL_TABLES, Partition, Signal, SignalTable, count_rows, list_partitions
+from ..db.partitions import (
+    SIGNAL_TABLES,
+    Partition,
+    Signal,
+    SignalTable,
+    count_statement,
+    partitions_statement,
+    read_partitions,
+)
 from ..db.retention import retention_policy
+from .plan import Fetch, Plan
 
 
 @dataclass(frozen=True)
@@ -87,83 +98,94 @@ class StorageStats:
         return sum(table.bytes for table in self.tables)
 
 
-_TABLES = """
+_TABLES = sql.SQL("""
 SELECT c.relname::text, c.relkind = 'p', pg_total_relation_size(c.oid), c.reltuples
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname LIKE 'otel\\_%%'
  ORDER BY c.relname
-"""
+""")
 
 
-def storage_stats(
-    conn: psycopg.Connection, database: Database, settings: PgvectorSettings, exact: bool = False
-) -> StorageStats:
-    """See the module docstring; ``conn`` is in a (read-only) transaction."""
+def storage_stats(database: Database, settings: PgvectorSettings, exact: bool = False) -> Plan[StorageStats]:
+    """See the module docstring; a plan, run in a (read-only) transaction."""
     schema = database.schema
-    partitions = {table.table: list_partitions(conn, schema, table.table) for table in SIGNAL_TABLES}
+    partitions: dict[str, list[Partition]] = {}
+    for signal_table in SIGNAL_TABLES:
+        partitions[signal_table.table] = yield from _partitions(schema, signal_table.table)
     tables = []
-    for name, partitioned, size, reltuples in conn.execute(_TABLES, (schema,)).fetchall():
+    for name, partitioned, size, reltuples in (yield Fetch(_TABLES, (schema,))):
         if partitioned:
-            listed = partitions[name] if name in partitions else list_partitions(conn, schema, name)
-            parts = tuple(_partition_stats(conn, schema, p, exact) for p in listed)
+            listed = partitions[name] if name in partitions else (yield from _partitions(schema, name))
+            parts = []
+            for partition in listed:
+                parts.append((yield from _partition_stats(schema, partition, exact)))
             tables.append(TableStats(name, sum(p.rows for p in parts), any(p.rows_estimated for p in parts),
-                                     sum(p.bytes for p in parts), parts))
+                                     sum(p.bytes for p in parts), tuple(parts)))
         else:
-            rows, estimated = _rows(conn, schema, name, reltuples, exact)
+            rows, estimated = yield from _rows(schema, name, reltuples, exact)
             tables.append(TableStats(name, rows, estimated, int(size), ()))
     policy = retention_policy(settings)
-    signals = tuple(_signal_stats(conn, schema, table, partitions[table.table], policy[table.signal])
-                    for table in SIGNAL_TABLES)
-    return StorageStats(tuple(tables), signals, _shape_stats(conn, database))
+    signals = []
+    for signal_table in SIGNAL_TABLES:
+        signals.append((yield from _signal_stats(schema, signal_table, partitions[signal_table.table],
+                                                 policy[signal_table.signal])))
+    shapes = yield from _shape_stats(database)
+    return StorageStats(tuple(tables), tuple(signals), shapes)
 
 
-def _rows(
-    conn: psycopg.Connection, schema: str, name: str, reltuples: float, exact: bool
-) -> tuple[int, bool]:
+def _partitions(schema: str, table: str) -> Plan[list[Partition]]:
+    rows = yield Fetch(*partitions_statement(schema, table))
+    return read_partitions(table, rows)
+
+
+def _count(schema: str, relation: str, older_than: tuple[str, dt.datetime] | None = None) -> Plan[int]:
+    [(count,)] = yield Fetch(*count_statement(schema, relation, older_than))
+    return int(count)
+
+
+def _rows(schema: str, name: str, reltuples: float, exact: bool) -> Plan[tuple[int, bool]]:
     """Rows of a table or partition, and whether that is the planner's estimate."""
     if reltuples >= 0 and not exact:
         return int(reltuples), True
-    return count_rows(conn, schema, name), False
+    return (yield from _count(schema, name)), False
 
 
-def _partition_stats(
-    conn: psycopg.Connection, schema: str, partition: Partition, exact: bool
-) -> PartitionStats:
+def _partition_stats(schema: str, partition: Partition, exact: bool) -> Plan[PartitionStats]:
     reltuples = -1.0 if partition.estimated_rows is None else float(partition.estimated_rows)
-    rows, estimated = _rows(conn, schema, partition.name, reltuples, exact)
+    rows, estimated = yield from _rows(schema, partition.name, reltuples, exact)
     return PartitionStats(
         partition.name, partition.day, partition.is_default, rows, estimated, partition.bytes
     )
 
 
-def _extreme(
-    conn: psycopg.Connection, schema: str, partition: str, column: str, how: str
-) -> dt.datetime | None:
+def _extreme(schema: str, partition: str, column: str, how: str) -> Plan[dt.datetime | None]:
     """``min`` or ``max`` (``how``) of a partition's time column: a scan of it."""
-    row = conn.execute(sql.SQL("SELECT {}({}) FROM {}").format(
-        sql.SQL(how), sql.Identifier(column), sql.Identifier(schema, partition))).fetchone()
-    return row[0] if row else None
+    [(value,)] = yield Fetch(sql.SQL("SELECT {}({}) FROM {}").format(
+        sql.SQL(how), sql.Identifier(column), sql.Identifier(schema, partition)))
+    return value  # type: ignore[no-any-return]
 
 
 def _signal_stats(
-    conn: psycopg.Connection, schema: str, table: SignalTable, partitions: list[Partition],
-    keep: dt.timedelta | None,
-) -> SignalStats:
+    schema: str, table: SignalTable, partitions: list[Partition], keep: dt.timedelta | None,
+) -> Plan[SignalStats]:
     ranged = [p for p in partitions if p.lower is not None]  # by range, oldest first, not overlapping
     others = [p for p in partitions if p.lower is None]  # the default partition: any time at all
     found: dict[str, list[dt.datetime]] = {"min": [], "max": []}
     for how, order in (("min", ranged), ("max", ranged[::-1])):
         for partition in order:  # the first non-empty partition holds the extreme of them all
-            if (value := _extreme(conn, schema, partition.name, table.time_column, how)) is not None:
+            if (value := (yield from _extreme(schema, partition.name, table.time_column, how))) is not None:
                 found[how].append(value)
                 break
         for partition in others:
-            if (value := _extreme(conn, schema, partition.name, table.time_column, how)) is not None:
+            if (value := (yield from _extreme(schema, partition.name, table.time_column, how))) is not None:
                 found[how].append(value)
     expired = None
     if keep is not None:
         older_than = (table.time_column, dt.datetime.now(dt.timezone.utc) - keep)
-        expired = sum(count_rows(conn, schema, p.name, older_than) for p in others if p.is_default)
+        expired = 0
+        for partition in others:
+            if partition.is_default:
+                expired += yield from _count(schema, partition.name, older_than)
     return SignalStats(
         signal=table.signal, table=table.table,
         oldest=min(found["min"], default=None), newest=max(found["max"], default=None),
@@ -171,10 +193,11 @@ def _signal_stats(
     )
 
 
-def _shape_stats(conn: psycopg.Connection, database: Database) -> tuple[ShapeStats, ...]:
-    shapes = database.qualified("otel_shapes")
-    if conn.execute("SELECT to_regclass(%s)", (shapes.as_string(conn),)).fetchone() == (None,):
+def _shape_stats(database: Database) -> Plan[tuple[ShapeStats, ...]]:
+    [(table,)] = yield Fetch(sql.SQL("SELECT to_regclass(format('%%I.otel_shapes', %s::text))"),
+                             (database.schema,))
+    if table is None:
         return ()
-    rows = conn.execute(sql.SQL(
-        "SELECT signal, count(*), count(embedding) FROM {} GROUP BY signal ORDER BY signal").format(shapes))
+    rows = yield Fetch(sql.SQL("SELECT signal, count(*), count(embedding) FROM {} GROUP BY signal"
+                               " ORDER BY signal").format(database.qualified("otel_shapes")))
     return tuple(ShapeStats(signal, int(count), int(embedded)) for signal, count, embedded in rows)

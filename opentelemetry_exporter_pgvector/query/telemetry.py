@@ -13,24 +13,20 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
-from psycopg import sql
-from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 from typing_extensions import Unpack
 
 from ..config import PgvectorSettings, SettingsOverrides
 from ..db.database import Database, acquire
-from ..errors import QueryError
-from . import logs, metrics, services, stats, trace_context, traces
+from . import logs, metrics, services, sql_hatch, stats, summary, trace_context, traces
 from .health import Health, health
-from .plan import run
+from .plan import Plan, run
 from .rows import Rows
 from .schema_check import check_readable
-from .sql_hatch import SqlResult, check_read_only_text, run_sql
+from .sql_hatch import SqlResult
+from .summary import ServiceSummary, StoredCounts
 from .trace_context import MetricPoint, TraceContext
 
 if TYPE_CHECKING:
@@ -39,25 +35,7 @@ if TYPE_CHECKING:
     from .similar import SimilarLog, SimilarSpan, SimilarTrace
 
 
-@dataclass(frozen=True)
-class ServiceSummary:
-    """Span counts of one service."""
-
-    service_name: str
-    spans: int
-    traces: int
-    errors: int
-    p50_ms: float | None
-    p95_ms: float | None
-
-
-@dataclass(frozen=True)
-class StoredCounts:
-    """How many records each signal table holds."""
-
-    spans: int
-    log_records: int
-    metric_points: int
+Result = TypeVar("Result")
 
 
 class TelemetryQuery:
@@ -90,11 +68,16 @@ class TelemetryQuery:
             yield conn
 
     @contextmanager
-    def _read(self) -> Iterator[psycopg.Connection]:
-        """A read-only transaction on a pooled connection."""
-        with self._connection() as conn, conn.transaction():
+    def _read(self, rollback: bool = False) -> Iterator[psycopg.Connection]:
+        """A read-only transaction on a pooled connection; ``rollback``: whatever happens in it
+        (the SQL hatch's, so settings a query changed do not stay on the pooled connection)."""
+        with self._connection() as conn, conn.transaction(force_rollback=rollback):
             conn.execute("SET TRANSACTION READ ONLY")
             yield conn
+
+    def _run(self, plan: Plan[Result]) -> Result:
+        with self._read() as conn:
+            return run(conn, plan)
 
     def service_summary(
         self, since: dt.datetime | None = None, resource_attributes: Mapping[str, str] | None = None
@@ -104,28 +87,7 @@ class TelemetryQuery:
         ``resource_attributes`` keeps only spans whose resource has all of them (the demo
         summarizes its own run by its ``demo.run_id``).
         """
-        resources, params = self._resource_filter(resource_attributes)
-        query = sql.SQL(
-            "SELECT service_name, count(*) AS spans, count(DISTINCT trace_id) AS traces,"
-            " count(*) FILTER (WHERE status_code = 'ERROR') AS errors,"
-            " percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p50_ms,"
-            " percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p95_ms"
-            " FROM {} WHERE start_time >= %s AND {} GROUP BY service_name ORDER BY spans DESC, service_name"
-        ).format(self._database.qualified("otel_spans"), resources)
-        since = since or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-        with self._read() as conn, conn.cursor(row_factory=class_row(ServiceSummary)) as cursor:
-            return Rows(cursor.execute(query, (since, *params)).fetchall(), ServiceSummary)
-
-    def _resource_filter(
-        self, resource_attributes: Mapping[str, str] | None
-    ) -> tuple[sql.Composable, list[Jsonb]]:
-        """A condition on ``resource_id`` keeping the rows whose resource has these attributes."""
-        if not resource_attributes:
-            return sql.SQL("TRUE"), []
-        condition = sql.SQL("resource_id IN (SELECT resource_id FROM {} WHERE attributes @> %s)").format(
-            self._database.qualified("otel_resources")
-        )
-        return condition, [Jsonb(dict(resource_attributes))]
+        return self._run(summary.service_summary(self._database, since, resource_attributes))
 
     def similar_spans(
         self,
@@ -183,18 +145,7 @@ class TelemetryQuery:
 
     def stored_counts(self, resource_attributes: Mapping[str, str] | None = None) -> StoredCounts:
         """Rows in the span, log and metric point tables, or only of resources with these attributes."""
-        resources, params = self._resource_filter(resource_attributes)
-        query = sql.SQL(
-            "SELECT (SELECT count(*) FROM {} WHERE {resources}), (SELECT count(*) FROM {} WHERE {resources}),"
-            " (SELECT count(*) FROM {} WHERE {resources})"
-        ).format(
-            *(self._database.qualified(name) for name in ("otel_spans", "otel_logs", "otel_metric_points")),
-            resources=resources,
-        )
-        with self._read() as conn:
-            row = conn.execute(query, params * 3).fetchone()
-        assert row is not None
-        return StoredCounts(*row)
+        return self._run(summary.stored_counts(self._database, resource_attributes))
 
     def search_logs(
         self,
@@ -212,25 +163,18 @@ class TelemetryQuery:
         ``level`` is the seed's name of ``min_severity`` (a number or a level name: ``warn``
         keeps WARN and above), so ``search_logs(trace_id=..., level="error")`` reads as it did.
         """
-        if level is not None and min_severity is not None:
-            raise QueryError("give min_severity or level (the same filter), not both")
-        with self._read() as conn:
-            return logs.search_logs(
-                conn, self._database, text, trace_id, service, min_severity if level is None else level,
-                since, until, limit,
-            )
+        return self._run(logs.search_logs(self._database, text, trace_id, service,
+                                          logs.either_severity(min_severity, level), since, until, limit))
 
     def log_patterns(
         self, service: str | None = None, since: dt.datetime | None = None, limit: int = 50
     ) -> Rows[logs.LogPattern]:
         """The most frequent log body patterns with their counts."""
-        with self._read() as conn:
-            return logs.log_patterns(conn, self._database, service, since, limit)
+        return self._run(logs.log_patterns(self._database, service, since, limit))
 
     def logs_for_trace(self, trace_id: str | int | uuid.UUID) -> Rows[logs.LogEntry]:
         """The log records emitted within one trace, oldest first."""
-        with self._read() as conn:
-            return logs.logs_for_trace(conn, self._database, trace_id)
+        return self._run(logs.logs_for_trace(self._database, trace_id))
 
     def metric_series(
         self,
@@ -243,10 +187,8 @@ class TelemetryQuery:
         agg: metrics.Aggregation = "avg",
     ) -> Rows[metrics.MetricBucket]:
         """One metric in time buckets of ``step``: avg, sum, max, rate, p50, p95 or p99."""
-        with self._read() as conn:
-            return Rows(metrics.metric_series(
-                conn, self._database, name, since, until, step, service, attributes, agg
-            ), metrics.MetricBucket)
+        return self._run(metrics.metric_series(self._database, name, since, until, step, service, attributes,
+                                               agg))
 
     def metric_points(
         self,
@@ -258,31 +200,25 @@ class TelemetryQuery:
         limit: int = 1000,
     ) -> Rows[MetricPoint]:
         """The metric points stored for a time range (default: the last hour), oldest first."""
-        plan = metrics.metric_points(self._database, name, since, until, service, attributes, limit)
-        with self._read() as conn:
-            return run(conn, plan)
+        return self._run(metrics.metric_points(self._database, name, since, until, service, attributes,
+                                               limit))
 
     def metric_names(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
                      service: str | None = None) -> Rows[metrics.MetricName]:
         """The metrics with points in the window (default: the last hour): type, unit, description,
         services, series and point counts."""
-        plan = metrics.metric_names(self._database, since, until, service)
-        with self._read() as conn:
-            return run(conn, plan)
+        return self._run(metrics.metric_names(self._database, since, until, service))
 
     def trace_context(self, trace_id: str | int | uuid.UUID) -> TraceContext:
         """A trace's spans as a tree, its logs, and the metric points around it."""
-        with self._read() as conn:
-            return trace_context.trace_context(conn, self._database, trace_id)
+        return self._run(trace_context.trace_context(self._database, trace_id))
 
     # Traces (query/traces.py): the plans run here and in AsyncTelemetryQuery alike.
 
     def find_traces(self, **filters: Unpack[traces.TraceFilterArgs]) -> Rows[traces.TraceSummary]:
         """Traces with a span matching every span-level filter in the window (default: the last
         hour), newest first; durations are timedeltas or milliseconds. See ``query/traces.py``."""
-        plan = traces.find_traces(self._database, traces.TraceFilters(**filters))
-        with self._read() as conn:
-            return run(conn, plan)
+        return self._run(traces.find_traces(self._database, traces.TraceFilters(**filters)))
 
     def find_spans(
         self,
@@ -299,22 +235,16 @@ class TelemetryQuery:
         one row each with ids in hex and attributes, events, links and resource as stored."""
         filters = traces.TraceFilters(service=service, name=name, status=status, attributes=attributes,
                                       since=since, until=until, limit=limit, exception_type=exception_type)
-        plan = traces.find_spans(self._database, filters)
-        with self._read() as conn:
-            return run(conn, plan)
+        return self._run(traces.find_spans(self._database, filters))
 
     def get_trace(self, trace_id: str | int | uuid.UUID, since: dt.datetime | None = None,
                   until: dt.datetime | None = None) -> traces.Trace:
         """One trace as a tree of spans with their attributes, events, links and resource."""
-        plan = traces.get_trace(self._database, trace_id, since, until)
-        with self._read() as conn:
-            return run(conn, plan)
+        return self._run(traces.get_trace(self._database, trace_id, since, until))
 
     def compare_traces(self, a: str | int | uuid.UUID, b: str | int | uuid.UUID) -> traces.TraceComparison:
         """Two traces span by span: duration deltas, status changes, spans only one has."""
-        plan = traces.compare_traces(self._database, a, b)
-        with self._read() as conn:
-            return run(conn, plan)
+        return self._run(traces.compare_traces(self._database, a, b))
 
     # Services (query/services.py): errors grouped, RED, the service map.
 
@@ -322,24 +252,18 @@ class TelemetryQuery:
                service: str | None = None, group_by: services.ErrorGrouping = "exception_type",
                limit: int = 50) -> Rows[services.ErrorGroup]:
         """Failed spans grouped by exception type, span name, service or shape (default: last 24 h)."""
-        plan = services.errors(self._database, since, until, service, group_by, limit)
-        with self._read() as conn:
-            return run(conn, plan)
+        return self._run(services.errors(self._database, since, until, service, group_by, limit))
 
     def red(self, by: services.RedGrouping = "service", service: str | None = None,
             since: dt.datetime | None = None, until: dt.datetime | None = None,
             step: dt.timedelta | None = None) -> Rows[services.RedBucket]:
         """Rate, errors and p50/p95/p99 of entry (SERVER, CONSUMER) spans per service or operation."""
-        plan = services.red(self._database, by, service, since, until, step)
-        with self._read() as conn:
-            return run(conn, plan)
+        return self._run(services.red(self._database, by, service, since, until, step))
 
     def service_map(self, since: dt.datetime | None = None,
                     until: dt.datetime | None = None) -> Rows[services.ServiceEdge]:
         """Caller -> callee edges with call count, errors and p95 (default: the last hour)."""
-        plan = services.service_map(self._database, since, until)
-        with self._read() as conn:
-            return run(conn, plan)
+        return self._run(services.service_map(self._database, since, until))
 
     # DataFrames (the ``dataframes`` extra): Phoenix's get_spans_dataframe, for spans and logs.
 
@@ -385,9 +309,7 @@ class TelemetryQuery:
     ) -> Rows[traces.TraceSummary]:
         """Traces with a span whose first exception is of type ``error_type`` (exactly), newest
         first, in the last 24 hours unless told: :meth:`find_traces` by ``exception_type``."""
-        plan = services.traces_by_error(self._database, error_type, service, since, until, limit)
-        with self._read() as conn:
-            return run(conn, plan)
+        return self._run(services.traces_by_error(self._database, error_type, service, since, until, limit))
 
     def get_trace_context(self, trace_id: str | int | uuid.UUID) -> TraceContext:
         """A trace's spans, logs and metric points: :meth:`trace_context`."""
@@ -408,9 +330,9 @@ class TelemetryQuery:
             timeout: float = 5.0) -> SqlResult:
         """Any read-only query (one statement), at most ``limit`` rows and ``timeout`` seconds;
         writes are refused however they are spelled (see ``query/sql_hatch.py``)."""
-        check_read_only_text(query)
-        with self._connection() as conn:
-            return run_sql(conn, query, params, limit, timeout)
+        plan = sql_hatch.read_only_query(query, params, limit, timeout)
+        with self._read(rollback=True) as conn, sql_hatch.refusals(timeout):
+            return run(conn, plan)
 
     def storage_stats(self, exact: bool = False) -> stats.StorageStats:
         """Rows and bytes per table and partition, each signal's oldest and newest record and the
@@ -418,8 +340,7 @@ class TelemetryQuery:
 
         Rows are the planner's estimates unless ``exact`` (a scan of every table); see ``query/stats.py``.
         """
-        with self._read() as conn:
-            return stats.storage_stats(conn, self._database, self.settings, exact)
+        return self._run(stats.storage_stats(self._database, self.settings, exact))
 
     def health(self) -> Health:
         """Reachability, server and pgvector versions, migration, breaker state and spool size."""

@@ -314,6 +314,22 @@ def get_trace(database: Database, trace_id: str | int | uuid.UUID,
 
 def _get_trace(database: Database, parsed: uuid.UUID, since: dt.datetime | None,
                until: dt.datetime | None) -> Plan[Trace]:
+    return trace_of(parsed.hex, (yield from trace_spans(database, parsed, since, until)))
+
+
+def trace_of(trace_id: str, spans: Rows[TraceSpan]) -> Trace:
+    """The trace of ``spans`` (:func:`trace_spans`' answer); :class:`NotFound` when there are none."""
+    if not spans:
+        raise NotFound(f"no spans of trace {trace_id} are stored")
+    return Trace(trace_id, spans)
+
+
+def trace_spans(database: Database, parsed: uuid.UUID, since: dt.datetime | None = None,
+                until: dt.datetime | None = None) -> Plan[Rows[TraceSpan]]:
+    """The stored spans of a trace as :func:`span_tree` orders them; none when none is stored.
+
+    The one query of a trace's spans: :func:`get_trace` and ``trace_context`` both build on it.
+    """
     conditions = [sql.SQL("s.trace_id = %s")]
     params: list[Any] = [parsed]
     for value, condition in ((since, "s.start_time >= %s"), (until, "s.start_time < %s")):
@@ -333,9 +349,7 @@ def _get_trace(database: Database, parsed: uuid.UUID, since: dt.datetime | None,
     ).format(spans=database.qualified("otel_spans"), resources=database.qualified("otel_resources"),
              conditions=sql.SQL(" AND ").join(conditions))
     rows: list[dict[str, Any]] = yield Fetch(statement, params, dict)
-    if not rows:
-        raise NotFound(f"no spans of trace {parsed.hex} are stored")
-    return Trace(parsed.hex, Rows(span_tree(rows), TraceSpan))
+    return Rows(span_tree(rows), TraceSpan)
 
 
 @dataclass(frozen=True)
