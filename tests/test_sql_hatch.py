@@ -1,12 +1,15 @@
-"""The SQL escape hatch reads, and refuses every way of writing, against the real server."""
+"""The SQL escape hatch reads, and refuses every way of writing, against the real server;
+the async client's as the sync one's."""
 
 from __future__ import annotations
+
+import asyncio
 
 import psycopg
 import pytest
 from trace_factory import TRACE_A, checkout_trace, export
 
-from opentelemetry_exporter_pgvector import TelemetryQuery
+from opentelemetry_exporter_pgvector import AsyncTelemetryQuery, TelemetryQuery
 from opentelemetry_exporter_pgvector.config import PgvectorSettings
 from opentelemetry_exporter_pgvector.errors import QueryError
 
@@ -60,15 +63,36 @@ WRITES = [
 ]
 
 
+def _nothing_written(conn: psycopg.Connection) -> None:
+    assert conn.execute("SELECT count(*) FROM otel_spans").fetchone() == (4,)
+    assert conn.execute("SELECT count(*) FROM victim").fetchone() == (0,)
+    assert conn.execute("SELECT to_regclass('t')").fetchone() == (None,)
+
+
 @pytest.mark.parametrize("statement", WRITES)
 def test_every_way_of_writing_is_refused(
     stored: PgvectorSettings, conn: psycopg.Connection, statement: str
 ) -> None:
     with TelemetryQuery(stored) as query, pytest.raises(QueryError):
         query.sql(statement)
-    assert conn.execute("SELECT count(*) FROM otel_spans").fetchone() == (4,)
-    assert conn.execute("SELECT count(*) FROM victim").fetchone() == (0,)
-    assert conn.execute("SELECT to_regclass('t')").fetchone() == (None,)
+    _nothing_written(conn)
+
+
+@pytest.mark.parametrize("statement", WRITES)
+def test_the_async_client_refuses_them_alike(
+    stored: PgvectorSettings, conn: psycopg.Connection, statement: str
+) -> None:
+    with TelemetryQuery(stored) as query, pytest.raises(QueryError) as sync_refusal:
+        query.sql(statement)
+
+    async def refusal() -> str:
+        async with AsyncTelemetryQuery(stored) as query:
+            with pytest.raises(QueryError) as refused:
+                await query.sql(statement)
+            return str(refused.value)
+
+    assert asyncio.run(refusal()) == str(sync_refusal.value)
+    _nothing_written(conn)
 
 
 def test_the_pooled_connection_keeps_nothing_the_query_changed(stored: PgvectorSettings) -> None:
@@ -80,3 +104,15 @@ def test_the_pooled_connection_keeps_nothing_the_query_changed(stored: PgvectorS
 def test_a_slow_query_is_cancelled(stored: PgvectorSettings) -> None:
     with TelemetryQuery(stored) as query, pytest.raises(QueryError, match=r"longer than 0\.2 s"):
         query.sql("SELECT pg_sleep(5)", timeout=0.2)
+
+
+def test_the_async_client_cancels_a_slow_query_and_keeps_its_connection(stored: PgvectorSettings) -> None:
+    async def ask() -> list[tuple[object, ...]]:
+        async with AsyncTelemetryQuery(stored.model_copy(update={"pool_max_size": 1})) as query:
+            with pytest.raises(QueryError, match=r"longer than 0\.2 s"):
+                await query.sql("SELECT pg_sleep(5)", timeout=0.2)
+            await query.sql("SELECT set_config('search_path', 'pg_catalog', false)")
+            # the one pooled connection: usable after the cancel, and still on our schema
+            return (await query.sql("SELECT count(*) FROM otel_spans")).rows
+
+    assert asyncio.run(ask()) == [(4,)]

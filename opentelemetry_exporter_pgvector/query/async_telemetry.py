@@ -4,6 +4,11 @@ It runs the same plans as :class:`~.telemetry.TelemetryQuery` (``query/plan.py``
 ``psycopg_pool.AsyncConnectionPool`` of its own, so the SQL, the parameters and the result
 types are shared and only the driving differs. Like the sync client it never creates or
 upgrades a schema, and reads in ``READ ONLY`` transactions.
+
+Every public method of :class:`~.telemetry.TelemetryQuery` has a twin here, with the same
+parameters (``tests/test_async_query.py`` fails on one without). What is not SQL is shared
+too: the SQL hatch's transaction and refusals (``sql_hatch.py``), health's report of the
+write path (``health.py``, on a connection of its own as in the sync client).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,11 +30,14 @@ from typing_extensions import Unpack
 from ..config import PgvectorSettings, SettingsOverrides
 from ..db.database import Database, acquire
 from ..errors import DatabaseUnavailable
-from . import metrics, services, traces
+from ..write.delivery import write_status
+from . import health, logs, metrics, services, sql_hatch, stats, summary, trace_context, traces
 from .plan import Plan, run_async
 from .rows import Rows
 from .schema_check import check_readable
-from .trace_context import MetricPoint
+from .sql_hatch import SqlResult
+from .summary import ServiceSummary, StoredCounts
+from .trace_context import MetricPoint, TraceContext
 
 if TYPE_CHECKING:
     import pandas
@@ -81,10 +89,13 @@ class AsyncTelemetryQuery:
             return self._pool
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[psycopg.AsyncConnection]:
+    async def _read(self, rollback: bool = False) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A read-only transaction on a pooled connection, rolled back if ``rollback`` (see
+        ``TelemetryQuery._read``); the schema is checked before the first one."""
         pool = await self._current_pool()
         try:
-            async with pool.connection(timeout=self.settings.timeout) as conn, conn.transaction():
+            async with pool.connection(timeout=self.settings.timeout) as conn, \
+                    conn.transaction(force_rollback=rollback):
                 await conn.execute("SET TRANSACTION READ ONLY")
                 if not self._checked:
                     await run_async(conn, check_readable(self.settings.db_schema))
@@ -99,6 +110,62 @@ class AsyncTelemetryQuery:
     async def _run(self, plan: Plan[Result]) -> Result:
         async with self._read() as conn:
             return await run_async(conn, plan)
+
+    async def service_summary(
+        self, since: dt.datetime | None = None, resource_attributes: Mapping[str, str] | None = None
+    ) -> Rows[ServiceSummary]:
+        """See :meth:`TelemetryQuery.service_summary`."""
+        return await self._run(summary.service_summary(self._database, since, resource_attributes))
+
+    async def stored_counts(self, resource_attributes: Mapping[str, str] | None = None) -> StoredCounts:
+        """See :meth:`TelemetryQuery.stored_counts`."""
+        return await self._run(summary.stored_counts(self._database, resource_attributes))
+
+    # Logs, metrics and trace context (query/logs.py, query/metrics.py, query/trace_context.py).
+
+    async def search_logs(
+        self,
+        text: str | None = None,
+        trace_id: str | int | uuid.UUID | None = None,
+        service: str | None = None,
+        min_severity: int | str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 100,
+        level: int | str | None = None,
+    ) -> Rows[logs.LogEntry]:
+        """See :meth:`TelemetryQuery.search_logs`."""
+        severity = logs.either_severity(min_severity, level)
+        return await self._run(logs.search_logs(self._database, text, trace_id, service, severity, since,
+                                                until, limit))
+
+    async def log_patterns(
+        self, service: str | None = None, since: dt.datetime | None = None, limit: int = 50
+    ) -> Rows[logs.LogPattern]:
+        """See :meth:`TelemetryQuery.log_patterns`."""
+        return await self._run(logs.log_patterns(self._database, service, since, limit))
+
+    async def logs_for_trace(self, trace_id: str | int | uuid.UUID) -> Rows[logs.LogEntry]:
+        """See :meth:`TelemetryQuery.logs_for_trace`."""
+        return await self._run(logs.logs_for_trace(self._database, trace_id))
+
+    async def metric_series(
+        self,
+        name: str,
+        since: dt.datetime,
+        until: dt.datetime,
+        step: dt.timedelta | float,
+        service: str | None = None,
+        attributes: dict[str, Any] | None = None,
+        agg: metrics.Aggregation = "avg",
+    ) -> Rows[metrics.MetricBucket]:
+        """See :meth:`TelemetryQuery.metric_series`."""
+        return await self._run(metrics.metric_series(self._database, name, since, until, step, service,
+                                                     attributes, agg))
+
+    async def trace_context(self, trace_id: str | int | uuid.UUID) -> TraceContext:
+        """See :meth:`TelemetryQuery.trace_context`."""
+        return await self._run(trace_context.trace_context(self._database, trace_id))
 
     async def find_traces(self, **filters: Unpack[traces.TraceFilterArgs]) -> Rows[traces.TraceSummary]:
         """See :meth:`TelemetryQuery.find_traces`."""
@@ -124,6 +191,12 @@ class AsyncTelemetryQuery:
                               service: str | None = None, limit: int = 1000) -> pandas.DataFrame:
         """See :meth:`TelemetryQuery.spans_dataframe`."""
         return (await self.find_spans(service=service, since=since, until=until, limit=limit)).to_dataframe()
+
+    async def logs_dataframe(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                             service: str | None = None, limit: int = 1000) -> pandas.DataFrame:
+        """See :meth:`TelemetryQuery.logs_dataframe`."""
+        since, until = traces.time_window(since, until)
+        return (await self.search_logs(service=service, since=since, until=until, limit=limit)).to_dataframe()
 
     async def get_trace(self, trace_id: str | int | uuid.UUID, since: dt.datetime | None = None,
                         until: dt.datetime | None = None) -> traces.Trace:
@@ -166,7 +239,7 @@ class AsyncTelemetryQuery:
         return await self._run(metrics.metric_points(self._database, name, since, until, service, attributes,
                                                      limit))
 
-    # The seed's names (see TelemetryQuery) of the queries that are plans.
+    # The seed's names (see TelemetryQuery).
 
     async def get_traces_by_error(
         self,
@@ -179,6 +252,10 @@ class AsyncTelemetryQuery:
         """See :meth:`TelemetryQuery.get_traces_by_error`."""
         return await self._run(services.traces_by_error(self._database, error_type, service, since, until,
                                                         limit))
+
+    async def get_trace_context(self, trace_id: str | int | uuid.UUID) -> TraceContext:
+        """See :meth:`TelemetryQuery.get_trace_context`."""
+        return await self.trace_context(trace_id)
 
     async def get_metrics_by_time_range(
         self,
@@ -195,3 +272,25 @@ class AsyncTelemetryQuery:
                            service: str | None = None) -> Rows[metrics.MetricName]:
         """See :meth:`TelemetryQuery.metric_names`."""
         return await self._run(metrics.metric_names(self._database, since, until, service))
+
+    async def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
+                  limit: int = 1000, timeout: float = 5.0) -> SqlResult:
+        """See :meth:`TelemetryQuery.sql`: the same plan, transaction and refusals."""
+        plan = sql_hatch.read_only_query(query, params, limit, timeout)
+        async with self._read(rollback=True) as conn:
+            with sql_hatch.refusals(timeout):  # inside: _read takes a cancelled query for a lost connection
+                return await run_async(conn, plan)
+
+    async def storage_stats(self, exact: bool = False) -> stats.StorageStats:
+        """See :meth:`TelemetryQuery.storage_stats`."""
+        return await self._run(stats.storage_stats(self._database, self.settings, exact))
+
+    async def health(self) -> health.Health:
+        """See :meth:`TelemetryQuery.health`: on a connection of its own, as there, not a pooled one."""
+        status = await asyncio.to_thread(write_status, self._database)  # reads the spool directory
+        try:
+            async with await self._database.connect_async(self.settings.timeout) as conn:
+                state = await run_async(conn, health.server_state(self._database))
+        except Exception as failure:  # noqa: BLE001 - reported, not raised, as by the sync health()
+            return health.report(status, failure)
+        return health.report(status, state)
