@@ -15,6 +15,7 @@ from opentelemetry_exporter_pgvector.convert.spans import signed_span_id
 from opentelemetry_exporter_pgvector.convert.table import Column, TableRows, TableSpec
 from opentelemetry_exporter_pgvector.db.database import acquire
 from opentelemetry_exporter_pgvector.write.delivery import Delivery, Outcome, replay_spooled
+from opentelemetry_exporter_pgvector.write.poison import readable_value
 
 
 def test_duplicate_span_in_the_middle_of_a_batch(settings: PgvectorSettings, conn: psycopg.Connection) -> None:
@@ -166,3 +167,21 @@ def test_data_exceptions_are_bisected_too(settings: PgvectorSettings, conn: psyc
         "SELECT content->>'name' FROM otel_dead_letters WHERE sqlstate = '22012'"))
     assert rejected == expected_bad and len(rejected) == 10
     assert stored == sorted(set(span.name for span in spans) - set(expected_bad))
+
+
+def test_dead_letter_content_is_readable(conn: psycopg.Connection) -> None:
+    """Wire values become what a person reads: a timestamp as PostgreSQL prints it in UTC,
+    jsonb as JSON, bytes in hex, each element of an array by the element's type."""
+    conn.execute("SET TIME ZONE 'UTC'")
+    micros = conn.execute(
+        "SELECT (extract(epoch FROM t - '2000-01-01 00:00:00+00') * 1000000)::int8, to_jsonb(t)"
+        " FROM (SELECT timestamptz '2024-02-29 13:14:15.123456+00' AS t) AS s").fetchone()
+    assert micros is not None
+    assert readable_value(micros[0], "timestamptz") == "2024-02-29T13:14:15.123456+00:00" == micros[1]
+    assert readable_value([micros[0], None], "timestamptz[]") == ["2024-02-29T13:14:15.123456+00:00", None]
+    assert readable_value(micros[0], "int8") == micros[0]  # only a timestamptz column is a time
+    assert readable_value(b"\x01" + b'{"a": [1, "x"]}', "jsonb") == {"a": [1, "x"]}
+    assert readable_value(b"\x01not json", "jsonb") == b"\x01not json".hex()
+    assert readable_value(b"\x00\xff", "bytea") == "00ff"
+    assert readable_value(b"\x00\xff", "uuid") == "00ff"
+    assert readable_value(2**62, "timestamptz") == 2**62  # beyond datetime: kept as the number

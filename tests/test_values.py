@@ -345,6 +345,9 @@ def test_int_text_prints_what_python_can_and_hex_beyond() -> None:
     assert int_text(-(10**4000)) == str(-(10**4000))
     assert int_text(10**10_000) == hex(10**10_000)
     assert int(int_text(-(7**6000)), 16) == -(7**6000)
+    # the bound: 14,000 bits (4,215 digits) still print in decimal, one bit more does not
+    assert int_text(2**13_999) == str(2**13_999) and int_text(2**14_000) == hex(2**14_000)
+    assert json.loads(to_json([2**13_999, 2**14_000], 100_000)) == [2**13_999, hex(2**14_000)]
 
 
 def test_bounded_repr_never_fails_and_stays_small() -> None:

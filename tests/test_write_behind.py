@@ -29,6 +29,7 @@ from opentelemetry_exporter_pgvector.query.health import health
 from opentelemetry_exporter_pgvector.write.breaker import BreakerState
 from opentelemetry_exporter_pgvector.write.delivery import Outcome
 from opentelemetry_exporter_pgvector.write.spool import inspect_directory
+from opentelemetry_exporter_pgvector.write.write_behind import WriteBehind
 
 DEAD_DSN = "postgresql://u@127.0.0.1:1/db"
 
@@ -322,3 +323,42 @@ def test_failure_comes_from_the_first_batch_the_spool_cannot_take() -> None:
     assert results == [success, success, failure, success, success]
     assert (on_disk, stats.spool.spooled_batches, stats.lost_batches) == (4, 4, 1)
     assert stats.spool.dropped_batches == 1  # the one refused, counted by the spool too
+
+
+def test_a_job_that_raises_is_logged_with_its_traceback_and_leaves_the_queue(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken() -> None:
+        raise OSError("disk gone")
+
+    behind = WriteBehind(2, "test-write-behind")
+    try:
+        assert behind.submit(broken)
+        assert behind.flush(10)
+    finally:
+        behind.close(10)
+    assert behind.waiting == 0
+    failures = [record for record in caplog.records if record.getMessage() == "background spool write failed"]
+    assert len(failures) == 1 and failures[0].exc_info is not None
+    assert isinstance(failures[0].exc_info[1], OSError)
+
+
+def test_close_leaves_a_running_job_to_its_thread_and_cancels_the_waiting_ones() -> None:
+    started, release, ran = threading.Event(), threading.Event(), []
+    behind = WriteBehind(3, "test-write-behind")
+
+    def stuck() -> None:
+        started.set()
+        release.wait(60)
+        ran.append("stuck")
+
+    assert behind.submit(stuck) and started.wait(10)
+    assert behind.submit(lambda: ran.append("queued"))
+    abandoned = behind.close(0.1)  # returns with the stuck job still running
+    still_running = not release.is_set() and ran == []
+    release.set()
+    assert (abandoned, still_running) == (1, True)
+    deadline = time.monotonic() + 10
+    while ran != ["stuck"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ran == ["stuck"]  # finished on its thread; the cancelled one never ran
