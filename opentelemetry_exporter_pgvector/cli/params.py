@@ -10,8 +10,6 @@ error, which ``otel-pgvector`` prints in one line with exit status 2.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import click
 
 from ..config import PgvectorSettings
+from ..query.traces import typed_value
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.ASCII)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -106,21 +105,9 @@ class SpanDuration(click.ParamType):  # type: ignore[type-arg]
             self.fail(f"{value!r} is longer than a duration can express", param, ctx)
 
 
-def typed_value(text: str) -> Any:
-    """An attribute value as its type is spelled: ``500`` an int, ``0.5`` a float, ``true`` and
-    ``false`` booleans, ``["gift", "eu"]`` an array; anything else, and ``"500"`` in double
-    quotes, a string (stored attributes keep their types: 500 does not match "500")."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    if isinstance(value, float) and not math.isfinite(value):  # NaN, Infinity, 1e999
-        return text
-    return value if isinstance(value, (str, int, float, bool, list)) else text
-
-
 class Attribute(click.ParamType):  # type: ignore[type-arg]
-    """``KEY=VALUE``: a span attribute to match, the value typed by :func:`typed_value`."""
+    """``KEY=VALUE``: a span attribute to match, the value typed by
+    :func:`~..query.traces.typed_value`."""
 
     name = "key=value"
 

@@ -8,6 +8,8 @@ partition key, so they touch only the partitions and index ranges of that window
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +50,20 @@ def _nanoseconds(value: dt.timedelta | float | None, name: str) -> int | None:
     if not milliseconds >= 0:
         raise QueryError(f"{name} must be a non-negative duration, got {value!r}")
     return int(milliseconds * 1_000_000)
+
+
+def typed_value(text: str) -> Any:
+    """An attribute value as its type is spelled: ``500`` an int, ``0.5`` a float, ``true`` and
+    ``false`` booleans, ``["gift", "eu"]`` an array; anything else, and ``"500"`` in double
+    quotes, a string (stored attributes keep their types: 500 does not match "500"). The CLI's
+    ``--attr KEY=VALUE`` and the UI's attribute field both read values this way."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, float) and not math.isfinite(value):  # NaN, Infinity, 1e999
+        return text
+    return value if isinstance(value, (str, int, float, bool, list)) else text
 
 
 def attribute_filter(attributes: Mapping[str, Any] | None) -> str | None:
