@@ -85,3 +85,7 @@ class QueryError(PgvectorError, ValueError):
 
 class NotFound(PgvectorError, LookupError):
     """What a query refers to (a span, a trace) is not stored."""
+
+
+class PortUnavailable(PgvectorError, OSError):
+    """``otel-pgvector ui`` cannot listen on the port asked for (in use, or reserved to root)."""

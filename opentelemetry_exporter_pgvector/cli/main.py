@@ -25,6 +25,7 @@ from .service_commands import errors, latency, services
 from .setup_commands import db, demo, dlq, embed, health, migrate
 from .storage_commands import retention, stats
 from .trace_commands import compare, trace, traces
+from .ui_command import ui
 
 logger = logging.getLogger(__name__)
 PROG = "otel-pgvector"
@@ -92,7 +93,7 @@ def cli(ctx: click.Context, dsn: str | None, schema: str | None, verbose: bool) 
 
 
 for command in (migrate, db, demo, embed, traces, trace, compare, errors, services, latency, logs, metrics,
-                similar, sql, dlq, health, retention, stats):
+                similar, sql, dlq, health, retention, stats, ui):
     cli.add_command(command)
 
 
