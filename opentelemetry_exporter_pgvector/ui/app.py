@@ -85,6 +85,7 @@ def routes(allow_sql: bool) -> list[BaseRoute]:
         Route("/", _home),
         Route("/traces", trace_pages.traces),
         Route("/traces/{trace_id}", trace_pages.trace),
+        Route("/traces/{trace_id}/spans/{span_id}", trace_pages.span_details),
         Route("/compare", trace_pages.compare),
         Route("/similar", trace_pages.similar),
         Route("/errors", service_pages.errors),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..errors import NotFound
 from ..query.telemetry import TelemetryQuery
 from . import charts, forms
 from .render import page
@@ -32,17 +33,31 @@ def traces(request: Request) -> Response:
 
 
 def trace(request: Request) -> Response:
-    """One trace: its waterfall, every span's details (the one in ``?span=`` shown), its logs."""
+    """One trace: its waterfall, its logs, and the details of the span in ``?span=`` if any.
+
+    The other spans' details are fetched when clicked (:func:`span_details`): rendering all
+    of a 1,000-span trace's attributes and stacks up front would make the page several times
+    slower to arrive, for details nobody reads all of.
+    """
     trace_id = request.path_params["trace_id"]
     query = _query(request)
     found = query.get_trace(trace_id)
     logs = query.logs_for_trace(trace_id)
-    selected = forms.text(request.query_params, "span")
-    if selected not in {span.span_id for span in found.spans}:
-        selected = None
+    wanted = forms.text(request.query_params, "span")
+    selected = next((span for span in found.spans if span.span_id == wanted), None)
     errors = sum(span.status_code == "ERROR" for span in found.spans)
     return page(request, "trace.html", trace=found, chart=charts.waterfall(found), logs=logs,
                 selected=selected, errors=errors)
+
+
+def span_details(request: Request) -> Response:
+    """One span's details as an HTML fragment, which the trace page's script puts in place."""
+    trace_id, span_id = request.path_params["trace_id"], request.path_params["span_id"]
+    found = _query(request).get_trace(trace_id)
+    span = next((span for span in found.spans if span.span_id == span_id.lower()), None)
+    if span is None:
+        raise NotFound(f"span {span_id} is not stored in trace {found.trace_id}")
+    return page(request, "span_details.html", span=span, trace_id=found.trace_id)
 
 
 def compare(request: Request) -> Response:

@@ -1,28 +1,37 @@
 // otel-pgvector ui: the little the pages need a script for. Everything works without it
-// (links and GET forms); with it, a span's details open in place and the URL follows.
+// (links and GET forms reload the page); with it, a span's details open in place, fetched
+// from /traces/<trace>/spans/<span>, and the URL and the back button follow.
 "use strict";
 
-function showSpan(spanId) {
-  const wanted = spanId ? document.getElementById("span-" + spanId) : null;
-  document.querySelectorAll("section.span-details").forEach((section) => {
-    section.hidden = section !== wanted;
-  });
+async function showSpan(spanId) {
+  const details = document.getElementById("details");
+  const panel = document.getElementById("span-panel");
+  let html = "";
+  if (spanId) {
+    const answer = await fetch(`/traces/${details.dataset.traceId}/spans/${encodeURIComponent(spanId)}`);
+    if (!answer.ok) return false;
+    html = await answer.text();  // escaped by the server's templates, like every page
+  }
+  panel.innerHTML = html;
+  document.getElementById("no-span").hidden = Boolean(spanId);
   document.querySelectorAll("g.span-row").forEach((row) => {
     row.classList.toggle("selected", row.dataset.spanId === spanId);
   });
-  const hint = document.getElementById("no-span");
-  if (hint) hint.hidden = wanted !== null;
-  return wanted;
+  return true;
 }
 
-function selectSpan(event) {
+async function selectSpan(event) {
   const link = event.target.closest("[data-span-id]");
-  if (!link || !document.getElementById("span-" + link.dataset.spanId)) return;
+  if (!link) return;
   event.preventDefault();
-  const url = new URL(window.location.href);
-  url.searchParams.set("span", link.dataset.spanId);
-  window.history.pushState({span: link.dataset.spanId}, "", url);
-  showSpan(link.dataset.spanId);
+  const spanId = link.dataset.spanId;
+  if (await showSpan(spanId)) {
+    const url = new URL(window.location.href);
+    url.searchParams.set("span", spanId);
+    window.history.pushState({span: spanId}, "", url);
+  } else {
+    window.location.href = link.href;  // let the server say what is wrong
+  }
 }
 
 // Blank fields are left out of a search's URL, so shared links carry only real filters.
@@ -34,8 +43,9 @@ function dropBlankFields(event) {
 
 document.addEventListener("DOMContentLoaded", () => {
   if (document.getElementById("details")) {
-    document.querySelectorAll("a.span-link, a.span-ref").forEach((link) => {
-      link.addEventListener("click", selectSpan);
+    // one listener for the waterfall, the logs and the details (whose content is replaced)
+    document.querySelector("main").addEventListener("click", (event) => {
+      if (event.target.closest("a.span-link, a.span-ref")) selectSpan(event);
     });
     window.addEventListener("popstate", () => {
       showSpan(new URL(window.location.href).searchParams.get("span"));
