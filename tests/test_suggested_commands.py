@@ -29,6 +29,7 @@ from click.testing import CliRunner, Result
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from ui_server import fetch, running_ui
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.cli.main import cli
@@ -45,6 +46,9 @@ OTEL_PGVECTOR = Path(sys.executable).parent / "otel-pgvector"
 # Commands that start, stop or exec on the embedded server: the documents' sequences of them run
 # as written, each on a server of their own, in tests/test_embedded_lifecycle.py.
 _LIFECYCLE = re.compile(r"^db (start|stop|status|psql)\b")
+# `ui` serves until interrupted: the documents' ui commands run as servers, in
+# test_documented_ui_command_serves_the_demo_traces.
+_SERVES = re.compile(r"^ui\b")
 # An otel-pgvector invocation inside a shell line: it ends at a comment, `;`, `&`, `|`, `)` or an
 # output redirection (`> grafana.env`; `<trace id>` is a placeholder, not a redirection).
 _INVOCATION = re.compile(r"""otel-pgvector((?:[ \t]+(?:"[^"]*"|'[^']*'|[^\s"'#;&|)>][^\s"'#;&|)]*))*)""")
@@ -178,7 +182,9 @@ def test_the_slow_trace_links_its_metric_points(demo_data: DemoData) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [c for c in _documented_commands() if "--follow" not in c and not _LIFECYCLE.match(c)]
+    "command",
+    [c for c in _documented_commands()
+     if "--follow" not in c and not _LIFECYCLE.match(c) and not _SERVES.match(c)],
 )
 def test_documented_command_returns_rows(demo_data: DemoData, command: str) -> None:
     ids = {"<trace id>": demo_data.failing_trace_id, "<span id>": demo_data.failing_span_id}
@@ -235,6 +241,16 @@ def test_documented_follow_command_keeps_embedding_new_shapes(
     assert stderr.strip() == "otel-pgvector: interrupted"
 
 
+@pytest.mark.parametrize("command", [c for c in _documented_commands() if _SERVES.match(c)])
+def test_documented_ui_command_serves_the_demo_traces(demo_data: DemoData, command: str) -> None:
+    """Each documented ``otel-pgvector ui ...`` serves the trace list with the demo's traces (on a
+    free port, whatever port it names) and stops cleanly on Ctrl-C (``running_ui`` checks)."""
+    with running_ui(demo_data.env, *shlex.split(command)[1:]) as url:
+        page = fetch(url + "traces?limit=1000")  # the demo's first request (failed) is its oldest
+    assert page.status == 200
+    assert demo_data.failing_trace_id in page.body and demo_data.slow_trace_id in page.body
+
+
 def _export_span(settings: PgvectorSettings, name: str) -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": "docs"}))
     provider.add_span_processor(SimpleSpanProcessor(PgvectorSpanExporter(settings)))
@@ -280,5 +296,6 @@ def test_every_document_is_searched() -> None:
     """The extraction above finds what the documents show, so an empty list cannot pass silently."""
     commands = _documented_commands()
     assert "demo" in commands and "trace <trace id>" in commands and "embed --follow" in commands
+    assert "ui" in commands
     documents = {name for name, _ in _documented_statements()}
     assert documents == {"README.md", "docs/grafana.md", "docs/retention.md", "docs/schema.md"}

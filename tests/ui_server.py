@@ -45,9 +45,11 @@ def fetch(url: str, method: str = "GET", headers: Mapping[str, str] | None = Non
 
 @contextmanager
 def running_ui(env: Mapping[str, str], *args: str) -> Iterator[str]:
-    """``otel-pgvector ui --port 0 ARGS`` running until the block ends; yields its URL."""
+    """``otel-pgvector ui ARGS --port 0`` running until the block ends; yields its URL.
+
+    ``--port 0`` comes last, so it wins over a port ``ARGS`` names (a documented command's)."""
     process = subprocess.Popen(
-        [str(OTEL_PGVECTOR), "ui", "--port", "0", *args], env={**os.environ, **env},
+        [str(OTEL_PGVECTOR), "ui", *args, "--port", "0"], env={**os.environ, **env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
