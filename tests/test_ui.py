@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -121,3 +124,17 @@ def test_without_the_ui_extra_the_command_names_it(env: dict[str, str]) -> None:
     assert done.stderr == ("otel-pgvector: this needs the 'ui' extra (no module named 'uvicorn'): "
                            "pip install 'opentelemetry-exporter-pgvector[ui]'\n")
 
+
+
+def test_open_launches_the_browser_on_the_printed_url(env: dict[str, str], tmp_path: Path) -> None:
+    """``--open`` goes through Python's ``webbrowser``, which runs ``$BROWSER`` (here a script
+    that writes down the URL it was given, as a browser would be handed it)."""
+    opened = tmp_path / "opened"
+    write_then_rename = ("import os, sys; open(sys.argv[1] + '.part', 'w').write(sys.argv[2]);"
+                         " os.replace(sys.argv[1] + '.part', sys.argv[1])")  # never seen half written
+    browser = shlex.join([sys.executable, "-c", write_then_rename, str(opened)]) + " %s"
+    with running_ui({**env, "BROWSER": browser}, "--open") as url:
+        deadline = time.monotonic() + 60  # a liveness bound: the browser command starts at once
+        while not opened.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert opened.read_text() == url
