@@ -115,6 +115,10 @@ def test_state_changes_are_logged_once(caplog: pytest.LogCaptureFixture) -> None
                 breaker.record_failure()
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 1 and "open after 2 consecutive" in messages[0]
+    clock.now = 1.0
+    with caplog.at_level(logging.INFO, logger="opentelemetry_exporter_pgvector.write.breaker"):
+        assert breaker.allow()
+    assert caplog.records[-1].getMessage() == "circuit breaker for database half-open: probing with one batch"
 
 
 def test_exporters_of_one_database_share_the_breaker_and_spool_when_it_is_down(

@@ -164,6 +164,8 @@ def test_json_non_string_keys(conn: psycopg.Connection, table: str) -> None:
         conn, to_json({1: "int", None: "none", 2.5: "float", False: "bool", (1, 2): "t"}, 100)
     )
     assert stored == {"1": "int", "None": "none", "2.5": "float", "False": "bool", "(1, 2)": "t"}
+    # a key too long for Python to print in decimal is written in hex, as such values are
+    assert json.loads(to_json({7**6000: "huge", True: "bool"}, 100_000)) == {hex(7**6000): "huge", "True": "bool"}
 
 
 def test_json_ints_beyond_64_bits(conn: psycopg.Connection, table: str) -> None:
