@@ -1,0 +1,695 @@
+# ruff: noqa: E501 - messages are quoted whole, as libraries print them
+"""A corpus of near-neighbour failures for measuring similarity search (issue 16).
+
+Twenty failure classes, several of them in groups that share words and differ in meaning
+(connection refused / reset / DNS / TLS / deadline; unique / foreign key; statement timeout /
+lock wait / deadlock; pool exhausted / too many connections; expired token / forbidden /
+rate limited), each worded four or more ways as different libraries and languages word them,
+with ids, hosts and numbers inside; and a few hundred successful spans and informational log
+lines whose names share that vocabulary ("connection pool checkout", "dns resolve ...",
+"acquire lock orders"), the distractors a search must rank below the failures.
+
+Each class has two queries, written before any tuning of the search: a paraphrase (the
+failure in other words) and an incident-style description (what a person on call says).
+The split into halves is fixed: :func:`half` puts class ``i``'s paraphrase in the tuning
+half when ``i`` is even and its incident query there when ``i`` is odd; the other query of
+each class is held out. The expected class of each query is written here by hand.
+
+The messages, queries and expected classes are data, not derived from the code under test;
+``benchmarks/search_quality.py`` measures over the whole corpus and ``tests/test_search_quality.py``
+over a slice of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Half = Literal["tuning", "held-out"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One wording of a failure: a span that fails with it, and the log line it leaves.
+
+    ``log`` is the body logged at ``severity`` for the same failure, worded as the service's
+    logging does (often not as the exception is).
+    """
+
+    service: str
+    name: str
+    kind: str
+    exception_type: str
+    message: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    log: str = ""
+    severity: str = "ERROR"
+
+
+@dataclass(frozen=True)
+class FailureClass:
+    """A kind of failure, its wordings and the two queries that should find it."""
+
+    name: str
+    failures: tuple[Failure, ...]
+    paraphrase: str
+    incident: str
+
+
+@dataclass(frozen=True)
+class Query:
+    """A search whose right answers are the spans (log lines) of class ``expected``."""
+
+    text: str
+    expected: str
+    style: Literal["paraphrase", "incident"]
+    half: Half
+
+
+PG = {"db.system.name": "postgresql"}
+MYSQL = {"db.system.name": "mysql"}
+REDIS = {"db.system.name": "redis"}
+GRPC = {"rpc.system": "grpc"}
+
+
+def _http(method: str, route: str, status: int) -> dict[str, Any]:
+    return {"http.request.method": method, "http.route": route, "http.response.status_code": status}
+
+
+def _db(system: dict[str, Any], operation: str, collection: str) -> dict[str, Any]:
+    return {**system, "db.operation.name": operation, "db.collection.name": collection}
+
+
+def _rpc(service: str, method: str, code: int) -> dict[str, Any]:
+    return {**GRPC, "rpc.service": service, "rpc.method": method, "rpc.grpc.status_code": code}
+
+
+CLASSES: tuple[FailureClass, ...] = (
+    FailureClass(
+        "connection_refused",
+        (
+            Failure("checkout", "GET cart", "CLIENT", "ConnectionRefusedError",
+                    "[Errno 111] Connection refused: 10.0.3.7:6379", {**REDIS, "db.operation.name": "GET"},
+                    "redis cart-cache at 10.0.3.7:6379 refused the connection"),
+            Failure("inventory", "SELECT stock", "CLIENT", "psycopg.OperationalError",
+                    'connection to server at "inventory-db" (10.0.4.12), port 5432 failed: Connection refused\n'
+                    "\tIs the server running on that host and accepting TCP/IP connections?",
+                    _db(PG, "SELECT", "stock"),
+                    "could not connect to inventory-db:5432: connection refused, retry 3/5"),
+            Failure("shipping", "POST /rates", "CLIENT", "java.net.ConnectException",
+                    "Connection refused: carrier-gw.internal/10.2.0.44:8443", _http("POST", "/rates", 0),
+                    "rate lookup failed: ConnectException Connection refused (carrier-gw.internal:8443)"),
+            Failure("frontend", "GET /api/products", "CLIENT", "Error",
+                    "connect ECONNREFUSED 127.0.0.1:3000", _http("GET", "/api/products", 0),
+                    "upstream catalog unavailable: connect ECONNREFUSED 127.0.0.1:3000", "WARN"),
+            Failure("payments", "ledger.Append", "CLIENT", "*net.OpError",
+                    "dial tcp 10.9.1.20:7000: connect: connection refused", _rpc("Ledger", "Append", 14),
+                    "ledger append failed: dial tcp 10.9.1.20:7000: connect: connection refused"),
+        ),
+        "nothing is listening on the port, the connection attempt is rejected",
+        "every call to the cache fails instantly, the redis box looks down",
+    ),
+    FailureClass(
+        "connection_reset",
+        (
+            Failure("payments", "POST /charge", "CLIENT", "ConnectionResetError",
+                    "[Errno 104] Connection reset by peer", _http("POST", "/charge", 0),
+                    "charge request to acquirer aborted: connection reset by peer"),
+            Failure("search", "es.search", "CLIENT", "java.net.SocketException",
+                    "Connection reset", {"db.system.name": "elasticsearch", "db.operation.name": "search"},
+                    "SocketException: Connection reset while reading search response from es-2"),
+            Failure("frontend", "GET /api/recommendations", "CLIENT", "Error",
+                    "read ECONNRESET", _http("GET", "/api/recommendations", 0),
+                    "recommendations socket hang up (read ECONNRESET)", "WARN"),
+            Failure("checkout", "payments.Authorize", "CLIENT", "grpc.RpcError",
+                    "StatusCode.UNAVAILABLE: recvmsg:Connection reset by peer", _rpc("Payments", "Authorize", 14),
+                    "authorize rpc broke mid-stream: recvmsg: connection reset by peer"),
+            Failure("inventory", "SELECT reservations", "CLIENT", "psycopg.OperationalError",
+                    "server closed the connection unexpectedly\n\tThis probably means the server terminated "
+                    "abnormally before or while processing the request.", _db(PG, "SELECT", "reservations"),
+                    "lost connection to inventory-db in the middle of a query: server closed the connection"),
+        ),
+        "the remote side dropped an established connection in the middle of the exchange",
+        "calls start fine then die halfway with the socket torn down by the other end",
+    ),
+    FailureClass(
+        "dns_failure",
+        (
+            Failure("checkout", "POST /payments", "CLIENT", "socket.gaierror",
+                    "[Errno -2] Name or service not known: 'payments.internal'", _http("POST", "/payments", 0),
+                    "failed to resolve payments.internal: Name or service not known"),
+            Failure("notifications", "smtp.send", "CLIENT", "java.net.UnknownHostException",
+                    "smtp-relay.mail.svc.cluster.local: Temporary failure in name resolution", {},
+                    "UnknownHostException smtp-relay.mail.svc.cluster.local, email 8812 not sent"),
+            Failure("frontend", "GET /api/user", "CLIENT", "Error",
+                    "getaddrinfo ENOTFOUND accounts-api.prod.svc", _http("GET", "/api/user", 0),
+                    "getaddrinfo ENOTFOUND accounts-api.prod.svc for request 77ab31", "WARN"),
+            Failure("shipping", "carrier.Quote", "CLIENT", "*net.DNSError",
+                    "dial tcp: lookup carrier-gw.internal on 10.96.0.10:53: no such host", _rpc("Carrier", "Quote", 14),
+                    "lookup carrier-gw.internal on 10.96.0.10:53: no such host"),
+        ),
+        "the hostname could not be resolved to an address",
+        "the cluster resolver stopped answering, services cannot find each other by name",
+    ),
+    FailureClass(
+        "tls_failure",
+        (
+            Failure("payments", "POST /v1/charges", "CLIENT", "ssl.SSLCertVerificationError",
+                    "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)",
+                    _http("POST", "/v1/charges", 0),
+                    "TLS to api.acquirer.com failed: certificate has expired"),
+            Failure("accounts", "GET /oauth/jwks", "CLIENT", "javax.net.ssl.SSLHandshakeException",
+                    "PKIX path building failed: unable to find valid certification path to requested target",
+                    _http("GET", "/oauth/jwks", 0),
+                    "SSLHandshakeException fetching jwks from idp.example.com: PKIX path building failed"),
+            Failure("frontend", "GET /api/cms", "CLIENT", "Error",
+                    "unable to verify the first certificate", _http("GET", "/api/cms", 0),
+                    "cms request failed: UNABLE_TO_VERIFY_LEAF_SIGNATURE unable to verify the first certificate",
+                    "WARN"),
+            Failure("search", "POST /_bulk", "CLIENT", "x509.HostnameError",
+                    "x509: certificate is valid for es-0.search.local, not es-lb.search.local",
+                    _http("POST", "/_bulk", 0),
+                    "bulk index rejected: tls: x509 certificate is valid for es-0.search.local, not es-lb"),
+        ),
+        "the secure handshake failed because the server certificate was not trusted",
+        "since midnight every https call to the card acquirer fails, their cert looks expired",
+    ),
+    FailureClass(
+        "deadline_exceeded",
+        (
+            Failure("checkout", "payments.Authorize", "CLIENT", "grpc.RpcError",
+                    "StatusCode.DEADLINE_EXCEEDED: Deadline Exceeded", _rpc("Payments", "Authorize", 4),
+                    "authorize for order 5521 gave up: deadline exceeded after 3000ms"),
+            Failure("frontend", "GET /api/shipping-quote", "CLIENT", "requests.exceptions.ReadTimeout",
+                    "HTTPSConnectionPool(host='shipping', port=443): Read timed out. (read timeout=10)",
+                    _http("GET", "/api/shipping-quote", 0),
+                    "shipping quote took longer than 10s, read timed out", "WARN"),
+            Failure("shipping", "GET /labels", "CLIENT", "java.net.SocketTimeoutException",
+                    "Read timed out after 30000 ms waiting for carrier-gw.internal", _http("GET", "/labels", 0),
+                    "carrier label request timed out after 30000 ms"),
+            Failure("payments", "fraud.Score", "CLIENT", "context.deadlineExceededError",
+                    "context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+                    _rpc("Fraud", "Score", 4),
+                    "fraud score call: context deadline exceeded while awaiting headers"),
+        ),
+        "the downstream call took too long and the client stopped waiting for the reply",
+        "calls to payments hang until the deadline passes",
+    ),
+    FailureClass(
+        "unique_violation",
+        (
+            Failure("accounts", "INSERT users", "CLIENT", "psycopg.errors.UniqueViolation",
+                    'duplicate key value violates unique constraint "users_email_key"\n'
+                    "DETAIL:  Key (email)=(ana@example.com) already exists.", _db(PG, "INSERT", "users"),
+                    "signup failed, email ana@example.com already registered (users_email_key)"),
+            Failure("checkout", "INSERT orders", "CLIENT", "java.sql.SQLIntegrityConstraintViolationException",
+                    "Duplicate entry 'ord-99812' for key 'orders.PRIMARY'", _db(MYSQL, "INSERT", "orders"),
+                    "order ord-99812 inserted twice: Duplicate entry for key orders.PRIMARY"),
+            Failure("payments", "INSERT idempotency_keys", "CLIENT", "sqlalchemy.exc.IntegrityError",
+                    "(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "
+                    '"idempotency_keys_pkey" DETAIL: Key (key)=(c9f1e2) already exists.',
+                    _db(PG, "INSERT", "idempotency_keys"),
+                    "idempotency key c9f1e2 reused, insert rejected as duplicate", "WARN"),
+            Failure("inventory", "insertOne skus", "CLIENT", "MongoServerError",
+                    "E11000 duplicate key error collection: inventory.skus index: sku_1 dup key: { sku: \"A-1042\" }",
+                    {"db.system.name": "mongodb", "db.operation.name": "insertOne", "db.collection.name": "skus"},
+                    "sku A-1042 already exists (E11000 duplicate key)"),
+        ),
+        "a row with the same key already exists so the insert is rejected",
+        "customers signing up twice get an error because their email is already taken",
+    ),
+    FailureClass(
+        "foreign_key_violation",
+        (
+            Failure("checkout", "INSERT order_items", "CLIENT", "psycopg.errors.ForeignKeyViolation",
+                    'insert or update on table "order_items" violates foreign key constraint '
+                    '"order_items_order_id_fkey"\nDETAIL:  Key (order_id)=(88123) is not present in table "orders".',
+                    _db(PG, "INSERT", "order_items"),
+                    "order item for missing order 88123 rejected by order_items_order_id_fkey"),
+            Failure("inventory", "DELETE products", "CLIENT", "java.sql.SQLIntegrityConstraintViolationException",
+                    "Cannot delete or update a parent row: a foreign key constraint fails "
+                    "(`shop`.`stock`, CONSTRAINT `stock_ibfk_1` FOREIGN KEY (`product_id`) REFERENCES `products`)",
+                    _db(MYSQL, "DELETE", "products"),
+                    "cannot delete product 4410: stock rows still reference it"),
+            Failure("accounts", "INSERT addresses", "CLIENT", "sqlalchemy.exc.IntegrityError",
+                    "(sqlite3.IntegrityError) FOREIGN KEY constraint failed", _db({"db.system.name": "sqlite"},
+                                                                                  "INSERT", "addresses"),
+                    "address for user 5120 not saved: FOREIGN KEY constraint failed"),
+            Failure("shipping", "INSERT shipments", "CLIENT", "PrismaClientKnownRequestError",
+                    "Foreign key constraint failed on the field: `shipments_order_id_fkey (index)` code P2003",
+                    _db(PG, "INSERT", "shipments"),
+                    "P2003 shipment references order that does not exist", "WARN"),
+        ),
+        "the row points at a parent record that does not exist",
+        "order items get rejected because the order they belong to was never saved",
+    ),
+    FailureClass(
+        "statement_timeout",
+        (
+            Failure("search", "SELECT products", "CLIENT", "psycopg.errors.QueryCanceled",
+                    "canceling statement due to statement timeout", _db(PG, "SELECT", "products"),
+                    "product search query cancelled after 5000 ms statement_timeout"),
+            Failure("accounts", "SELECT sessions", "CLIENT", "com.mysql.cj.jdbc.exceptions.MySQLTimeoutException",
+                    "Statement cancelled due to timeout or client request", _db(MYSQL, "SELECT", "sessions"),
+                    "session report query exceeded its timeout and was cancelled"),
+            Failure("inventory", "aggregate stock", "CLIENT", "MongoServerError",
+                    "operation exceeded time limit: maxTimeMS 2000 expired",
+                    {"db.system.name": "mongodb", "db.operation.name": "aggregate", "db.collection.name": "stock"},
+                    "stock aggregation hit maxTimeMS=2000 and was aborted", "WARN"),
+            Failure("checkout", "SELECT order_history", "CLIENT", "ActiveRecord::QueryCanceled",
+                    "PG::QueryCanceled: ERROR:  canceling statement due to statement timeout",
+                    _db(PG, "SELECT", "order_history"),
+                    "order history query for customer 7781 cancelled by statement timeout"),
+        ),
+        "the database aborted a query that ran longer than the allowed time",
+        "the reporting query is too slow and postgres kills it after a few seconds",
+    ),
+    FailureClass(
+        "lock_timeout",
+        (
+            Failure("inventory", "UPDATE stock", "CLIENT", "psycopg.errors.LockNotAvailable",
+                    'canceling statement due to lock timeout\nCONTEXT:  while updating tuple (12,7) in relation "stock"',
+                    _db(PG, "UPDATE", "stock"),
+                    "stock update for sku 4412 waited too long for a row lock"),
+            Failure("checkout", "UPDATE carts", "CLIENT", "com.mysql.cj.jdbc.exceptions.MySQLTransactionRollbackException",
+                    "Lock wait timeout exceeded; try restarting transaction", _db(MYSQL, "UPDATE", "carts"),
+                    "cart 5521 update: Lock wait timeout exceeded (innodb_lock_wait_timeout=50)"),
+            Failure("payments", "SELECT FOR UPDATE wallets", "CLIENT", "org.hibernate.PessimisticLockException",
+                    "could not obtain lock on row in relation \"wallets\"", _db(PG, "SELECT", "wallets"),
+                    "wallet 9913 is locked by another transaction, NOWAIT failed"),
+            Failure("accounts", "ALTER TABLE users", "CLIENT", "django.db.utils.OperationalError",
+                    "canceling statement due to lock timeout", _db(PG, "ALTER", "users"),
+                    "migration 0042 could not acquire lock on users within lock_timeout", "WARN"),
+        ),
+        "the statement gave up waiting for a lock another transaction was holding",
+        "updates queue behind a long transaction holding the row and eventually give up",
+    ),
+    FailureClass(
+        "deadlock",
+        (
+            Failure("inventory", "UPDATE stock", "CLIENT", "psycopg.errors.DeadlockDetected",
+                    "deadlock detected\nDETAIL:  Process 4121 waits for ShareLock on transaction 99812; "
+                    "blocked by process 4133.\nProcess 4133 waits for ShareLock on transaction 99807; "
+                    "blocked by process 4121.", _db(PG, "UPDATE", "stock"),
+                    "deadlock detected updating stock for order 5521, transaction rolled back"),
+            Failure("checkout", "UPDATE orders", "CLIENT", "com.mysql.cj.jdbc.exceptions.MySQLTransactionRollbackException",
+                    "Deadlock found when trying to get lock; try restarting transaction", _db(MYSQL, "UPDATE", "orders"),
+                    "Deadlock found when trying to get lock on orders, retrying 1/3", "WARN"),
+            Failure("payments", "UPDATE balances", "CLIENT", "System.Data.SqlClient.SqlException",
+                    "Transaction (Process ID 71) was deadlocked on lock resources with another process and has "
+                    "been chosen as the deadlock victim. Rerun the transaction.", _db({"db.system.name": "mssql"},
+                                                                                     "UPDATE", "balances"),
+                    "balance transfer 8812 chosen as deadlock victim"),
+            Failure("shipping", "UPDATE parcels", "CLIENT", "org.springframework.dao.CannotAcquireLockException",
+                    "could not execute statement; SQL [n/a]; nested exception is "
+                    "org.hibernate.exception.LockAcquisitionException: ERROR: deadlock detected",
+                    _db(PG, "UPDATE", "parcels"),
+                    "parcel status update aborted: ERROR deadlock detected"),
+        ),
+        "two transactions each waited for a lock the other one held, so one was aborted",
+        "two writers blocked each other on the same rows",
+    ),
+    FailureClass(
+        "pool_exhausted",
+        (
+            Failure("checkout", "db.connect", "INTERNAL", "sqlalchemy.exc.TimeoutError",
+                    "QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00",
+                    {"db.system.name": "postgresql"},
+                    "no database connection available: QueuePool limit of size 5 overflow 10 reached"),
+            Failure("accounts", "getConnection", "INTERNAL", "java.sql.SQLTransientConnectionException",
+                    "HikariPool-1 - Connection is not available, request timed out after 30000ms.", {},
+                    "HikariPool-1 - Connection is not available, request timed out after 30000ms (total=10, active=10, idle=0, waiting=42)"),
+            Failure("payments", "pool.acquire", "INTERNAL", "psycopg_pool.PoolTimeout",
+                    "couldn't get a connection after 30.00 sec", {"db.system.name": "postgresql"},
+                    "all 20 pool connections busy, waited 30 s for one", "WARN"),
+            Failure("inventory", "sql.Conn", "INTERNAL", "*errors.errorString",
+                    "pgxpool: acquire timeout: all 25 connections in use", {"db.system.name": "postgresql"},
+                    "pgxpool exhausted: all 25 connections in use"),
+        ),
+        "every connection in the client-side pool is checked out and none came back in time",
+        "the app threads sit waiting to borrow a database connection, pool maxed out",
+    ),
+    FailureClass(
+        "too_many_connections",
+        (
+            Failure("accounts", "connect", "CLIENT", "psycopg.OperationalError",
+                    'connection to server at "accounts-db" (10.0.5.3), port 5432 failed: FATAL:  sorry, '
+                    "too many clients already", _db(PG, "connect", "accounts"),
+                    "accounts-db rejected the connection: too many clients already"),
+            Failure("checkout", "connect", "CLIENT", "com.mysql.cj.jdbc.exceptions.CommunicationsException",
+                    "Data source rejected establishment of connection, message from server: \"Too many connections\"",
+                    _db(MYSQL, "connect", "shop"),
+                    "mysql refused new session: Too many connections (max_connections=151)"),
+            Failure("search", "connect", "CLIENT", "psycopg2.OperationalError",
+                    "FATAL:  remaining connection slots are reserved for non-replication superuser connections",
+                    _db(PG, "connect", "search"),
+                    "search-db out of connection slots, remaining ones reserved for superuser", "WARN"),
+            Failure("payments", "redis connect", "CLIENT", "redis.exceptions.ConnectionError",
+                    "max number of clients reached", {**REDIS, "db.operation.name": "connect"},
+                    "redis session store: ERR max number of clients reached (maxclients 10000)"),
+        ),
+        "the database server refused a new session because its connection limit is used up",
+        "the database hit max_connections and turns away every new client",
+    ),
+    FailureClass(
+        "json_parse",
+        (
+            Failure("payments", "parse webhook", "INTERNAL", "json.decoder.JSONDecodeError",
+                    "Expecting ',' delimiter: line 1 column 842 (char 841)", {},
+                    "webhook 5f2a body is not valid json: Expecting ',' delimiter at char 841"),
+            Failure("frontend", "GET /api/cart", "CLIENT", "SyntaxError",
+                    "Unexpected token < in JSON at position 0", _http("GET", "/api/cart", 200),
+                    "cart response could not be parsed: Unexpected token < in JSON at position 0", "WARN"),
+            Failure("shipping", "decode carrier response", "INTERNAL",
+                    "com.fasterxml.jackson.core.JsonParseException",
+                    "Unexpected character ('}' (code 125)): was expecting double-quote to start field name\n"
+                    " at [Source: (String)\"{\"rate\": 12.5,}\"; line: 1, column: 15]", {},
+                    "JsonParseException reading carrier rate payload at column 15"),
+            Failure("inventory", "json.Unmarshal", "INTERNAL", "*json.SyntaxError",
+                    "invalid character 'x' looking for beginning of value", {},
+                    "cannot unmarshal stock event 4421: invalid character 'x' looking for beginning of value"),
+        ),
+        "the payload could not be decoded because it is not well-formed JSON",
+        "the partner started sending us broken bodies and our decoder chokes on them",
+    ),
+    FailureClass(
+        "out_of_memory",
+        (
+            Failure("search", "build index", "INTERNAL", "java.lang.OutOfMemoryError",
+                    "Java heap space", {},
+                    "indexer crashed: java.lang.OutOfMemoryError: Java heap space (Xmx=2g)"),
+            Failure("frontend", "render report", "INTERNAL", "RangeError",
+                    "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory", {},
+                    "report renderer: JavaScript heap out of memory at 4096 MB"),
+            Failure("inventory", "load catalog", "INTERNAL", "MemoryError",
+                    "Unable to allocate 3.17 GiB for an array with shape (425000000,) and data type float64", {},
+                    "catalog load ran out of memory allocating 3.17 GiB"),
+            Failure("payments", "reconcile", "INTERNAL", "runtime.Error",
+                    "fatal error: runtime: out of memory", {},
+                    "reconcile worker killed: runtime: out of memory (rss 1.9 GiB, limit 2 GiB)"),
+        ),
+        "the process ran out of heap memory and could not allocate more",
+        "the workers keep getting OOM killed when the big batch job runs",
+    ),
+    FailureClass(
+        "token_expired",
+        (
+            Failure("accounts", "GET /api/me", "SERVER", "jwt.exceptions.ExpiredSignatureError",
+                    "Signature has expired", _http("GET", "/api/me", 401),
+                    "rejected request 7ab2: JWT signature has expired", "WARN"),
+            Failure("frontend", "GET /api/orders", "SERVER", "TokenExpiredError",
+                    "jwt expired at 2026-11-30T10:00:00.000Z", _http("GET", "/api/orders", 401),
+                    "session token for user 5120 expired at 2026-11-30T10:00:00Z", "WARN"),
+            Failure("payments", "POST /v1/refunds", "CLIENT", "HTTPError",
+                    "401 Unauthorized: access token expired, please refresh", _http("POST", "/v1/refunds", 401),
+                    "acquirer says our OAuth access token expired (401)"),
+            Failure("shipping", "GET /tracking", "SERVER", "io.jsonwebtoken.ExpiredJwtException",
+                    "JWT expired at 2026-11-29T23:59:59Z. Current time: 2026-11-30T08:12:44Z, a difference of "
+                    "29565000 milliseconds.", _http("GET", "/tracking", 401),
+                    "ExpiredJwtException: tracking request with a stale bearer token"),
+        ),
+        "the credential presented is past its validity and must be renewed",
+        "users get logged out and bounced with 401 because their session lapsed",
+    ),
+    FailureClass(
+        "permission_denied",
+        (
+            Failure("accounts", "DELETE /api/users/{id}", "SERVER", "PermissionDenied",
+                    "You do not have permission to perform this action.", _http("DELETE", "/api/users/{id}", 403),
+                    "user 5120 tried to delete account 7781 without the admin role", "WARN"),
+            Failure("inventory", "s3.PutObject", "CLIENT", "botocore.exceptions.ClientError",
+                    "An error occurred (AccessDenied) when calling the PutObject operation: Access Denied",
+                    {"rpc.system": "aws-api", "rpc.service": "S3", "rpc.method": "PutObject"},
+                    "upload of catalog image 4410 to s3 denied: AccessDenied"),
+            Failure("search", "SELECT audit_log", "CLIENT", "psycopg.errors.InsufficientPrivilege",
+                    "permission denied for table audit_log", _db(PG, "SELECT", "audit_log"),
+                    "search role lacks SELECT on audit_log: permission denied"),
+            Failure("payments", "GET /v1/payouts", "CLIENT", "HTTPError",
+                    "403 Forbidden: API key lacks the payouts:read scope", _http("GET", "/v1/payouts", 403),
+                    "payout listing forbidden (403): key lacks payouts:read"),
+        ),
+        "the caller is authenticated but not allowed to do this operation",
+        "the service account lost its rights and now gets access denied everywhere",
+    ),
+    FailureClass(
+        "rate_limited",
+        (
+            Failure("notifications", "POST /v1/messages", "CLIENT", "HTTPError",
+                    "429 Too Many Requests: rate limit of 100 per second exceeded, retry after 2s",
+                    _http("POST", "/v1/messages", 429),
+                    "sms provider throttled us: 429, retry after 2 s", "WARN"),
+            Failure("search", "POST /v1/embeddings", "CLIENT", "openai.RateLimitError",
+                    "Error code: 429 - Rate limit reached for requests per min (RPM): Limit 3500, Used 3500",
+                    _http("POST", "/v1/embeddings", 429),
+                    "embedding API rate limit reached (3500 RPM)"),
+            Failure("inventory", "dynamodb.Query", "CLIENT", "ProvisionedThroughputExceededException",
+                    "The level of configured provisioned throughput for the table was exceeded",
+                    {"rpc.system": "aws-api", "rpc.service": "DynamoDB", "rpc.method": "Query"},
+                    "dynamodb stock table throttled: provisioned throughput exceeded"),
+            Failure("checkout", "payments.Capture", "CLIENT", "grpc.RpcError",
+                    "StatusCode.RESOURCE_EXHAUSTED: quota exceeded for capture requests per client",
+                    _rpc("Payments", "Capture", 8),
+                    "capture for order 5521 rejected: RESOURCE_EXHAUSTED quota exceeded"),
+        ),
+        "the provider is throttling us because we sent more requests than our quota allows",
+        "the sms vendor keeps bouncing our sends during the campaign burst, we're over our allowance",
+    ),
+    FailureClass(
+        "disk_full",
+        (
+            Failure("search", "write segment", "INTERNAL", "OSError",
+                    "[Errno 28] No space left on device: '/var/lib/search/segments/_4f2.cfs'", {},
+                    "flush of segment _4f2 failed: no space left on device"),
+            Failure("inventory", "INSERT stock_history", "CLIENT", "psycopg.errors.DiskFull",
+                    'could not extend file "base/16384/24576.3": No space left on device\n'
+                    "HINT:  Check free disk space.", _db(PG, "INSERT", "stock_history"),
+                    "inventory-db could not extend file: No space left on device"),
+            Failure("shipping", "write label pdf", "INTERNAL", "java.io.IOException",
+                    "No space left on device", {},
+                    "writing label 99812.pdf to /tmp failed: No space left on device"),
+            Failure("payments", "append journal", "INTERNAL", "*fs.PathError",
+                    "write /data/journal/000123.log: no space left on device", {},
+                    "journal append failed: ENOSPC on /data", "WARN"),
+        ),
+        "writing failed because the storage volume has no free bytes left",
+        "the volume filled up overnight and now nothing can be written",
+    ),
+    FailureClass(
+        "not_found",
+        (
+            Failure("frontend", "GET /api/products/{id}", "SERVER", "NotFoundError",
+                    "product sku-88123 not found", _http("GET", "/api/products/{id}", 404),
+                    "404 for product sku-88123", "WARN"),
+            Failure("inventory", "GET stock item", "INTERNAL", "KeyError",
+                    "'A-1042'", {},
+                    "no stock entry for sku A-1042", "WARN"),
+            Failure("shipping", "GET /v2/shipments/{id}", "CLIENT", "HTTPError",
+                    "404 Client Error: Not Found for url: https://carrier.example.com/v2/shipments/77123",
+                    _http("GET", "/v2/shipments/{id}", 404),
+                    "carrier has no shipment 77123 (404 Not Found)"),
+            Failure("accounts", "findUser", "INTERNAL", "javax.persistence.EntityNotFoundException",
+                    "Unable to find com.shop.User with id 5120", {},
+                    "EntityNotFoundException: no User with id 5120"),
+        ),
+        "the requested record does not exist",
+        "customers clicking old links land on missing product pages",
+    ),
+    FailureClass(
+        "null_reference",
+        (
+            Failure("checkout", "apply coupon", "INTERNAL", "AttributeError",
+                    "'NoneType' object has no attribute 'discount'", {},
+                    "apply coupon crashed: 'NoneType' object has no attribute 'discount'"),
+            Failure("frontend", "render cart", "INTERNAL", "TypeError",
+                    "Cannot read properties of undefined (reading 'price')", {},
+                    "cart page error: Cannot read properties of undefined (reading 'price')"),
+            Failure("accounts", "ProfileService.load", "INTERNAL", "java.lang.NullPointerException",
+                    'Cannot invoke "com.shop.Address.getCity()" because "user.address" is null', {},
+                    "NullPointerException loading profile 5120"),
+            Failure("payments", "refund.Process", "INTERNAL", "runtime.Error",
+                    "invalid memory address or nil pointer dereference", {},
+                    "panic: runtime error: invalid memory address or nil pointer dereference"),
+        ),
+        "code used a value that was missing, an empty reference",
+        "the page blows up when the customer has no saved address, some field is null",
+    ),
+)
+
+# Successful operations whose names share the failures' words: what a search must rank below
+# the failures. Crossed with the services, each (service, name) is one shape.
+OK_OPERATIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("connection pool checkout", "INTERNAL", {"db.system.name": "postgresql"}),
+    ("connection pool return", "INTERNAL", {"db.system.name": "postgresql"}),
+    ("open connection", "CLIENT", {"db.system.name": "postgresql"}),
+    ("connect", "CLIENT", _db(PG, "connect", "shop")),
+    ("redis GET", "CLIENT", {**REDIS, "db.operation.name": "GET"}),
+    ("dns resolve payments.internal", "INTERNAL", {}),
+    ("dns lookup carrier-gw.internal", "INTERNAL", {}),
+    ("tls handshake", "CLIENT", {}),
+    ("load tls certificates", "INTERNAL", {}),
+    ("acquire lock orders", "INTERNAL", {}),
+    ("release lock orders", "INTERNAL", {}),
+    ("SELECT FOR UPDATE stock", "CLIENT", _db(PG, "SELECT", "stock")),
+    ("UPDATE stock", "CLIENT", _db(PG, "UPDATE", "stock")),
+    ("INSERT orders", "CLIENT", _db(PG, "INSERT", "orders")),
+    ("INSERT users", "CLIENT", _db(PG, "INSERT", "users")),
+    ("upsert idempotency key", "CLIENT", _db(PG, "INSERT", "idempotency_keys")),
+    ("check foreign keys", "INTERNAL", {}),
+    ("SELECT order_history", "CLIENT", _db(PG, "SELECT", "order_history")),
+    ("set statement timeout", "CLIENT", _db(PG, "SET", "session")),
+    ("parse json body", "INTERNAL", {}),
+    ("decode carrier response", "INTERNAL", {}),
+    ("json.Unmarshal", "INTERNAL", {}),
+    ("validate token", "INTERNAL", {}),
+    ("refresh access token", "CLIENT", _http("POST", "/oauth/token", 200)),
+    ("check permissions", "INTERNAL", {}),
+    ("rate limiter check", "INTERNAL", {}),
+    ("retry with backoff", "INTERNAL", {}),
+    ("write segment", "INTERNAL", {}),
+    ("rotate log files", "INTERNAL", {}),
+    ("gc pause", "INTERNAL", {}),
+    ("load catalog", "INTERNAL", {}),
+    ("cache miss fallback", "INTERNAL", {}),
+    ("GET /api/products/{id}", "SERVER", _http("GET", "/api/products/{id}", 200)),
+    ("POST /payments", "CLIENT", _http("POST", "/payments", 200)),
+    ("POST /v1/charges", "CLIENT", _http("POST", "/v1/charges", 201)),
+    ("GET /api/user", "CLIENT", _http("GET", "/api/user", 200)),
+    ("payments.Authorize", "CLIENT", _rpc("Payments", "Authorize", 0)),
+    ("fraud.Score", "CLIENT", _rpc("Fraud", "Score", 0)),
+    ("health check", "SERVER", _http("GET", "/healthz", 200)),
+    ("deadline propagation", "INTERNAL", {}),
+)
+SERVICES = ("frontend", "checkout", "payments", "inventory", "shipping", "search", "accounts", "notifications")
+
+# Informational log lines sharing the failures' vocabulary ({n} is filled per record).
+OK_LOGS: tuple[str, ...] = (
+    "connection pool stats: size={n} idle=3 waiting=0",
+    "opened new connection to db-primary:5432 in {n} ms",
+    "connection returned to pool after {n} ms",
+    "dns cache refreshed, {n} entries",
+    "resolved payments.internal to 10.0.3.{n}",
+    "tls certificate reloaded, valid for {n} more days",
+    "tls handshake with api.acquirer.com completed in {n} ms",
+    "acquired lock on orders after {n} ms",
+    "released advisory lock {n}",
+    "statement_timeout set to {n}ms for reporting session",
+    "lock_timeout is {n}s for migrations",
+    "inserted {n} rows into stock_history",
+    "upserted idempotency key for request {n}",
+    "parsed json body of {n} bytes",
+    "decoded carrier response with {n} rates",
+    "token refreshed, expires in {n} seconds",
+    "permission check passed for user {n}",
+    "rate limiter: {n} tokens left in bucket",
+    "retrying request {n} after backoff",
+    "wrote segment {n} to disk",
+    "disk usage at {n} percent",
+    "heap usage {n} MB after gc",
+    "loaded catalog with {n} products",
+    "cache hit ratio {n} percent",
+    "request {n} completed with status 200",
+    "order {n} placed",
+    "payment {n} authorized",
+    "shipment {n} created",
+    "deadline for request {n} set to 3000 ms",
+    "deadlock detector ran, {n} transactions checked",
+    "max_connections is {n}",
+    "health check ok in {n} ms",
+)
+
+
+def half(class_index: int, style: str) -> Half:
+    """The fixed split: class ``class_index``'s query of ``style`` is tuned on or held out."""
+    tuned_style = "paraphrase" if class_index % 2 == 0 else "incident"
+    return "tuning" if style == tuned_style else "held-out"
+
+
+def queries() -> list[Query]:
+    """Both queries of every class, with their half."""
+    found = []
+    for index, failure_class in enumerate(CLASSES):
+        for style, text in (("paraphrase", failure_class.paraphrase), ("incident", failure_class.incident)):
+            found.append(Query(text, failure_class.name, style, half(index, style)))  # type: ignore[arg-type]
+    return found
+
+
+def failures() -> list[tuple[str, Failure]]:
+    """Every failure with its class name."""
+    return [(failure_class.name, failure) for failure_class in CLASSES for failure in failure_class.failures]
+
+
+CLASS_ATTRIBUTE = "corpus.class"  # each record's class, outside the shape text: how results are scored
+OK_CLASS = "ok"
+
+
+def export_corpus(settings: Any, classes: tuple[FailureClass, ...] = CLASSES,
+                  ok_operations: tuple[tuple[str, str, dict[str, Any]], ...] = OK_OPERATIONS,
+                  ok_logs: tuple[str, ...] = OK_LOGS) -> None:
+    """Export the spans and log records of ``classes`` and of the successes through the real
+    exporters, each record tagged with its class in :data:`CLASS_ATTRIBUTE`."""
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    from opentelemetry_exporter_pgvector import PgvectorLogExporter, PgvectorSpanExporter
+
+    spans, records = InMemorySpanExporter(), InMemoryLogRecordExporter()
+    tracers, loggers = {}, {}
+    for service in SERVICES:
+        resource = Resource.create({"service.name": service})
+        tracer_provider = TracerProvider(resource=resource)
+        tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+        tracers[service] = tracer_provider.get_tracer("search_corpus")
+        logger_provider = LoggerProvider(resource=resource)
+        logger_provider.add_log_record_processor(SimpleLogRecordProcessor(records))
+        loggers[service] = logger_provider.get_logger("search_corpus")
+
+    def log(service: str, body: str, severity: str, tag: str) -> None:
+        from opentelemetry._logs import SeverityNumber
+
+        loggers[service].emit(body=body, severity_number=SeverityNumber[severity], severity_text=severity,
+                              attributes={CLASS_ATTRIBUTE: tag})
+
+    for number, (name, failure) in enumerate((c.name, f) for c in classes for f in c.failures):
+        span = tracers[failure.service].start_span(
+            failure.name, kind=SpanKind[failure.kind], attributes={**failure.attributes, CLASS_ATTRIBUTE: name})
+        span.add_event("exception", {"exception.type": failure.exception_type,
+                                     "exception.message": failure.message})
+        # web frameworks often repeat the exception as the status message; others leave it empty
+        span.set_status(Status(StatusCode.ERROR, failure.message if number % 2 else None))
+        span.end()
+        log(failure.service, failure.log, failure.severity, name)
+    for operation, kind, attributes in ok_operations:
+        for service in SERVICES:
+            span = tracers[service].start_span(operation, kind=SpanKind[kind],
+                                               attributes={**attributes, CLASS_ATTRIBUTE: OK_CLASS})
+            span.set_status(Status(StatusCode.OK))
+            span.end()
+    for number, template in enumerate(ok_logs):
+        for offset, service in enumerate(SERVICES):
+            log(service, template.format(n=number * 7 + offset + 2), "INFO", OK_CLASS)
+
+    span_exporter = PgvectorSpanExporter(settings)
+    try:
+        assert span_exporter.export(spans.get_finished_spans()).name == "SUCCESS"
+    finally:
+        span_exporter.shutdown()
+    log_exporter = PgvectorLogExporter(settings)
+    try:
+        assert log_exporter.export(records.get_finished_logs()).name == "SUCCESS"
+    finally:
+        log_exporter.shutdown()
+
+
+def precision_at_3(ranked: list[str], expected: str) -> float:
+    """The share of the first three results that are of the expected class (fewer count as misses)."""
+    return sum(found == expected for found in ranked[:3]) / 3
+
+
+def reciprocal_rank_at_10(ranked: list[str], expected: str) -> float:
+    """1/rank of the first result of the expected class within the first ten, else 0."""
+    return next((1 / rank for rank, found in enumerate(ranked[:10], 1) if found == expected), 0.0)
