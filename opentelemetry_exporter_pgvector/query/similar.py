@@ -44,6 +44,21 @@ _MAX_CANDIDATES = 4096
 _STATUSES = ("UNSET", "OK", "ERROR")
 # A service filter matching at most this many shapes is answered by an exact scan.
 EXACT_SCAN_LIMIT = 5000
+# How a text query ranks shapes: "hybrid" fuses the vector and the full-text rankings,
+# "vector" is cosine similarity alone (the only ranking of a span id or vector query).
+METHODS = ("hybrid", "vector")
+# Reciprocal rank fusion: a shape ranked r-th (from 1) in a ranking scores weight / (RRF_K + r)
+# (Cormack et al.'s constant), the text ranking's weight TEXT_WEIGHT, the vector ranking's 1.
+RRF_K = 60
+TEXT_WEIGHT = 1.0
+# In a hybrid ranking, a failure (an ERROR span, a log record of severity WARN or worse) ranks
+# as if this much nearer in cosine distance: among shapes about as near, failures first, as a
+# text query is nearly always about one; a success that matches clearly still comes first.
+FAILURE_BONUS = 0.1
+# Each ranking of a hybrid search considers at least this many candidates before fusion.
+HYBRID_CANDIDATES = 50
+# Status codes of failures: ERROR for spans; log severities WARN and worse (as FAILURE_SEVERITIES).
+_FAILURE_STATUS = "^(WARN|ERR|FATAL|CRIT|ALERT|EMERG|SEVERE|PANIC)"
 
 Reader = Callable[[], AbstractContextManager[psycopg.Connection]]
 # A shape's spans in the window: count, first and last start, the latest one's span and trace id.
@@ -167,7 +182,8 @@ class Ranking:
 
     At most ``k`` (1-1000) results; shapes less similar than ``min_similarity`` (0-1) left out;
     only shapes of ``service`` and of status ``status`` (UNSET, OK or ERROR, any case); only
-    spans in ``window`` counted, and shapes without any skipped.
+    spans in ``window`` counted, and shapes without any skipped; a text query ranked by
+    ``method`` (one of :data:`METHODS`).
     """
 
     k: int = 10
@@ -175,8 +191,11 @@ class Ranking:
     service: str | None = None
     status: str | None = None
     window: SpanWindow = SpanWindow()
+    method: str = "hybrid"
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise QueryError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if not 1 <= self.k <= 1000:
             raise QueryError(f"k must be between 1 and 1000, got {self.k}")
         if self.min_similarity is not None and not 0 <= self.min_similarity <= 1:
@@ -204,19 +223,22 @@ def similar_spans(
     status: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    method: str = "hybrid",
 ) -> Rows[SimilarSpan]:
-    """The ``k`` shapes nearest the query with spans in ``[since, until)``, most similar first.
+    """The ``k`` shapes best matching the query with spans in ``[since, until)``, best first.
 
     Exactly one of ``text``, ``span_id`` or ``vector`` is the query (:func:`resolve_query_vector`),
-    ranked by :func:`rank_shapes`. Every argument is checked before the query is resolved, so
-    a bad one fails before the model loads or the database is read.
+    ranked by :func:`rank_shapes`: a text by ``method``, the others by cosine similarity.
+    Every argument is checked before the query is resolved, so a bad one fails before the
+    model loads or the database is read.
     """
     _check_one_query(text, span_id, vector)
-    ranking = Ranking(k, min_similarity, service, status, SpanWindow(since, until))
+    ranking = Ranking(k, min_similarity, service, status, SpanWindow(since, until), method)
     query_vector = resolve_query_vector(
         read, database, settings, text=text, span_id=span_id, vector=vector, window=ranking.window
     )
-    return rank_shapes(read, database, configured_model_name(settings), query_vector, ranking, SPAN_SHAPES)
+    return rank_shapes(read, database, configured_model_name(settings), query_vector, ranking, SPAN_SHAPES,
+                       text)
 
 
 def similar_logs(
@@ -231,6 +253,7 @@ def similar_logs(
     service: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    method: str = "hybrid",
 ) -> Rows[SimilarLog]:
     """The ``k`` log-body shapes nearest ``text`` (or ``vector``) with records in ``[since, until)``,
     most similar first: "log lines like this one", whatever their exact wording.
@@ -238,9 +261,10 @@ def similar_logs(
     Arguments are checked as :func:`similar_spans` checks them, before the model loads.
     """
     _check_one_query(text, None, vector)
-    ranking = Ranking(k, min_similarity, service, None, SpanWindow(since, until))
+    ranking = Ranking(k, min_similarity, service, None, SpanWindow(since, until), method)
     query_vector = resolve_query_vector(read, database, settings, text=text, vector=vector)
-    return rank_shapes(read, database, configured_model_name(settings), query_vector, ranking, LOG_SHAPES)
+    return rank_shapes(read, database, configured_model_name(settings), query_vector, ranking, LOG_SHAPES,
+                       text)
 
 
 def _check_one_query(text: str | None, span_id: str | int | None, vector: Sequence[float] | None) -> None:
@@ -287,12 +311,13 @@ class ShapeSignal(Generic[Result]):
 
 def rank_shapes(
     read: Reader, database: Database, model: str, query_vector: Vector, ranking: Ranking,
-    signal: ShapeSignal[Result],
+    signal: ShapeSignal[Result], text: str | None = None,
 ) -> Rows[Result]:
-    """The shapes of ``model`` and ``signal`` nearest ``query_vector`` under ``ranking``, most
-    similar first.
+    """The shapes of ``model`` and ``signal`` best matching the query under ``ranking``, best first:
+    nearest ``query_vector``, or, for a ``text`` query ranked ``hybrid``, nearest fused with the
+    best full-text matches of ``text``.
 
-    Candidates come nearest first from :func:`_nearest`; those below ``min_similarity`` are
+    Candidates come best first from :func:`_nearest`; those below ``min_similarity`` are
     dropped, and each other gets the summary of its records in the window from
     ``signal.stats``. Shapes without records in the window are skipped; while
     fewer than ``k`` results remain and more shapes may, the candidates grow
@@ -302,13 +327,14 @@ def rank_shapes(
     # Without a window every stored shape normally has spans, so k candidates suffice (each
     # one costs a count of its spans); with one, many may have none in it.
     candidates = ranking.k * _OVERFETCH if ranking.window.bounded else ranking.k
+    words = text if ranking.method == "hybrid" else None
     dimensions = len(query_vector.to_list())
     with read() as conn:
         column = column_dimension(conn, database)
         if dimensions != column:
             raise QueryError(f"the query vector has {dimensions} dimensions, the shapes {column}")
         while True:
-            nearest = _nearest(conn, database, query_vector, model, ranking, candidates, signal.signal)
+            nearest = _nearest(conn, database, query_vector, model, ranking, candidates, signal.signal, words)
             if ranking.min_similarity is not None:
                 nearest = [row for row in nearest if 1 - row[-1] >= ranking.min_similarity]
             stats = signal.stats(conn, database, [row[0] for row in nearest], ranking.window)
@@ -381,9 +407,14 @@ def _similar_log(shape: tuple[Any, ...], stats: _LogStats) -> SimilarLog:
 
 
 def _nearest(conn: psycopg.Connection, database: Database, vector: Vector, model: str, ranking: Ranking,
-             limit: int, signal: str) -> list[tuple[Any, ...]]:
-    """The ``limit`` shapes of ``model`` and ``signal`` passing ``ranking``'s filters nearest
-    ``vector``: ``(shape_key, text, service_name, kind, status_code, cosine distance)``, nearest first."""
+             limit: int, signal: str, words: str | None) -> list[tuple[Any, ...]]:
+    """The ``limit`` best shapes of ``model`` and ``signal`` passing ``ranking``'s filters:
+    ``(shape_key, text, service_name, kind, status_code, cosine distance)``, best first.
+
+    Without ``words``, the best are the nearest ``vector``. With them, the ``limit`` nearest and
+    the ``limit`` whose text best matches any of the words (:func:`_hybrid_statement`) are
+    fused by reciprocal rank, in the same statement.
+    """
     service, status = ranking.service, ranking.status_code
     filters = [sql.SQL("embedding IS NOT NULL AND model = %(model)s AND signal = %(signal)s")]
     if service is not None:
@@ -396,13 +427,49 @@ def _nearest(conn: psycopg.Connection, database: Database, vector: Vector, model
         conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
     conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
                  " set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(64, limit))),))
+    shapes, where = database.qualified("otel_shapes"), sql.SQL(" AND ").join(filters)
+    params = {"vector": vector, "model": model, "signal": signal, "service": service, "status": status,
+              "limit": limit, "words": words, "fusion": RRF_K, "text_weight": TEXT_WEIGHT,
+              "candidates": max(limit, HYBRID_CANDIDATES), "bonus": FAILURE_BONUS, "failure": _FAILURE_STATUS}
+    if words is not None:
+        return conn.execute(_hybrid_statement(shapes, where), params).fetchall()
     query = sql.SQL(
         "SELECT shape_key, text, service_name, kind, status_code, embedding <=> %(vector)s AS distance"
         " FROM {} WHERE {} ORDER BY embedding <=> %(vector)s LIMIT %(limit)s"
-    ).format(database.qualified("otel_shapes"), sql.SQL(" AND ").join(filters))
-    rows = conn.execute(query, {"vector": vector, "model": model, "signal": signal, "service": service,
-                                "status": status, "limit": limit}).fetchall()
+    ).format(shapes, where)
+    rows = conn.execute(query, params).fetchall()
     return sorted(rows, key=lambda row: row[-1])  # relaxed_order may return them slightly out of order
+
+
+def _hybrid_statement(shapes: sql.Composable, where: sql.Composable) -> sql.Composed:
+    """Reciprocal rank fusion of the nearest shapes and the best text matches, in one statement.
+
+    The words are matched as any of them (``plainto_tsquery``'s lexemes joined by ``|``
+    instead of ``&``: a question in a person's words rarely holds all of a shape's words),
+    through the GIN index on ``otel_shapes.search`` (migration 0012), ranked by ``ts_rank``
+    (normalized by the text's length, so a long text matching a common word does not win).
+    The vector ranking orders the :data:`HYBRID_CANDIDATES` nearest (or more) by cosine
+    distance less :data:`FAILURE_BONUS` for a failure. A shape's score is the sum over the two
+    rankings of ``weight / (RRF_K + rank)``.
+    """
+    return sql.SQL(
+        "WITH words AS ("
+        "   SELECT replace(plainto_tsquery('english', %(words)s)::text, ' & ', ' | ')::tsquery AS q),"
+        " nearest AS (SELECT shape_key, row_number() OVER ("
+        "   ORDER BY distance - CASE WHEN status_code ~* %(failure)s THEN %(bonus)s ELSE 0 END, shape_key)"
+        "   AS rank FROM ("
+        "   SELECT shape_key, status_code, embedding <=> %(vector)s AS distance FROM {shapes} WHERE {where}"
+        "   ORDER BY embedding <=> %(vector)s LIMIT %(candidates)s) AS candidates),"
+        " matching AS (SELECT shape_key, row_number() OVER (ORDER BY score DESC, shape_key) AS rank FROM ("
+        "   SELECT shape_key, ts_rank(search, words.q, 1) AS score FROM {shapes}, words"
+        "   WHERE search @@ words.q AND {where} ORDER BY score DESC, shape_key LIMIT %(candidates)s)"
+        "   AS candidates)"
+        " SELECT s.shape_key, s.text, s.service_name, s.kind, s.status_code, s.embedding <=> %(vector)s"
+        " FROM nearest FULL JOIN matching USING (shape_key) JOIN {shapes} s USING (shape_key)"
+        " ORDER BY coalesce(1.0 / (%(fusion)s + nearest.rank), 0)"
+        "   + %(text_weight)s * coalesce(1.0 / (%(fusion)s + matching.rank), 0) DESC, s.shape_key"
+        " LIMIT %(limit)s"
+    ).format(shapes=shapes, where=where)
 
 
 def _few_shapes(conn: psycopg.Connection, database: Database, service: str, status: str | None) -> bool:

@@ -100,6 +100,7 @@ class TelemetryQuery:
         status: str | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
+        method: str = "hybrid",
     ) -> Rows[SimilarSpan]:
         """The shapes of span nearest ``text``, a stored span's shape or ``vector``; see ``query/similar.py``.
 
@@ -120,6 +121,7 @@ class TelemetryQuery:
             status=status,
             since=since,
             until=until,
+            method=method,
         )
 
     def similar_logs(
@@ -131,6 +133,7 @@ class TelemetryQuery:
         service: str | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
+        method: str = "hybrid",
     ) -> Rows[SimilarLog]:
         """The log-body shapes nearest ``text`` or ``vector``, with their record counts and an example;
         see ``query/similar.py``. Needs the shapes embedded, as :meth:`similar_spans` does."""
@@ -138,7 +141,7 @@ class TelemetryQuery:
 
         return similar_logs(
             self._read, self._database, self.settings, text=text, vector=vector, k=k,
-            min_similarity=min_similarity, service=service, since=since, until=until,
+            min_similarity=min_similarity, service=service, since=since, until=until, method=method,
         )
 
     # Logs, metrics and trace context (query/logs.py, query/metrics.py, query/trace_context.py).
