@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, NamedTuple, cast
 
+from .glossary import FAILURE_SEVERITIES, glosses, status_name
 from .limits import index_text
 from .table import Column, Row, TableSpec
 from .values import TRUNCATION_MARK, bounded_repr, clean_text, int_text
@@ -258,6 +259,9 @@ def shape_text(
     """
     error_type, error_message = _masked(exception_type), _masked(exception_message)
     parts = []
+    if status == "ERROR" or error_type is not None or error_message is not None:
+        meaning = _failure_meaning(exception_type, exception_message, status_message, attributes)
+        parts.extend(filter(None, [meaning]))
     if error_type or error_message:
         parts.append(": ".join(part for part in (error_type, error_message) if part))
     parts.append(f"{service} {kind} {_masked(name) or ''}".rstrip())
@@ -268,7 +272,7 @@ def shape_text(
             if value is None:
                 continue
             if key.endswith("status_code") and _is_status_code(value):
-                values.append(str(value))
+                values.append(" ".join(filter(None, (str(value), status_name(key, value)))))
             else:
                 values.append(_masked(value) or "")
         if any(values):
@@ -281,13 +285,31 @@ def shape_text(
     return clean_text(" | ".join(parts), MAX_SHAPE_TEXT_LENGTH)
 
 
+def _failure_meaning(exception_type: Any, exception_message: Any, status_message: Any,
+                     attributes: Mapping[str, Any] | None) -> str | None:
+    """The glosses (``convert/glossary.py``) of what a failed span's raw components name: read
+    before masking, so numeric codes (SQLSTATE ``23505``, a gRPC or HTTP status) still count."""
+    texts = [_component_text(value)[:MAX_COMPONENT_LENGTH]
+             for value in (exception_type, exception_message, status_message) if value is not None]
+    for key, value in (attributes or {}).items():
+        if key.endswith("status_code") and _is_status_code(value):
+            texts.extend(filter(None, [status_name(key, value)]))
+    return glosses(*texts)
+
+
 def log_shape_text(service: str, severity: str | None, body: str) -> str:
     """The text embedded for a log record: ``checkout ERROR: payment <num> declined``.
 
     The body masked as span components are, so records one log statement emits share a
-    shape; the distinct log shapes with their counts are the service's log patterns.
+    shape; the distinct log shapes with their counts are the service's log patterns. A record
+    of severity WARN or worse whose body names a well-known failure starts with its meaning,
+    as a span's text does (``deadlock (...) | orders ERROR: deadlock detected``); patterns
+    are read after the first ``": "``, which no meaning holds.
     """
-    return f"{service} {severity or 'LOG'}: {_masked(body) or ''}".rstrip()
+    text = f"{service} {severity or 'LOG'}: {_masked(body) or ''}".rstrip()
+    failed = severity is not None and FAILURE_SEVERITIES.match(severity) is not None
+    meaning = glosses(body[:MAX_COMPONENT_LENGTH]) if failed else None
+    return f"{meaning} | {text}" if meaning else text
 
 
 def log_pattern_sql(body: str) -> str:
