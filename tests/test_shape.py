@@ -59,8 +59,9 @@ def test_shape_text_keeps_what_carries_meaning() -> None:
         {"db.system.name": "postgresql", "http.response.status_code": 504, "url.path": "/orders/17"},
     )
     assert text == (
-        "TimeoutError: connection to payments-db:<num> timed out after <num> ms"
-        " | payments CLIENT INSERT payment | 504 postgresql | ERROR"
+        "timeout (the call got no answer before its deadline)"  # what it means first (convert/glossary.py)
+        " | TimeoutError: connection to payments-db:<num> timed out after <num> ms"
+        " | payments CLIENT INSERT payment | 504 gateway timeout postgresql | ERROR"
     )
     assert shape_text("web", "GET /", "SERVER", "ERROR", "upstream failed") == "web SERVER GET / | ERROR: upstream failed"
 
@@ -72,7 +73,9 @@ def test_shape_text_keeps_what_carries_meaning() -> None:
     # integer status codes stay as they are, every other value is masked
     ({"attributes": {"http.status_code": "504", "db.operation.name": 7}},
      "web SERVER GET / | <num> <num> | ERROR"),
-    ({"attributes": {"http.response.status_code": 504}}, "web SERVER GET / | 504 | ERROR"),
+    ({"attributes": {"http.response.status_code": 504}},
+     "timeout (the call got no answer before its deadline) | web SERVER GET / | 504 gateway timeout | ERROR"),
+    ({"attributes": {"rpc.grpc.status_code": 14}}, "web SERVER GET / | 14 UNAVAILABLE | ERROR"),
     ({"name": ""}, "web SERVER | ERROR"),
     ({"attributes": {"http.route": ""}}, "web SERVER GET / | ERROR"),  # nothing left to show
 ])
@@ -190,7 +193,8 @@ def test_spans_differing_in_ids_and_numbers_share_one_shape(
     assert len(set(keys)) == 2  # the LookupError spans share a shape; the ValueError span has its own
     assert {key for key, _, _ in shapes} == set(keys)
     texts = [text for _, text, _ in shapes]
-    assert texts[0].startswith("LookupError: order <num> for user <uuid> not found in <ip> at <time> |")
+    assert texts[0].startswith("not found (the requested item does not exist)"
+                               " | LookupError: order <num> for user <uuid> not found in <ip> at <time> |")
     assert all(embedding is None for _, _, embedding in shapes)  # deferred: vectors come later
 
 
