@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import psycopg
+from pgvector import Vector
 from pgvector.psycopg import register_vector_async
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
@@ -41,6 +42,8 @@ from .trace_context import MetricPoint, TraceContext
 
 if TYPE_CHECKING:
     import pandas
+
+    from .similar import ShapeSignal, SimilarLog, SimilarQuery, SimilarSpan, SimilarTrace
 
 Result = TypeVar("Result")
 
@@ -294,3 +297,75 @@ class AsyncTelemetryQuery:
         except Exception as failure:  # noqa: BLE001 - reported, not raised, as by the sync health()
             return health.report(status, failure)
         return health.report(status, state)
+
+    # Similarity search (query/similar.py): the same plans as the sync client's; the model runs
+    # on a worker thread, so encoding a query never blocks the event loop.
+
+    async def similar_spans(
+        self,
+        text: str | None = None,
+        span_id: str | int | None = None,
+        vector: Sequence[float] | None = None,
+        k: int = 10,
+        min_similarity: float | None = None,
+        service: str | None = None,
+        status: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        method: str = "hybrid",
+    ) -> Rows[SimilarSpan]:
+        """See :meth:`TelemetryQuery.similar_spans`."""
+        from .similar import SPAN_SHAPES, span_query
+
+        query = span_query(text=text, span_id=span_id, vector=vector, k=k, min_similarity=min_similarity,
+                           service=service, status=status, since=since, until=until, method=method)
+        return await self._similar(query, SPAN_SHAPES)
+
+    async def similar_logs(
+        self,
+        text: str | None = None,
+        vector: Sequence[float] | None = None,
+        k: int = 10,
+        min_similarity: float | None = None,
+        service: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        method: str = "hybrid",
+    ) -> Rows[SimilarLog]:
+        """See :meth:`TelemetryQuery.similar_logs`."""
+        from .similar import LOG_SHAPES, log_query
+
+        query = log_query(text=text, vector=vector, k=k, min_similarity=min_similarity, service=service,
+                          since=since, until=until, method=method)
+        return await self._similar(query, LOG_SHAPES)
+
+    async def find_similar_traces(
+        self,
+        embedding: Sequence[float],
+        threshold: float = 0.85,
+        k: int = 10,
+        service: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> Rows[SimilarTrace]:
+        """See :meth:`TelemetryQuery.find_similar_traces`."""
+        from .similar import similar_traces
+
+        return similar_traces(await self.similar_spans(vector=embedding, k=k, min_similarity=threshold,
+                                                       service=service, since=since, until=until))
+
+    async def _similar(self, query: SimilarQuery, signal: ShapeSignal[Result]) -> Rows[Result]:
+        """:func:`.similar.similar` on this client: the same plans, in one read-only transaction."""
+        from ..embedding.model import configured_model_name
+        from .similar import encode_text, rank_plan, vector_plan
+
+        vector = None
+        if query.text is not None:
+            vector = await asyncio.to_thread(encode_text, self.settings, query.text)
+        async with self._read() as conn:
+            if vector is None:
+                found = await run_async(conn, vector_plan(self._database, query))
+                vector = found if isinstance(found, Vector) else await asyncio.to_thread(
+                    encode_text, self.settings, found)
+            plan = rank_plan(self._database, configured_model_name(self.settings), vector, query, signal)
+            return await run_async(conn, plan)

@@ -32,9 +32,10 @@ from psycopg import sql
 from ..config import PgvectorSettings
 from ..convert.spans import signed_span_id, unsigned_span_id
 from ..db.database import Database
-from ..embedding.encoder import column_dimension, load_encoder_backend
+from ..embedding.encoder import load_encoder_backend
 from ..embedding.model import configured_model_name
 from ..errors import NotFound, QueryError
+from .plan import Fetch, Plan, run
 from .rows import Rows
 
 # Candidate shapes fetched per round with a time window, as a multiple of k (and the growth
@@ -47,16 +48,27 @@ EXACT_SCAN_LIMIT = 5000
 # How a text query ranks shapes: "hybrid" fuses the vector and the full-text rankings,
 # "vector" is cosine similarity alone (the only ranking of a span id or vector query).
 METHODS = ("hybrid", "vector")
-# Reciprocal rank fusion: a shape ranked r-th (from 1) in a ranking scores weight / (RRF_K + r)
-# (Cormack et al.'s constant), the text ranking's weight TEXT_WEIGHT, the vector ranking's 1.
-RRF_K = 60
-TEXT_WEIGHT = 1.0
+# Reciprocal rank fusion: a shape ranked r-th (from 1) in a ranking scores weight / (RRF_K + r),
+# the text ranking's weight TEXT_WEIGHT, the vector ranking's 1. RRF_K is smaller than the usual
+# 60 as only the first few ranks matter here; these four constants were chosen on the tuning half
+# of tests/search_corpus.py (benchmarks/search_quality.py), the full-text ranking weighing less
+# than the vectors as its words are matched without their rarity.
+RRF_K = 10
+TEXT_WEIGHT = 0.6
 # In a hybrid ranking, a failure (an ERROR span, a log record of severity WARN or worse) ranks
 # as if this much nearer in cosine distance: among shapes about as near, failures first, as a
 # text query is nearly always about one; a success that matches clearly still comes first.
-FAILURE_BONUS = 0.1
+FAILURE_BONUS = 0.2
+# Pseudo-relevance feedback: a shape's fused score gains this much times its cosine similarity
+# to the best-scored shape, so the shapes most like the best answer follow it.
+FEEDBACK = 0.1
 # Each ranking of a hybrid search considers at least this many candidates before fusion.
 HYBRID_CANDIDATES = 50
+# The full-text ranking ranks at most this many of the shapes matching any of the words: with
+# 100k shapes a common word matches tens of thousands, and ranking them all took 0.5 s
+# (docs/benchmarks.md). The bound keeps a text query's cost flat; where more shapes match, the
+# vector ranking carries the search.
+TEXT_SCAN_LIMIT = 2000
 # Status codes of failures: ERROR for spans; log severities WARN and worse (as FAILURE_SEVERITIES).
 _FAILURE_STATUS = "^(WARN|ERR|FATAL|CRIT|ALERT|EMERG|SEVERE|PANIC)"
 
@@ -209,10 +221,28 @@ class Ranking:
         return None if self.status is None else self.status.upper()
 
 
-def similar_spans(
-    read: Reader,
-    database: Database,
-    settings: PgvectorSettings,
+@dataclass(frozen=True)
+class SimilarQuery:
+    """A similarity search, checked when made: exactly one of ``text``, ``span_id`` (16 hex
+    digits or an int) and ``vector`` to search near, and the ``ranking``."""
+
+    ranking: Ranking
+    text: str | None = None
+    span_id: str | int | None = None
+    vector: Sequence[float] | None = None
+
+    def __post_init__(self) -> None:
+        _check_one_query(self.text, self.span_id, self.vector)
+        if self.span_id is not None:
+            parse_span_id(self.span_id)
+
+    @property
+    def words(self) -> str | None:
+        """The text the full-text ranking matches: a text query's, when ranked ``hybrid``."""
+        return self.text if self.ranking.method == "hybrid" else None
+
+
+def span_query(
     *,
     text: str | None = None,
     span_id: str | int | None = None,
@@ -224,27 +254,15 @@ def similar_spans(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     method: str = "hybrid",
-) -> Rows[SimilarSpan]:
-    """The ``k`` shapes best matching the query with spans in ``[since, until)``, best first.
-
-    Exactly one of ``text``, ``span_id`` or ``vector`` is the query (:func:`resolve_query_vector`),
-    ranked by :func:`rank_shapes`: a text by ``method``, the others by cosine similarity.
-    Every argument is checked before the query is resolved, so a bad one fails before the
-    model loads or the database is read.
-    """
+) -> SimilarQuery:
+    """The checked query of ``similar_spans`` (either client): a bad argument fails here, before
+    the model loads or the database is read; a bad query first."""
     _check_one_query(text, span_id, vector)
     ranking = Ranking(k, min_similarity, service, status, SpanWindow(since, until), method)
-    query_vector = resolve_query_vector(
-        read, database, settings, text=text, span_id=span_id, vector=vector, window=ranking.window
-    )
-    return rank_shapes(read, database, configured_model_name(settings), query_vector, ranking, SPAN_SHAPES,
-                       text)
+    return SimilarQuery(ranking, text, span_id, vector)
 
 
-def similar_logs(
-    read: Reader,
-    database: Database,
-    settings: PgvectorSettings,
+def log_query(
     *,
     text: str | None = None,
     vector: Sequence[float] | None = None,
@@ -254,17 +272,28 @@ def similar_logs(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     method: str = "hybrid",
-) -> Rows[SimilarLog]:
-    """The ``k`` log-body shapes nearest ``text`` (or ``vector``) with records in ``[since, until)``,
-    most similar first: "log lines like this one", whatever their exact wording.
-
-    Arguments are checked as :func:`similar_spans` checks them, before the model loads.
-    """
+) -> SimilarQuery:
+    """The checked query of ``similar_logs`` (either client), as :func:`span_query`."""
     _check_one_query(text, None, vector)
-    ranking = Ranking(k, min_similarity, service, None, SpanWindow(since, until), method)
-    query_vector = resolve_query_vector(read, database, settings, text=text, vector=vector)
-    return rank_shapes(read, database, configured_model_name(settings), query_vector, ranking, LOG_SHAPES,
-                       text)
+    return SimilarQuery(Ranking(k, min_similarity, service, None, SpanWindow(since, until), method), text,
+                        None, vector)
+
+
+def similar(read: Reader, database: Database, settings: PgvectorSettings, query: SimilarQuery,
+            signal: ShapeSignal[Result]) -> Rows[Result]:
+    """The ``k`` shapes of ``signal`` best matching ``query`` with records in its window, best
+    first: the synchronous client's search (the asynchronous one runs the same plans).
+
+    A text is embedded with the configured model before the transaction; a stored span's
+    shape vector is read (its text embedded if it has none yet) by :func:`vector_plan`; then
+    :func:`rank_plan` ranks the shapes.
+    """
+    vector = encode_text(settings, query.text) if query.text is not None else None
+    with read() as conn:
+        if vector is None:
+            found = run(conn, vector_plan(database, query))
+            vector = found if isinstance(found, Vector) else encode_text(settings, found)
+        return run(conn, rank_plan(database, configured_model_name(settings), vector, query, signal))
 
 
 def _check_one_query(text: str | None, span_id: str | int | None, vector: Sequence[float] | None) -> None:
@@ -272,50 +301,60 @@ def _check_one_query(text: str | None, span_id: str | int | None, vector: Sequen
         raise QueryError("give exactly one of text, span_id or vector")
 
 
-def resolve_query_vector(
-    read: Reader,
-    database: Database,
-    settings: PgvectorSettings,
-    *,
-    text: str | None = None,
-    span_id: str | int | None = None,
-    vector: Sequence[float] | None = None,
-    window: SpanWindow = SpanWindow(),
-) -> Vector:
-    """The vector to search near, from exactly one of ``text``, ``span_id`` and ``vector``.
+def encode_text(settings: PgvectorSettings, text: str) -> Vector:
+    """``text`` embedded with the configured model (loaded on first use)."""
+    return as_vector(load_encoder_backend(settings).encode([text])[0])
 
-    ``text`` is embedded with the configured model; ``span_id`` (16 hex digits or an int) names
-    a stored span, the latest one in ``window``, whose shape's vector is taken (its text
-    embedded if it has none yet); ``vector`` is taken as it is. Raises :class:`QueryError` for
-    a bad combination or span id, :class:`NotFound` for a span not stored.
+
+def as_vector(values: Any) -> Vector:
+    """A vector of floats, from a list, an array or a stored pgvector value."""
+    if hasattr(values, "to_list"):
+        values = values.to_list()
+    return Vector([float(value) for value in values])
+
+
+def vector_plan(database: Database, query: SimilarQuery) -> Plan[Vector | str]:
+    """The vector of a ``vector`` or ``span_id`` query, or the text to embed for it.
+
+    ``span_id`` names a stored span, the latest one in the window, whose shape's vector is
+    taken, or, while the shape has none yet, its text returned to be embedded. Raises
+    :class:`NotFound` for a span not stored.
     """
-    _check_one_query(text, span_id, vector)
-    if text is not None:
-        vector = load_encoder_backend(settings).encode([text])[0]
-    elif span_id is not None:
-        vector = _span_vector(read, database, settings, parse_span_id(span_id), window)
-    assert vector is not None
-    return Vector([float(value) for value in vector])
+    if query.span_id is None:
+        assert query.vector is not None
+        return as_vector(query.vector)
+    span = parse_span_id(query.span_id)
+    statement = sql.SQL(
+        "SELECT h.text, h.embedding FROM {spans} s JOIN {shapes} h USING (shape_key)"
+        " WHERE s.span_id = %s{window} ORDER BY s.start_time DESC LIMIT 1"
+    ).format(spans=database.qualified("otel_spans"), shapes=database.qualified("otel_shapes"),
+             window=query.ranking.window.condition())
+    rows = yield Fetch(statement, (span,))
+    if not rows:
+        raise NotFound(f"no span {unsigned_span_id(span):016x} with a shape is stored")
+    text, embedding = rows[0]
+    return text if embedding is None else as_vector(embedding)
 
 
 @dataclass(frozen=True)
 class ShapeSignal(Generic[Result]):
-    """What tells a search of span shapes from one of log shapes: the ``otel_shapes.signal``, how
-    the records of each candidate shape in the window are summarized (``stats``: by shape key,
-    only shapes with records), and the result made of a candidate and its summary."""
+    """What tells a search of span shapes from one of log shapes: the ``otel_shapes.signal``, the
+    statement summarizing the records of candidate shapes in a window (``stats``: one row per
+    shape key of its ``bigint[]`` parameter that has records, the key first), and the result
+    made of a candidate and its summary, of type ``row``."""
 
     signal: str
-    stats: Callable[[psycopg.Connection, Database, list[int], SpanWindow], dict[int, Any]]
+    stats: Callable[[Database, SpanWindow], sql.Composed]
     result: Callable[[tuple[Any, ...], Any], Result]
+    row: type[Result]
 
 
-def rank_shapes(
-    read: Reader, database: Database, model: str, query_vector: Vector, ranking: Ranking,
-    signal: ShapeSignal[Result], text: str | None = None,
-) -> Rows[Result]:
-    """The shapes of ``model`` and ``signal`` best matching the query under ``ranking``, best first:
-    nearest ``query_vector``, or, for a ``text`` query ranked ``hybrid``, nearest fused with the
-    best full-text matches of ``text``.
+def rank_plan(
+    database: Database, model: str, query_vector: Vector, query: SimilarQuery, signal: ShapeSignal[Result],
+) -> Plan[Rows[Result]]:
+    """The shapes of ``model`` and ``signal`` best matching ``query`` under its ranking, best first:
+    nearest ``query_vector``, or, for a text query ranked ``hybrid``, nearest fused with the
+    best full-text matches of its text.
 
     Candidates come best first from :func:`_nearest`; those below ``min_similarity`` are
     dropped, and each other gets the summary of its records in the window from
@@ -324,25 +363,35 @@ def rank_shapes(
     :data:`_OVERFETCH`-fold, up to :data:`_MAX_CANDIDATES`. Raises :class:`QueryError` when
     ``query_vector`` does not have the shapes' dimension.
     """
+    ranking = query.ranking
     # Without a window every stored shape normally has spans, so k candidates suffice (each
     # one costs a count of its spans); with one, many may have none in it.
     candidates = ranking.k * _OVERFETCH if ranking.window.bounded else ranking.k
-    words = text if ranking.method == "hybrid" else None
     dimensions = len(query_vector.to_list())
-    with read() as conn:
-        column = column_dimension(conn, database)
-        if dimensions != column:
-            raise QueryError(f"the query vector has {dimensions} dimensions, the shapes {column}")
-        while True:
-            nearest = _nearest(conn, database, query_vector, model, ranking, candidates, signal.signal, words)
-            if ranking.min_similarity is not None:
-                nearest = [row for row in nearest if 1 - row[-1] >= ranking.min_similarity]
-            stats = signal.stats(conn, database, [row[0] for row in nearest], ranking.window)
-            results = [signal.result(row, stats[row[0]]) for row in nearest if row[0] in stats][: ranking.k]
-            exhausted = len(nearest) < candidates or candidates >= _MAX_CANDIDATES
-            if len(results) >= ranking.k or exhausted:
-                return Rows(results, SimilarSpan)
-            candidates = min(candidates * _OVERFETCH, _MAX_CANDIDATES)
+    column_rows = yield Fetch(_DIMENSION, (database.schema,))
+    column = int(column_rows[0][0]) if column_rows and column_rows[0][0] > 0 else None
+    if dimensions != column:
+        raise QueryError(f"the query vector has {dimensions} dimensions, the shapes {column}")
+    while True:
+        nearest = yield from _nearest(database, query_vector, model, query, candidates, signal.signal)
+        if ranking.min_similarity is not None:
+            nearest = [row for row in nearest if 1 - row[-1] >= ranking.min_similarity]
+        keys = [row[0] for row in nearest]
+        stats = {row[0]: tuple(row[1:]) for row in (
+            (yield Fetch(signal.stats(database, ranking.window), (keys,))) if keys else [])}
+        results = [signal.result(row, stats[row[0]]) for row in nearest if row[0] in stats][: ranking.k]
+        exhausted = len(nearest) < candidates or candidates >= _MAX_CANDIDATES
+        if len(results) >= ranking.k or exhausted:
+            return Rows(results, signal.row)
+        candidates = min(candidates * _OVERFETCH, _MAX_CANDIDATES)
+
+
+# The dimension of otel_shapes.embedding in a schema (atttypmod: -1 for a vector without one).
+_DIMENSION = sql.SQL(
+    "SELECT a.atttypmod FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = %s AND c.relname = 'otel_shapes' AND a.attname = 'embedding'"
+)
 
 
 def _similarity(distance: float) -> float:
@@ -369,24 +418,6 @@ def _similar_span(shape: tuple[Any, ...], stats: _SpanStats) -> SimilarSpan:
     )
 
 
-def _span_vector(read: Reader, database: Database, settings: PgvectorSettings, span: int,
-                 window: SpanWindow) -> Any:
-    """The vector of a stored span's shape, embedding the shape's text if it has none yet."""
-    query = sql.SQL(
-        "SELECT h.text, h.embedding FROM {spans} s JOIN {shapes} h USING (shape_key)"
-        " WHERE s.span_id = %s{window} ORDER BY s.start_time DESC LIMIT 1"
-    ).format(spans=database.qualified("otel_spans"), shapes=database.qualified("otel_shapes"),
-             window=window.condition())
-    with read() as conn:
-        row = conn.execute(query, (span,)).fetchone()
-    if row is None:
-        raise NotFound(f"no span {unsigned_span_id(span):016x} with a shape is stored")
-    text, embedding = row
-    if embedding is not None:
-        return embedding.to_list() if hasattr(embedding, "to_list") else list(embedding)
-    return load_encoder_backend(settings).encode([text])[0]
-
-
 def _similar_log(shape: tuple[Any, ...], stats: _LogStats) -> SimilarLog:
     """A result from a row of :func:`_nearest` and its shape's :func:`_log_stats`; a log shape's
     status is the records' severity text."""
@@ -406,38 +437,41 @@ def _similar_log(shape: tuple[Any, ...], stats: _LogStats) -> SimilarLog:
     )
 
 
-def _nearest(conn: psycopg.Connection, database: Database, vector: Vector, model: str, ranking: Ranking,
-             limit: int, signal: str, words: str | None) -> list[tuple[Any, ...]]:
-    """The ``limit`` best shapes of ``model`` and ``signal`` passing ``ranking``'s filters:
+def _nearest(database: Database, vector: Vector, model: str, query: SimilarQuery, limit: int,
+             signal: str) -> Plan[list[tuple[Any, ...]]]:
+    """The ``limit`` best shapes of ``model`` and ``signal`` passing the ranking's filters:
     ``(shape_key, text, service_name, kind, status_code, cosine distance)``, best first.
 
-    Without ``words``, the best are the nearest ``vector``. With them, the ``limit`` nearest and
-    the ``limit`` whose text best matches any of the words (:func:`_hybrid_statement`) are
-    fused by reciprocal rank, in the same statement.
+    Without the query's words, the best are the nearest ``vector``. With them, the nearest and
+    the shapes whose text best matches any of the words (:func:`_hybrid_statement`) are fused
+    by reciprocal rank, in the same statement.
     """
+    ranking = query.ranking
     service, status = ranking.service, ranking.status_code
     filters = [sql.SQL("embedding IS NOT NULL AND model = %(model)s AND signal = %(signal)s")]
     if service is not None:
         filters.append(sql.SQL("service_name = %(service)s"))
     if status is not None:
         filters.append(sql.SQL("status_code = %(status)s"))
-    if service is not None and _few_shapes(conn, database, service, status):
-        # Exact: a bitmap scan of the service's shapes and a sort beats walking the graph past
-        # thousands of other services' shapes (docs/benchmarks.md: p95 53 ms with HNSW at 100k shapes).
-        conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
-    conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-                 " set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(64, limit))),))
+    settings = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": str(min(1000, max(64, limit)))}
+    if service is not None:
+        (matching,), = yield _few_shapes(database, service, status)
+        if matching <= EXACT_SCAN_LIMIT:
+            # Exact: a bitmap scan of the service's shapes and a sort beats walking the graph past
+            # thousands of other services' shapes (docs/benchmarks.md: p95 53 ms with HNSW at 100k shapes).
+            settings["enable_indexscan"] = "off"
     shapes, where = database.qualified("otel_shapes"), sql.SQL(" AND ").join(filters)
     params = {"vector": vector, "model": model, "signal": signal, "service": service, "status": status,
-              "limit": limit, "words": words, "fusion": RRF_K, "text_weight": TEXT_WEIGHT,
-              "candidates": max(limit, HYBRID_CANDIDATES), "bonus": FAILURE_BONUS, "failure": _FAILURE_STATUS}
-    if words is not None:
-        return conn.execute(_hybrid_statement(shapes, where), params).fetchall()
-    query = sql.SQL(
+              "limit": limit, "words": query.words, "fusion": RRF_K, "text_weight": TEXT_WEIGHT,
+              "candidates": max(limit, HYBRID_CANDIDATES), "bonus": FAILURE_BONUS, "failure": _FAILURE_STATUS,
+              "feedback": FEEDBACK, "text_scan": TEXT_SCAN_LIMIT}
+    if query.words is not None:
+        return list((yield Fetch(_hybrid_statement(shapes, where), params, settings=settings)))
+    statement = sql.SQL(
         "SELECT shape_key, text, service_name, kind, status_code, embedding <=> %(vector)s AS distance"
         " FROM {} WHERE {} ORDER BY embedding <=> %(vector)s LIMIT %(limit)s"
     ).format(shapes, where)
-    rows = conn.execute(query, params).fetchall()
+    rows = yield Fetch(statement, params, settings=settings)
     return sorted(rows, key=lambda row: row[-1])  # relaxed_order may return them slightly out of order
 
 
@@ -446,7 +480,8 @@ def _hybrid_statement(shapes: sql.Composable, where: sql.Composable) -> sql.Comp
 
     The words are matched as any of them (``plainto_tsquery``'s lexemes joined by ``|``
     instead of ``&``: a question in a person's words rarely holds all of a shape's words),
-    through the GIN index on ``otel_shapes.search`` (migration 0012), ranked by ``ts_rank``
+    through the GIN index on ``otel_shapes.search`` (migration 0012), at most
+    :data:`TEXT_SCAN_LIMIT` of them ranked by ``ts_rank``
     (normalized by the text's length, so a long text matching a common word does not win).
     The vector ranking orders the :data:`HYBRID_CANDIDATES` nearest (or more) by cosine
     distance less :data:`FAILURE_BONUS` for a failure. A shape's score is the sum over the two
@@ -461,36 +496,37 @@ def _hybrid_statement(shapes: sql.Composable, where: sql.Composable) -> sql.Comp
         "   SELECT shape_key, status_code, embedding <=> %(vector)s AS distance FROM {shapes} WHERE {where}"
         "   ORDER BY embedding <=> %(vector)s LIMIT %(candidates)s) AS candidates),"
         " matching AS (SELECT shape_key, row_number() OVER (ORDER BY score DESC, shape_key) AS rank FROM ("
-        "   SELECT shape_key, ts_rank(search, words.q, 1) AS score FROM {shapes}, words"
-        "   WHERE search @@ words.q AND {where} ORDER BY score DESC, shape_key LIMIT %(candidates)s)"
-        "   AS candidates)"
-        " SELECT s.shape_key, s.text, s.service_name, s.kind, s.status_code, s.embedding <=> %(vector)s"
-        " FROM nearest FULL JOIN matching USING (shape_key) JOIN {shapes} s USING (shape_key)"
-        " ORDER BY coalesce(1.0 / (%(fusion)s + nearest.rank), 0)"
-        "   + %(text_weight)s * coalesce(1.0 / (%(fusion)s + matching.rank), 0) DESC, s.shape_key"
+        "   SELECT shape_key, ts_rank(search, words.q, 1) AS score FROM ("
+        "     SELECT shape_key, search FROM {shapes}, words WHERE search @@ words.q AND {where}"
+        "     LIMIT %(text_scan)s) AS matched, words"
+        "   ORDER BY score DESC, shape_key LIMIT %(candidates)s) AS candidates)"
+        " , fused AS (SELECT s.shape_key, s.text, s.service_name, s.kind, s.status_code, s.embedding,"
+        "   s.embedding <=> %(vector)s AS distance, coalesce(1.0 / (%(fusion)s + nearest.rank), 0)"
+        "   + %(text_weight)s * coalesce(1.0 / (%(fusion)s + matching.rank), 0) AS score"
+        "   FROM nearest FULL JOIN matching USING (shape_key) JOIN {shapes} s USING (shape_key)),"
+        " best AS (SELECT embedding FROM fused ORDER BY score DESC, shape_key LIMIT 1)"
+        " SELECT shape_key, text, service_name, kind, status_code, distance FROM fused, best"
+        " ORDER BY score + %(feedback)s * (1 - (fused.embedding <=> best.embedding)) DESC, shape_key"
         " LIMIT %(limit)s"
     ).format(shapes=shapes, where=where)
 
 
-def _few_shapes(conn: psycopg.Connection, database: Database, service: str, status: str | None) -> bool:
-    """Whether at most :data:`EXACT_SCAN_LIMIT` shapes match, counted on the service index.
+def _few_shapes(database: Database, service: str, status: str | None) -> Fetch[tuple[int]]:
+    """How many shapes match, counted on the service index up to :data:`EXACT_SCAN_LIMIT` + 1.
 
     ``status`` is a status code as stored (upper case)."""
-    query = sql.SQL(
+    statement = sql.SQL(
         "SELECT count(*) FROM (SELECT 1 FROM {} WHERE service_name = %s{} LIMIT %s) AS matching"
     ).format(database.qualified("otel_shapes"),
              sql.SQL(" AND status_code = %s") if status is not None else sql.SQL(""))
     filters = (service,) if status is None else (service, status)
-    row = conn.execute(query, (*filters, EXACT_SCAN_LIMIT + 1)).fetchone()
-    return row is not None and row[0] <= EXACT_SCAN_LIMIT
+    return Fetch(statement, (*filters, EXACT_SCAN_LIMIT + 1))
 
 
-def _span_stats(conn: psycopg.Connection, database: Database, keys: list[int],
-                window: SpanWindow) -> dict[int, _SpanStats]:
-    """The spans in ``window`` of each shape in ``keys`` that has any, by shape key."""
-    if not keys:
-        return {}
-    query = sql.SQL(
+def _span_stats(database: Database, window: SpanWindow) -> sql.Composed:
+    """The spans in ``window`` of each shape of the ``bigint[]`` parameter that has any: the key,
+    count, first and last start, the latest span's span and trace id (:data:`_SpanStats`)."""
+    return sql.SQL(
         "SELECT n.shape_key, st.span_count, st.first_seen, st.last_seen, ex.span_id, ex.trace_id"
         " FROM unnest(%s::bigint[]) AS n(shape_key)"
         " CROSS JOIN LATERAL (SELECT count(*) AS span_count, min(s.start_time) AS first_seen,"
@@ -498,16 +534,13 @@ def _span_stats(conn: psycopg.Connection, database: Database, keys: list[int],
         " JOIN LATERAL (SELECT s.span_id, s.trace_id FROM {spans} s WHERE s.shape_key = n.shape_key{window}"
         "   ORDER BY s.start_time DESC LIMIT 1) ex ON true"
     ).format(spans=database.qualified("otel_spans"), window=window.condition())
-    return {row[0]: tuple(row[1:]) for row in conn.execute(query, (keys,)).fetchall()}
 
 
-def _log_stats(conn: psycopg.Connection, database: Database, keys: list[int],
-               window: SpanWindow) -> dict[int, _LogStats]:
-    """The log records in ``window`` of each shape in ``keys`` that has any, by shape key."""
-    if not keys:
-        return {}
+def _log_stats(database: Database, window: SpanWindow) -> sql.Composed:
+    """The log records in ``window`` of each shape of the ``bigint[]`` parameter that has any:
+    the key, count, first and last time, the latest record's body and trace id (:data:`_LogStats`)."""
     condition = window.condition("l.time")
-    query = sql.SQL(
+    return sql.SQL(
         "SELECT n.shape_key, st.record_count, st.first_seen, st.last_seen, ex.body, ex.trace_id"
         " FROM unnest(%s::bigint[]) AS n(shape_key)"
         " CROSS JOIN LATERAL (SELECT count(*) AS record_count, min(l.time) AS first_seen,"
@@ -517,8 +550,7 @@ def _log_stats(conn: psycopg.Connection, database: Database, keys: list[int],
         "   FROM {logs} l WHERE l.shape_key = n.shape_key{window}"
         "   ORDER BY l.time DESC, l.time_ns DESC LIMIT 1) ex ON true"
     ).format(logs=database.qualified("otel_logs"), window=condition)
-    return {row[0]: tuple(row[1:]) for row in conn.execute(query, (keys,)).fetchall()}
 
 
-SPAN_SHAPES: ShapeSignal[SimilarSpan] = ShapeSignal("span", _span_stats, _similar_span)
-LOG_SHAPES: ShapeSignal[SimilarLog] = ShapeSignal("log", _log_stats, _similar_log)
+SPAN_SHAPES: ShapeSignal[SimilarSpan] = ShapeSignal("span", _span_stats, _similar_span, SimilarSpan)
+LOG_SHAPES: ShapeSignal[SimilarLog] = ShapeSignal("log", _log_stats, _similar_log, SimilarLog)

@@ -106,23 +106,11 @@ class TelemetryQuery:
 
         Imported on first use: searching by text loads the embedding model (``embeddings`` extra).
         """
-        from .similar import similar_spans
+        from .similar import SPAN_SHAPES, similar, span_query
 
-        return similar_spans(
-            self._read,
-            self._database,
-            self.settings,
-            text=text,
-            span_id=span_id,
-            vector=vector,
-            k=k,
-            min_similarity=min_similarity,
-            service=service,
-            status=status,
-            since=since,
-            until=until,
-            method=method,
-        )
+        query = span_query(text=text, span_id=span_id, vector=vector, k=k, min_similarity=min_similarity,
+                           service=service, status=status, since=since, until=until, method=method)
+        return similar(self._read, self._database, self.settings, query, SPAN_SHAPES)
 
     def similar_logs(
         self,
@@ -137,12 +125,11 @@ class TelemetryQuery:
     ) -> Rows[SimilarLog]:
         """The log-body shapes nearest ``text`` or ``vector``, with their record counts and an example;
         see ``query/similar.py``. Needs the shapes embedded, as :meth:`similar_spans` does."""
-        from .similar import similar_logs
+        from .similar import LOG_SHAPES, log_query, similar
 
-        return similar_logs(
-            self._read, self._database, self.settings, text=text, vector=vector, k=k,
-            min_similarity=min_similarity, service=service, since=since, until=until, method=method,
-        )
+        query = log_query(text=text, vector=vector, k=k, min_similarity=min_similarity, service=service,
+                          since=since, until=until, method=method)
+        return similar(self._read, self._database, self.settings, query, LOG_SHAPES)
 
     # Logs, metrics and trace context (query/logs.py, query/metrics.py, query/trace_context.py).
 
