@@ -45,6 +45,17 @@ from opentelemetry_exporter_pgvector.embedding.model import default_model_path
 from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
 
 BATCH = 512
+# Words of telemetry for part (d)'s synthetic shape texts.
+_WORDS = [
+    "connection", "refused", "reset", "timeout", "timed", "out", "error", "failed", "deadline",
+    "exceeded", "lock", "wait", "deadlock", "duplicate", "key", "unique", "constraint", "foreign",
+    "select", "insert", "update", "delete", "get", "post", "put", "http", "grpc", "redis",
+    "postgresql", "mysql", "payments", "checkout", "inventory", "orders", "stock", "cart", "user",
+    "session", "token", "expired", "denied", "permission", "forbidden", "not", "found", "pool",
+    "exhausted", "memory", "disk", "space", "json", "parse", "dns", "host", "resolve", "tls",
+    "certificate", "handshake", "rate", "limit", "quota", "throttled", "client", "server",
+    "internal", "ok", "status", "request", "response",
+]
 SERVICES = ("frontend", "checkout", "payments", "inventory", "shipping", "search")
 ERRORS = (
     (TimeoutError, "connection to {svc}-db:5432 timed out after {n} ms"),
@@ -219,6 +230,13 @@ def part_d(base: dict[str, object], span_count: int, shape_count: int, queries: 
     vectors = centres[rng.integers(0, 1000, shape_count)] + noise
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     services = np.array([f"svc{i % 40}" for i in range(shape_count)])
+    # texts of 8 words from a 2,000-word vocabulary, common words far more often (Zipf), so the
+    # full-text half of a hybrid search has as many matches to rank as real shapes give it
+    vocabulary = np.array(_WORDS + [f"w{i}" for i in range(2000 - len(_WORDS))])
+
+    def words(count: int) -> str:
+        return " ".join(vocabulary[np.minimum(rng.zipf(1.3, count) - 1, len(vocabulary) - 1)])
+
     statuses = np.where(np.arange(shape_count) % 10 == 0, "ERROR", "OK")
     started = time.perf_counter()
     with database.connect() as conn:
@@ -226,7 +244,7 @@ def part_d(base: dict[str, object], span_count: int, shape_count: int, queries: 
         with conn.cursor().copy("COPY bench_search.otel_shapes (shape_key, service_name, kind, status_code,"
                                 " model, text, embedding) FROM STDIN") as copy:
             for i in range(shape_count):
-                copy.write(f"{i}\t{services[i]}\tSERVER\t{statuses[i]}\tall-MiniLM-L6-v2\tshape {i}\t["
+                copy.write(f"{i}\t{services[i]}\tSERVER\t{statuses[i]}\tall-MiniLM-L6-v2\t{words(8)}\t["
                            + ",".join(f"{x:.6f}" for x in vectors[i]) + "]\n")
         # every shape gets a span; the rest follow a Zipf-like law; spans spread over 2 days
         conn.execute(
@@ -273,6 +291,22 @@ def part_d(base: dict[str, object], span_count: int, shape_count: int, queries: 
             p95 = latencies[int(len(latencies) * 0.95) - 1]
             print(f"    {label:22} p50 {statistics.median(latencies):6.1f} ms  p95 "
                   f"{p95:6.1f} ms  recall@10 {statistics.mean(recalls):.3f}")
+        # A text query: the model encodes it, then the hybrid statement fuses the nearest shapes
+        # with the full-text matches (no exact ranking to compare with; the encoding timed apart).
+        backend = load_encoder_backend(settings)
+        encode, hybrid = [], []
+        for _ in range(queries):
+            text = words(6)
+            started = time.perf_counter()
+            backend.encode([text])
+            encode.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            query.similar_spans(text=text, k=10)
+            hybrid.append((time.perf_counter() - started) * 1000)
+        for label, latencies in (("text: encode alone", encode), ("text: hybrid, encode+SQL", hybrid)):
+            latencies.sort()
+            print(f"    {label:24} p50 {statistics.median(latencies):6.1f} ms  p95 "
+                  f"{latencies[int(len(latencies) * 0.95) - 1]:6.1f} ms")
     database.close()
 
 
