@@ -254,11 +254,16 @@ def shape_text(
     puts different timeouts 0.15-0.28 cosine ahead of unrelated successes, against 0.01-0.17
     with the exception after the name and ``key=value`` attributes. The status message is
     left out when it only repeats the exception, as web frameworks often make it. Attribute
-    values are masked too except integer status codes, which tell shapes apart. The text is cut
-    at :data:`MAX_SHAPE_TEXT_LENGTH` characters.
+    values are masked too except integer status codes, which tell shapes apart (an HTTP or gRPC
+    code followed by its standard name). A failed span (status ERROR, or an exception) whose
+    raw components name a well-known failure starts with its meaning (``timeout (the call got
+    no answer before its deadline) | TimeoutError: ...``, ``convert/glossary.py``): measured on
+    the corpus of near-neighbour failures (``benchmarks/search_quality.py``) it took the vector
+    ranking's held-out precision@3 from 0.42 to 0.68. The text is cut at
+    :data:`MAX_SHAPE_TEXT_LENGTH` characters.
     """
     error_type, error_message = _masked(exception_type), _masked(exception_message)
-    parts = []
+    parts: list[str] = []
     if status == "ERROR" or error_type is not None or error_message is not None:
         meaning = _failure_meaning(exception_type, exception_message, status_message, attributes)
         parts.extend(filter(None, [meaning]))

@@ -9,11 +9,15 @@ through the ``(shape_key, start_time)`` index: count, first and last seen, and t
 span as an example. Shapes without spans in the window are skipped, fetching more
 candidates until ``k`` results are found or the shapes run out.
 
-:func:`similar_spans` is the two jobs in turn: :func:`resolve_query_vector` turns the query
-(a text, a stored span or a vector) into a vector, :func:`rank_shapes` ranks the shapes near it.
-:func:`similar_logs` does the same for log-body shapes (signal ``log`` in ``otel_shapes``,
-``service SEVERITY: masked body``), counting log records per shape through the
-``(shape_key, time)`` index of ``otel_logs``: the two differ only in a :class:`ShapeSignal`.
+:func:`similar` is the two jobs in turn: :func:`vector_plan` (or the model, for a text) turns
+the query (a text, a stored span or a vector) into a vector, :func:`rank_plan` ranks the
+shapes near it. Both are plans (``query/plan.py``), so ``TelemetryQuery`` and
+``AsyncTelemetryQuery`` run the same statements. A text query is ranked ``hybrid`` by default:
+the nearest shapes fused with the shapes whose text (``otel_shapes.search``) matches its words,
+in one statement (:func:`_hybrid_statement`, docs/embeddings.md). Log-body shapes (signal
+``log`` in ``otel_shapes``, ``service SEVERITY: masked body``) are searched the same way,
+counting log records per shape through the ``(shape_key, time)`` index of ``otel_logs``: the
+two differ only in a :class:`ShapeSignal`.
 """
 
 from __future__ import annotations
