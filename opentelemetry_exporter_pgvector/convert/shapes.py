@@ -259,7 +259,7 @@ def shape_text(
     raw components name a well-known failure starts with its meaning (``timeout (the call got
     no answer before its deadline) | TimeoutError: ...``, ``convert/glossary.py``): measured on
     the corpus of near-neighbour failures (``benchmarks/search_quality.py``) it took the vector
-    ranking's held-out precision@3 from 0.42 to 0.68. The text is cut at
+    ranking's held-out precision@3 from 0.42 to 0.70. The text is cut at
     :data:`MAX_SHAPE_TEXT_LENGTH` characters.
     """
     error_type, error_message = _masked(exception_type), _masked(exception_message)
