@@ -306,3 +306,54 @@ def test_a_time_past_what_a_date_holds_is_a_usage_error(capsys: pytest.CaptureFi
         "otel-pgvector: Invalid value for '--since': '99999999999d' is longer than a date can express"
         " (see: otel-pgvector metrics --help)\n"
     )
+
+
+def test_demo_announces_the_one_time_model_export_and_model_prepare_finds_it(
+    server_dsn: str, schema: str, tmp_path: Path
+) -> None:
+    """From an empty model cache the demo says why the next seconds pass (the ONNX export, done in a
+    child process: torch never enters the demo's), embeds its shapes with the model exported,
+    and ``model prepare`` then finds the export instead of making another."""
+    cache = tmp_path / "onnx"
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from opentelemetry_exporter_pgvector.cli.main import cli\n"
+        f"result = CliRunner().invoke(cli, ['--dsn', {server_dsn!r}, '--schema', {schema!r}, 'demo',"
+        " '--requests', '3'])\n"
+        "print(result.exit_code, 'torch' in sys.modules)\n"
+        "print(result.output)\n"
+    )
+    env = {**os.environ, "OTEL_EXPORTER_PGVECTOR_EMBEDDING_CACHE_DIR": str(cache)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900, env=env)
+    status_line, *output = done.stdout.splitlines()
+    assert status_line == "0 False", done.stdout + done.stderr
+    assert output[0] == f"preparing the embedding model: a one-time export to ONNX, about 15 s (into {cache})..."
+    assert output[1].startswith("demo run ")
+    embedded = [line for line in output if line.startswith("embedded ")]
+    assert re.fullmatch(r"embedded [1-9]\d* span and log shapes", embedded[0]), output
+    (exported,) = cache.glob("all-MiniLM-L6-v2-*/model.onnx")
+
+    again = CliRunner().invoke(cli, ["model", "prepare"],
+                               env={"OTEL_EXPORTER_PGVECTOR_EMBEDDING_CACHE_DIR": str(cache)})
+    assert again.exit_code == 0, again.output
+    assert again.output == f"all-MiniLM-L6-v2 is ready (exported before): {exported}\n"
+
+
+def test_model_prepare_exports_into_an_empty_cache(tmp_path: Path) -> None:
+    """The command itself, from an empty cache: it exports (at normal priority: someone waits for
+    it), says where and how long it took; the file is a model the ONNX backend runs."""
+    from opentelemetry_exporter_pgvector.embedding.backends import OnnxBackend
+    from opentelemetry_exporter_pgvector.embedding.model import default_model_path
+
+    cache = tmp_path / "onnx"
+    result = CliRunner().invoke(cli, ["model", "prepare"],
+                                env={"OTEL_EXPORTER_PGVECTOR_EMBEDDING_CACHE_DIR": str(cache)})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"preparing the embedding model: a one-time export to ONNX, about 15 s (into {cache})..."
+    match = re.fullmatch(r"exported all-MiniLM-L6-v2 to ONNX in \d+\.\d s: (.+)", lines[1])
+    assert match, lines
+    backend = OnnxBackend(default_model_path(), Path(match[1]))
+    (vector,) = backend.encode(["checkout SERVER GET /api/orders/{order_id}"])
+    assert vector.shape == (384,) and abs(float((vector**2).sum()) - 1.0) < 1e-5

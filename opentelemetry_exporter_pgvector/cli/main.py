@@ -22,7 +22,7 @@ from ..version import __version__
 from . import outcome
 from .query_commands import logs, metrics, similar, sql
 from .service_commands import errors, latency, services
-from .setup_commands import db, demo, dlq, embed, health, migrate
+from .setup_commands import db, demo, dlq, embed, health, migrate, model
 from .storage_commands import retention, stats
 from .trace_commands import compare, trace, traces
 from .ui_command import ui
@@ -92,8 +92,8 @@ def cli(ctx: click.Context, dsn: str | None, schema: str | None, verbose: bool) 
     ctx.obj = {"dsn": dsn, "schema": schema}
 
 
-for command in (migrate, db, demo, embed, traces, trace, compare, errors, services, latency, logs, metrics,
-                similar, sql, dlq, health, retention, stats, ui):
+for command in (migrate, db, demo, model, embed, traces, trace, compare, errors, services, latency, logs,
+                metrics, similar, sql, dlq, health, retention, stats, ui):
     cli.add_command(command)
 
 

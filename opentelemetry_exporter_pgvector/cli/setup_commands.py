@@ -1,8 +1,9 @@
 """Commands that set up and look after the database: migrate, db (the embedded server's lifecycle, its
-DSN, psql), demo, embed, dlq, health."""
+DSN, psql), demo, model prepare, embed, dlq, health."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -32,6 +33,7 @@ from .render import ProgressBar, human_bytes, render_table
 
 if TYPE_CHECKING:
     from ..demo import DemoResult
+    from ..embedding.backends import PreparedModel
 
 
 @click.command()
@@ -240,6 +242,9 @@ def demo(ctx: click.Context, requests: int) -> None:
     from ..query.telemetry import TelemetryQuery
 
     settings = settings_of(ctx)
+    if settings.embedding != "off":
+        with contextlib.suppress(ModuleNotFoundError):  # stored without it; said after the summary
+            _prepare_model(settings)
     result = run_demo(
         lambda: PgvectorSpanExporter(settings),
         requests=requests,
@@ -313,6 +318,37 @@ def _print_next_steps(ctx: click.Context, result: DemoResult, embedded: bool) ->
     click.echo(f"\nnext{note}:")
     for command, (_, why) in zip(commands, steps, strict=True):
         click.echo(f"  {command.ljust(width)}  # {why}")
+
+
+def _prepare_model(settings: PgvectorSettings) -> PreparedModel:
+    """The one-time ONNX export, announced (it takes seconds) unless it was done before."""
+    from ..embedding.backends import prepare_model
+
+    return prepare_model(
+        settings.embedding_backend, settings.embedding_model, settings.embedding_cache_dir,
+        on_export=lambda: click.echo("preparing the embedding model: a one-time export to ONNX, about 15 s "
+                                     f"(into {settings.embedding_cache_dir})..."),
+    )
+
+
+@click.group()
+def model() -> None:
+    """The embedding model of inline mode, embed and similar."""
+
+
+@model.command("prepare")
+@click.pass_context
+def model_prepare(ctx: click.Context) -> None:
+    """Export the embedding model to ONNX now (once, about 15 s), so that no exporter, embed or
+    similar has to on first use; run it where the app's image or host is built."""
+    prepared = _prepare_model(settings_of(ctx))
+    if prepared.onnx_path is None:
+        click.echo(f"{prepared.model_name} is ready: the torch backend needs no export")
+    elif prepared.exported_now:
+        click.echo(f"exported {prepared.model_name} to ONNX in {prepared.seconds:.1f} s: "
+                   f"{prepared.onnx_path}")
+    else:
+        click.echo(f"{prepared.model_name} is ready (exported before): {prepared.onnx_path}")
 
 
 def _embed(settings: PgvectorSettings, batch_size: int, follow: bool) -> int:

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, get_args, runtime_checkable
 
@@ -32,10 +33,10 @@ import numpy.typing as npt
 from ..config import EmbeddingBackendKind, default_embedding_cache_dir
 from ..errors import EmbeddingModelError
 from .model import default_model_path, missing_dependency, model_name, require_model_dir
-from .onnx_export import ONNX_INPUTS, ONNX_OUTPUT, export_onnx
+from .onnx_export import ONNX_INPUTS, ONNX_OUTPUT, export_onnx, onnx_file
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import onnxruntime
     import tokenizers
@@ -43,8 +44,10 @@ if TYPE_CHECKING:
 __all__ = [
     "EmbeddingBackend",
     "OnnxBackend",
+    "PreparedModel",
     "TorchBackend",
     "load_backend",
+    "prepare_model",
 ]
 
 logger = logging.getLogger(__name__)
@@ -347,6 +350,44 @@ def _check_session(session: onnxruntime.InferenceSession, onnx_path: Path, dimen
             f"model's Pooling config says {dimension}; delete the file so it is exported again"
         )
     return input_names
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """What :func:`prepare_model` did: the model, its ONNX file (None for torch) and whether it
+    was exported now, and how long that took."""
+
+    model_name: str
+    onnx_path: Path | None
+    exported_now: bool
+    seconds: float
+
+
+def prepare_model(
+    kind: EmbeddingBackendKind,
+    model_path: Path | None = None,
+    cache_dir: Path | None = None,
+    on_export: Callable[[], None] | None = None,
+) -> PreparedModel:
+    """Make the files the backend ``kind`` needs, ahead of its first use (``otel-pgvector model prepare``).
+
+    For ONNX that is the one-time export, which otherwise happens at the first new shape of an
+    inline exporter, of ``otel-pgvector embed`` or of a similarity search; ``on_export`` is
+    called just before it starts (to say why the next seconds pass). The torch backend needs no
+    file of its own: only the model directory is checked.
+    """
+    resolved_model = model_path if model_path is not None else default_model_path()
+    require_model_dir(resolved_model)
+    if kind == "torch":
+        return PreparedModel(model_name(resolved_model), None, exported_now=False, seconds=0.0)
+    resolved_cache = cache_dir if cache_dir is not None else default_embedding_cache_dir()
+    cached = onnx_file(resolved_model, resolved_cache).is_file()
+    if not cached and on_export is not None:
+        on_export()
+    started = time.perf_counter()
+    onnx_path = export_onnx(resolved_model, resolved_cache, niceness=0)
+    return PreparedModel(model_name(resolved_model), onnx_path, exported_now=not cached,
+                         seconds=time.perf_counter() - started)
 
 
 def load_backend(

@@ -1,11 +1,11 @@
 """The one-off export of a sentence-transformers model's transformer to ONNX, cached on disk.
 
 The ONNX backend (:mod:`.backends`) runs the transformer without torch, but the graph it runs
-has to be made from the weights once, with torch (about 10 s). :func:`export_onnx` does that
-on first use and keeps the file in a cache directory; every later call finds the file and
-returns before importing torch, which is what keeps torch out of every process but the first.
-torch, transformers and onnxscript are therefore imported inside :func:`export_onnx`, after
-the cache lookup, never at module import.
+has to be made from the weights once, with torch (about 15 s). :func:`export_onnx` does that
+on first use, in a child process at low priority, and keeps the file in a cache directory;
+every later call finds the file and returns. torch, transformers and onnxscript are imported
+only in that child (by :func:`_export`), never in a process that uses the model.
+``otel-pgvector model prepare`` runs the export ahead, before any application needs it.
 
 The graph takes :data:`ONNX_INPUTS` and returns :data:`ONNX_OUTPUT` (the transformer's hidden
 states, before pooling); the backend feeds and reads exactly those names.
@@ -19,6 +19,8 @@ import importlib.util
 import io
 import logging
 import os
+import subprocess
+import sys
 import sysconfig
 import tempfile
 import time
@@ -34,7 +36,7 @@ from ..config import ENV_PREFIX
 from ..errors import ConfigurationError, EmbeddingModelError
 from .model import missing_dependency, model_name, require_model_dir
 
-__all__ = ["ONNX_INPUTS", "ONNX_OUTPUT", "export_onnx"]
+__all__ = ["EXPORT_NICENESS", "ONNX_INPUTS", "ONNX_OUTPUT", "export_onnx", "onnx_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,9 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # real (unpadded) tokens; observed differences are ~1e-5, a broken export is off by ~1.
 _EXPORT_TOLERANCE = 1e-3
 _EXPORT_PURPOSE = "Exporting the embedding model to ONNX (done once, then cached)"
+# Niceness of the export's child process (as the encoder's threads): it gets the CPU the
+# application and the exporters leave.
+EXPORT_NICENESS = 10
 
 
 def _weights_fingerprint(model_path: Path) -> str:
@@ -107,14 +112,30 @@ def _quiet_export() -> Iterator[io.StringIO]:
             transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
-def export_onnx(model_path: Path, cache_dir: Path) -> Path:
+def onnx_file(model_path: Path, cache_dir: Path) -> Path:
+    """Where :func:`export_onnx` keeps the export of the model in ``model_path``, made or not."""
+    require_model_dir(model_path)
+    return cache_dir / f"{model_name(model_path)}-{_weights_fingerprint(model_path)}" / "model.onnx"
+
+
+def export_onnx(model_path: Path, cache_dir: Path, niceness: int = EXPORT_NICENESS) -> Path:
     """Export the model's transformer (without pooling) to an fp32 ONNX file, once.
 
-    The file goes to ``cache_dir/<model_name>-<fingerprint>/model.onnx``, where the
-    fingerprint changes with the weights file, and is returned as is when it already exists,
-    without importing torch. That is what keeps torch out of every process but the first.
+    The file goes to ``cache_dir/<model_name>-<fingerprint>/model.onnx`` (:func:`onnx_file`),
+    where the fingerprint changes with the weights file, and is returned as is when it already
+    exists, without importing torch.
 
-    The export writes a temporary file in the target directory and renames it with
+    The export itself runs in a child process at lower priority (``niceness``, by default
+    :data:`EXPORT_NICENESS`; ``otel-pgvector model prepare``, which nobody waits behind but its
+    user, asks for 0): it takes about 15 s of CPU, most of it Python holding the GIL,
+    and in inline mode it starts inside an application, at its first new span shape. In the
+    application's process it held the GIL against the exporter's and the application's own
+    threads (inline mode from an empty cache ran at a third of the speed of embeddings off);
+    in a child it takes the CPU the others leave, and torch's memory (several hundred MB) is
+    returned when the child exits, so torch is never imported into a process that uses the
+    model.
+
+    The child writes a temporary file in the target directory and renames it with
     ``os.replace``, so readers never see a partial file and two processes exporting at the
     same time both succeed (the last rename wins with an identical file). Before the rename the
     graph is run on a batch of a different shape than the one it was exported with and compared
@@ -122,10 +143,7 @@ def export_onnx(model_path: Path, cache_dir: Path) -> Path:
     site-packages is refused: it is often read-only and is shared by every user of the
     interpreter.
     """
-    require_model_dir(model_path)
-    name = model_name(model_path)
-    target_dir = cache_dir / f"{name}-{_weights_fingerprint(model_path)}"
-    target = target_dir / "model.onnx"
+    target = onnx_file(model_path, cache_dir)
     if target.is_file():
         logger.debug("Using cached ONNX export %s", target)
         return target
@@ -134,17 +152,54 @@ def export_onnx(model_path: Path, cache_dir: Path) -> Path:
             f"Refusing to write the ONNX export into site-packages ({cache_dir}); choose another "
             f"cache directory ({ENV_PREFIX}EMBEDDING_CACHE_DIR)"
         )
-    try:
-        import torch
-        from transformers import AutoModel
-    except ImportError as exc:
-        raise missing_dependency("torch and transformers", _EXPORT_PURPOSE) from exc
+    if not all(importlib.util.find_spec(package) for package in ("torch", "transformers")):
+        raise missing_dependency("torch and transformers", _EXPORT_PURPOSE)
     if importlib.util.find_spec("onnxscript") is None:  # needed by torch.onnx.export(dynamo=True)
         raise missing_dependency("onnxscript", _EXPORT_PURPOSE)
-
     started = time.perf_counter()
+    name = model_name(model_path)
     logger.info("Exporting %s to ONNX at %s (once; takes a few seconds)", name, target)
-    target_dir.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # This package's own directory first, so that the child runs this very code.
+    package_root = str(Path(__file__).resolve().parents[2])
+    python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=python_path)
+    child = f"import sys; from {__name__} import _export_main; sys.exit(_export_main(sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", child, str(niceness), str(model_path), str(target)],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, check=False,
+    )
+    logger.debug("ONNX export process output: %s %s", done.stdout.strip(), done.stderr.strip())
+    if done.returncode != 0 or not target.is_file():
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise EmbeddingModelError(
+            f"Exporting {name} to ONNX failed (exit status {done.returncode}): "
+            f"{lines[-1] if lines else 'no error message'}"
+        )
+    logger.info("Exported %s to %s in %.1f s", name, target, time.perf_counter() - started)
+    return target
+
+
+def _export_main(arguments: list[str]) -> int:
+    """The child process of :func:`export_onnx`: at niceness ``arguments[0]``, export the model in
+    ``arguments[1]`` to ``arguments[2]``."""
+    niceness, model_path, target = arguments
+    with contextlib.suppress(OSError):
+        os.nice(int(niceness))
+    try:
+        _export(Path(model_path), Path(target))
+    except EmbeddingModelError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _export(model_path: Path, target: Path) -> None:
+    """Export with torch (imported here, in the child only) and verify before renaming into place."""
+    import torch
+    from transformers import AutoModel
+
+    target_dir = target.parent
     with _quiet_export():
         model = AutoModel.from_pretrained(str(model_path), local_files_only=True)
     model.eval()
@@ -202,8 +257,6 @@ def export_onnx(model_path: Path, cache_dir: Path) -> Path:
         temporary.replace(target)
     finally:
         temporary.unlink(missing_ok=True)
-    logger.info("Exported %s to %s in %.1f s", name, target, time.perf_counter() - started)
-    return target
 
 
 def _example_inputs(torch_module: Any, *, batch: int, length: int, vocab_size: int) -> tuple[Any, Any, Any]:
