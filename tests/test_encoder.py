@@ -119,6 +119,37 @@ def test_inline_export_is_not_held_past_its_timeout_by_a_slow_model(
     assert len(rows) == len(TIMEOUTS) + 1 and all(has_vector for _, has_vector, _ in rows)
 
 
+def test_an_export_does_not_wait_for_a_model_still_loading(
+    shape_settings: PgvectorSettings, embedding_backend: Any, conn: psycopg.Connection
+) -> None:
+    """Loading the model (from an empty cache, its one-time ONNX export) takes seconds: the first
+    exports of a cold encoder write their spans and shapes and return without waiting the inline
+    budget for vectors that cannot come in time; the encoder fills them once the model is there."""
+    settings = shape_settings.model_copy(update={"embedding": "inline", "timeout": 100.0,
+                                                 "embedding_inline_wait": 30.0})
+    loaded = threading.Event()
+    timer = threading.Timer(10, loaded.set)  # the model "loads" for 10 s, a third of the wait
+
+    def loading() -> Any:
+        loaded.wait()
+        return embedding_backend
+
+    exporter = PgvectorSpanExporter(settings)
+    exporter._encoder = ShapeEncoder(settings, exporter.database, backend=loading)
+    try:
+        timer.start()
+        assert not exporter._encoder.model_loaded
+        assert exporter.export(make_spans(TIMEOUTS)).name == "SUCCESS"
+        assert not loaded.is_set()  # returned while the model was loading: it did not wait 30 s
+        assert [has_vector for _, has_vector, _ in _rows(conn)] == [False] * len(TIMEOUTS)
+        assert exporter._encoder.flush(60) and exporter._encoder.model_loaded
+    finally:
+        timer.cancel()
+        loaded.set()
+        exporter.shutdown()
+    assert all(has_vector for _, has_vector, _ in _rows(conn)) and len(_rows(conn)) == len(TIMEOUTS)
+
+
 def test_a_model_of_another_dimension_fails_clearly(
     shape_settings: PgvectorSettings, embedding_backend: Any, conn: psycopg.Connection
 ) -> None:

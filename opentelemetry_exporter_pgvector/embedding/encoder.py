@@ -59,8 +59,7 @@ def load_encoder_backend(settings: PgvectorSettings) -> EmbeddingBackend:
     The exporter, the query layer and the backfill of one process use the same model, which
     takes hundreds of MB; loading it once is what makes that affordable.
     """
-    key = (settings.embedding_backend, settings.embedding_model, settings.embedding_cache_dir,
-           settings.embedding_batch_size, settings.embedding_threads)
+    key = _backend_key(settings)
     with _backends_lock:
         backend = _backends.get(key)
         if backend is None:
@@ -76,6 +75,17 @@ def load_encoder_backend(settings: PgvectorSettings) -> EmbeddingBackend:
                 raise EmbeddingModelError(f"loaded model {backend.model_name!r}, expected {expected!r}")
             _backends[key] = backend
         return backend
+
+
+def _backend_key(settings: PgvectorSettings) -> tuple[object, ...]:
+    return (settings.embedding_backend, settings.embedding_model, settings.embedding_cache_dir,
+            settings.embedding_batch_size, settings.embedding_threads)
+
+
+def encoder_backend_loaded(settings: PgvectorSettings) -> bool:
+    """Whether :func:`load_encoder_backend` has the backend of ``settings`` loaded in this process."""
+    with _backends_lock:
+        return _backend_key(settings) in _backends
 
 
 def column_dimension(conn: psycopg.Connection, database: Database) -> int | None:
@@ -158,6 +168,8 @@ class ShapeEncoder:
     ) -> None:
         self._settings = settings
         self._backend = backend or functools.partial(load_encoder_backend, settings)
+        # the shared default backend may have been loaded by another user of this process
+        self._model_loaded = backend is None and encoder_backend_loaded(settings)
         self._database = database
         self._workers = workers
         self._max_pending = max_pending
@@ -180,6 +192,12 @@ class ShapeEncoder:
             return EncoderStats(
                 self._hits, self._misses, self._encoded, len(self._pending), self._dropped, self._failed
             )
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether the model is loaded. Until then a shape waits for the model's loading, and
+        from an empty cache for its one-time ONNX export: seconds, no wait of an export's."""
+        return self._model_loaded
 
     @property
     def backlog(self) -> int:
@@ -244,7 +262,9 @@ class ShapeEncoder:
         while batch := self._take():
             rows = [row for row, _ in batch]
             try:
-                vectors = self._backend().encode([row[-1] for row in rows])
+                backend = self._backend()
+                self._model_loaded = True
+                vectors = backend.encode([row[-1] for row in rows])
                 self._store(rows, vectors)
             except Exception as error:  # noqa: BLE001 - leave the shapes for `otel-pgvector embed`
                 self._finish(rows, failed=True)

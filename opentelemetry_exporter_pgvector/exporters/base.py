@@ -45,11 +45,12 @@ class PgvectorExporterBase:
     # on a background pool. In inline mode, once the batch is committed (records written at full
     # speed, COPY overlapping conversion), the export waits for its new shapes' vectors up to
     # ``embedding_inline_wait`` (0.2 s; at most half the timeout), unless the encoder already has
-    # a backlog the wait could not get through. The wait is short because an exporter blocked
-    # for seconds makes the SDK's batch processors overflow and drop records, and a cold start
-    # brings hundreds of new shapes at once. A shape not embedded in time keeps its vector-less
-    # row until the encoder finishes in the background (or ``otel-pgvector embed`` fills it); no
-    # record is held back past the timeout or dropped for it.
+    # a backlog the wait could not get through or has not loaded its model yet. The wait is
+    # short because an exporter blocked for seconds makes the SDK's batch processors overflow
+    # and drop records, and a cold start brings hundreds of new shapes at once. A shape not
+    # embedded in time keeps its vector-less row until the encoder finishes in the background
+    # (or ``otel-pgvector embed`` fills it); no record is held back past the timeout or dropped
+    # for it.
     has_shapes = False
 
     def __init__(
@@ -161,9 +162,10 @@ class PgvectorExporterBase:
         assert self._encoder is not None
         try:
             shapes = [row for part in parts if part.table is SHAPE_TABLE for row in part.rows]
-            # Behind a backlog (a cold start's burst of new shapes) waiting would not get this
+            # Behind a backlog (a cold start's burst of new shapes), or before the model is
+            # loaded (seconds; from an empty cache, its ONNX export), waiting would not get this
             # batch's vectors in time, only slow the export down: it is left to the background.
-            backlogged = self._encoder.backlog > 0
+            backlogged = self._encoder.backlog > 0 or not self._encoder.model_loaded
             futures = self._encoder.submit(shapes)
             late = len(futures) if backlogged else self._encoder.wait(futures, budget)
         except Exception:  # embedding is best effort; the records are written regardless
