@@ -209,11 +209,18 @@ def main() -> None:
             ),
         ]
         results = [(name, *timed(call, args.repeat), target) for name, call, target in cases]
+    print_report("query", results)
+
+
+def print_report(label: str, results: list[tuple[str, float, float, float | None]]) -> None:
+    """One line per case: p50 and p95 (ms), p50 over the first case's (the baseline), and the
+    verdict against its p95 target, if it has one."""
+    width = max(len(label), *(len(name) for name, *_ in results))
     baseline = results[0][1]
-    print(f"{'query':52} {'p50 ms':>8} {'p95 ms':>8} {'x lookup p50':>13} {'target p95':>11}")
+    print(f"{label:{width}} {'p50 ms':>8} {'p95 ms':>8} {'x lookup p50':>13} {'target p95':>12}")
     for name, p50, p95, target in results:
         verdict = "" if target is None else f"<= {target:g} {'ok' if p95 <= target else 'MISSED'}"
-        print(f"{name:52} {p50:8.2f} {p95:8.2f} {p50 / baseline:13.1f} {verdict:>11}")
+        print(f"{name:{width}} {p50:8.2f} {p95:8.2f} {p50 / baseline:13.1f} {verdict:>12}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from query import fill  # benchmarks/query.py: the read-side benchmark's data
+from query import fill, print_report  # benchmarks/query.py: the read-side benchmark's data and report
 
 from opentelemetry_exporter_pgvector import PgvectorSettings, TelemetryQuery
 from opentelemetry_exporter_pgvector.db.database import Database
@@ -102,11 +102,7 @@ def main() -> None:
                    for (name, _, target), (p50, p95) in zip(cases, measured, strict=True)]
         server.should_exit = True
         thread.join(timeout=30)
-    baseline = results[0][1]
-    print(f"{'page or query':62} {'p50 ms':>8} {'p95 ms':>8} {'x lookup p50':>13} {'target p95':>12}")
-    for name, p50, p95, target in results:
-        verdict = "" if target is None else f"< {target:g} {'ok' if p95 < target else 'MISSED'}"
-        print(f"{name:62} {p50:8.2f} {p95:8.2f} {p50 / baseline:13.1f} {verdict:>12}")
+    print_report("page or query", results)
 
 
 if __name__ == "__main__":
