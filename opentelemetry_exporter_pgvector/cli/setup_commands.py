@@ -37,16 +37,24 @@ if TYPE_CHECKING:
 
 
 @click.command()
+@click.option("--citus", is_flag=True,
+              help="On a Citus coordinator, also distribute the tables over the workers (idempotent; "
+              "docs/scaling.md). Refused on a server without Citus.")
 @click.pass_context
-def migrate(ctx: click.Context) -> None:
+def migrate(ctx: click.Context, citus: bool) -> None:
     """Create or upgrade the tables in the configured schema."""
     settings = settings_of(ctx)
     database = Database(settings)
+    if citus:
+        database.check_citus()  # before the migrations create anything on the wrong server
     applied = database.migrate()
     click.echo(
         f"schema {settings.db_schema} on {settings.redacted_dsn}: "
         + (f"applied {', '.join(applied)}" if applied else "already up to date")
     )
+    if citus:
+        distributed = database.distribute()
+        click.echo("distributed " + "; ".join(distributed) if distributed else "tables already distributed")
 
 
 @click.group()

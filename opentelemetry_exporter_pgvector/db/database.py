@@ -40,6 +40,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..config import PgvectorSettings
 from ..errors import DatabaseBusy, DatabaseClosed, DatabaseUnavailable
 from ..forksafe import reset_after_fork
+from .citus import check_coordinator, distribute
 from .embedded import embedded_server_dsn
 from .migrations import Migration, migrate
 from .partitions import PartitionKeeper
@@ -152,6 +153,19 @@ class Database:
         with self.connect() as conn:
             applied = self._prepare(conn, None)
         return [f"{migration.version:04d}_{migration.name}" for migration in applied]
+
+    def check_citus(self) -> None:
+        """Refuse (:class:`~..errors.SchemaError`, one line) a server that is not a Citus
+        coordinator: ``otel-pgvector migrate --citus`` asks before it migrates anything."""
+        with self.connect() as conn:
+            check_coordinator(conn)
+
+    def distribute(self) -> list[str]:
+        """Distribute the migrated schema's tables on a Citus coordinator (idempotent); return a
+        line per table distributed now. Unbounded, like :meth:`migrate`: tables that already
+        hold rows are copied to the workers."""
+        with self.connect() as conn:
+            return distribute(conn, self.schema)
 
     def _prepare(self, conn: psycopg.Connection, deadline: float | None) -> list[Migration]:
         """Migrate, find the partitioned tables and create the partitions around today, by

@@ -274,8 +274,13 @@ def migrate(
                 continue
             with conn.transaction():
                 bound_transaction(conn, deadline)
+                # On a distributed schema (Citus) a migration that changes a distributed table and
+                # creates a function, as most do, must use one connection per worker, or Citus
+                # refuses the function. Without Citus the setting is an inert placeholder.
                 conn.execute(
-                    "SELECT set_config('search_path', %s, true)", (f'"{schema}", public',)
+                    "SELECT set_config('search_path', %s, true),"
+                    " set_config('citus.multi_shard_modify_mode', 'sequential', true)",
+                    (f'"{schema}", public',),
                 )
                 conn.execute(migration.sql.encode())
                 conn.execute(

@@ -1,0 +1,54 @@
+"""Citus: whether a database is a Citus coordinator, and distributing a schema's tables on it.
+
+The distribution itself is ``otel_distribute()`` (migration ``0010_citus.sql``, which says what
+goes where and why): SQL, so it runs on the coordinator in one transaction and an operator can
+call it from psql as well. This module checks first that the server can take it, so a wrong
+server fails with one line saying what is missing, before any migration creates tables there.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from psycopg import sql
+
+from ..errors import SchemaError
+
+logger = logging.getLogger(__name__)
+
+
+def has_citus(conn: psycopg.Connection) -> bool:
+    """Whether the Citus extension is created in the connected database."""
+    return conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'").fetchone() is not None
+
+
+def check_coordinator(conn: psycopg.Connection) -> None:
+    """Refuse, with one line, a server that is not a Citus coordinator."""
+    if not has_citus(conn):
+        available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'citus'").fetchone()
+        raise SchemaError(
+            f"--citus needs a Citus coordinator, and database {conn.info.dbname!r} on this server has no "
+            + ("Citus extension: run CREATE EXTENSION citus; in it (with citus in shared_preload_libraries)"
+               if available else "Citus installed: install Citus (https://docs.citusdata.com) or migrate "
+               "without --citus")
+        )
+    row = conn.execute("SELECT citus_is_coordinator()").fetchone()
+    if not (row and row[0]):
+        raise SchemaError("--citus: this server is a Citus worker; run the migration on the coordinator")
+
+
+def distribute(conn: psycopg.Connection, schema: str) -> list[str]:
+    """Distribute ``schema``'s tables (already migrated) on the coordinator ``conn`` is connected to.
+
+    One transaction; idempotent: returns a line per table distributed now, none when all were.
+    """
+    check_coordinator(conn)
+    with conn.transaction():
+        rows = conn.execute(
+            sql.SQL("SELECT {}(%s)").format(sql.Identifier(schema, "otel_distribute")), (schema,)
+        ).fetchall()
+    done = [str(line) for (line,) in rows]
+    for line in done:
+        logger.info("schema %s: %s", schema, line)
+    return done
