@@ -13,7 +13,10 @@ What keeps it read-only, in layers, since one alone would not do:
 3. When the connecting role may (a superuser, as on the embedded server, or a member), the
    query runs as ``pg_read_all_data`` (PostgreSQL 14+): it can read every table and nothing
    else, so superuser-only functions (``pg_terminate_backend``, ``lo_export``, file access,
-   ``pg_reload_conf``) are refused whatever the session's own role could do.
+   ``pg_reload_conf``) are refused whatever the session's own role could do. Not on Citus
+   (docs/scaling.md): the coordinator reaches the workers as the current role, and
+   ``pg_read_all_data`` may not log in, so there the query runs as the connecting role, and
+   a role of its own with only SELECT grants keeps the hatch to reading.
 4. ``statement_timeout`` bounds it, rows past ``limit`` are not fetched, and the transaction
    always rolls back, so even settings it changed (``set_config(..., false)``) do not leak
    into the pooled connection.
@@ -125,7 +128,9 @@ def refusals(timeout: float) -> Iterator[None]:
         raise QueryError(f"the query failed: {_first_line(error)}") from None
 
 
-_MAY_BECOME_READER = sql.SQL("SELECT to_regrole(%s) IS NOT NULL AND pg_has_role(current_user, %s, 'MEMBER')")
+_MAY_BECOME_READER = sql.SQL(
+    "SELECT to_regrole(%s) IS NOT NULL AND pg_has_role(current_user, %s, 'MEMBER')"
+    " AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
 
 
 def _first_line(error: BaseException) -> str:
