@@ -18,16 +18,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
+import shlex
 import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.conninfo
 import pytest
 from click.testing import CliRunner
 from opentelemetry.sdk.trace import ReadableSpan
@@ -36,11 +40,12 @@ from opentelemetry.trace import SpanKind
 from signal_factory import LOGS, POINTS, export_logs, export_points
 from span_factory import make_spans, span_ids
 from telemetry_rows import SIGNAL_TABLES, at_six, create_partitions, days_ago, insert_rows, utc_today
+from test_suggested_commands import _INVOCATION, ROOT
 from trace_factory import TRACE_A, TRACE_B, export, span
 
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.cli.main import cli
-from opentelemetry_exporter_pgvector.config import PgvectorSettings
+from opentelemetry_exporter_pgvector.config import ENV_PREFIX, PgvectorSettings
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.db.retention import apply_retention
 from opentelemetry_exporter_pgvector.embedding.backfill import embed_missing
@@ -107,28 +112,54 @@ def citus_dsn(server_directory: Path) -> Iterator[str]:
                        check=False)
 
 
+def _as_postgres(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["su", "postgres", "-c", command], capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def _postgresql15(data: Path, port: int, make: str) -> Iterator[str]:
+    """PostgreSQL 15 in ``data`` (filled by the shell command ``make``) on ``port``, while the
+    generator runs; skips the test with the reason when it does not start."""
+    data.mkdir(mode=0o700)
+    shutil.chown(data, "postgres")
+    made = _as_postgres(make)
+    started = made.returncode == 0 and _as_postgres(
+        f"{PG15}/pg_ctl -D {data} -l {data}/log -w -o '-p {port} -k {data}"
+        " -c listen_addresses=127.0.0.1' start").returncode == 0
+    try:
+        if not started:
+            why = made.stderr.strip() or (data / "log").read_text()
+            pytest.skip(f"PostgreSQL 15 did not start: {why}")
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        _as_postgres(f"{PG15}/pg_ctl -D {data} -m fast stop")
+
+
 @pytest.fixture(scope="module")
 def postgresql15_dsn(server_directory: Path) -> Iterator[str]:
     """Debian's PostgreSQL 15 with pgvector and without Citus: the oldest server tested."""
     reason = _missing("vector")
     if reason:
         pytest.skip(reason)
-    data, port = server_directory / "pg15", _free_ports(1)
-    data.mkdir(mode=0o700)
-    shutil.chown(data, "postgres")
-    as_postgres: Callable[[str], subprocess.CompletedProcess[str]] = lambda command: subprocess.run(  # noqa: E731
-        ["su", "postgres", "-c", command], capture_output=True, text=True, timeout=120, check=False)
-    initialized = as_postgres(f"{PG15}/initdb -D {data} -A trust -U postgres")
-    started = initialized.returncode == 0 and as_postgres(
-        f"{PG15}/pg_ctl -D {data} -l {data}/log -w -o '-p {port} -k {data}"
-        " -c listen_addresses=127.0.0.1' start").returncode == 0
-    try:
-        if not started:
-            why = initialized.stderr.strip() or (data / "log").read_text()
-            pytest.skip(f"PostgreSQL 15 did not start: {why}")
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        as_postgres(f"{PG15}/pg_ctl -D {data} -m fast stop")
+    data = server_directory / "pg15"
+    yield from _postgresql15(data, _free_ports(1), f"{PG15}/initdb -D {data} -A trust -U postgres")
+
+
+@pytest.fixture(scope="module")
+def replica_dsn(server_directory: Path, postgresql15_dsn: str, pg15_twins: Twins) -> Iterator[str]:
+    """A streaming replica of the PostgreSQL 15 server, caught up with its telemetry."""
+    data, primary = server_directory / "pg15-replica", psycopg.conninfo.conninfo_to_dict(postgresql15_dsn)
+    for dsn in _postgresql15(data, _free_ports(1), f"{PG15}/pg_basebackup -D {data} -R -h 127.0.0.1"
+                             f" -p {primary['port']} -U postgres"):
+        with psycopg.connect(postgresql15_dsn, autocommit=True) as source:
+            lsn = _scalar(source, "SELECT pg_current_wal_lsn()")
+        with psycopg.connect(dsn, autocommit=True) as replica:
+            assert _scalar(replica, "SELECT pg_is_in_recovery()") is True
+            deadline = time.monotonic() + 60  # a liveness bound: replay on loopback takes milliseconds
+            while _scalar(replica, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", lsn) is not True:
+                assert time.monotonic() < deadline, "the replica did not catch up"
+                time.sleep(0.05)
+        yield dsn
 
 
 @dataclasses.dataclass(frozen=True)
@@ -402,3 +433,52 @@ def test_retention_drops_the_same_partitions_as_on_the_single_node(
     assert reports[0][0] == [("spans", f"otel_spans_{old_days[0]:%Y%m%d}", old_days[0], 10, "dropped"),
                              ("logs", f"otel_logs_{old_days[0]:%Y%m%d}", old_days[0], 10, "dropped")]
     assert reports[1] == reports[0]
+
+
+# docs/scaling.md: its commands and SQL, on the servers they are for.
+
+
+def _scaling_blocks(language: str) -> list[str]:
+    text = (ROOT / "docs" / "scaling.md").read_text()
+    return re.findall(rf"^```{language}\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
+
+
+def _scaling_commands(language: str) -> list[list[str]]:
+    """The argument lists of the otel-pgvector invocations in scaling.md's ``language`` blocks."""
+    commands = [shlex.split(match.group(1)) for block in _scaling_blocks(language)
+                for line in block.splitlines() for match in _INVOCATION.finditer(line)]
+    assert commands, f"scaling.md has no {language} block with a command"
+    return commands
+
+
+def test_the_citus_commands_of_scaling_md_distribute_a_new_schema(citus_dsn: str) -> None:
+    schema = f"docs_{uuid.uuid4().hex[:12]}"
+    env = {ENV_PREFIX + "DSN": citus_dsn, ENV_PREFIX + "SCHEMA": schema}
+    try:
+        for args in _scaling_commands("sh-citus"):
+            result = CliRunner(env=env).invoke(cli, args)
+            assert result.exit_code == 0, result.output
+            assert "otel_spans: distributed by trace_id" in result.output
+    finally:
+        with psycopg.connect(citus_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_the_citus_sql_of_scaling_md_returns_rows(citus_twins: Twins, citus_dsn: str) -> None:
+    statements = [statement.strip() for block in _scaling_blocks("sql-citus")
+                  for statement in re.split(r";[ \t]*(?:\n|$)", block) if statement.strip()]
+    assert len(statements) == 2
+    with psycopg.connect(citus_dsn, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{citus_twins.other.db_schema}", public')
+        for statement in statements:
+            rows = conn.execute(statement).fetchall()
+            assert rows and all(value is not None for row in rows for value in row), statement
+
+
+def test_the_replica_command_of_scaling_md_reads_the_replica(replica_dsn: str, pg15_twins: Twins) -> None:
+    env = {ENV_PREFIX + "SCHEMA": pg15_twins.other.db_schema}
+    for args in _scaling_commands("sh-replica"):
+        args = [replica_dsn if arg == "$REPLICA_DSN" else arg for arg in args]
+        result = CliRunner(env=env).invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert all(_hex(trace) in result.output for trace in TRACES), result.output
