@@ -9,6 +9,7 @@ parameters and the result types exist once, whichever client asks (the sans-I/O 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -34,7 +35,7 @@ class Fetch(Generic[Row]):
     # None: the statement's text is sent as is, a '%' in it is no placeholder (the SQL hatch's)
     params: Sequence[Any] | Mapping[str, Any] | None = ()
     row: type[Row] | type[dict[str, Any]] | type[tuple[Any, ...]] = tuple
-    # SET LOCAL settings for this statement (pgvector's GUCs must be set in the transaction)
+    # SET LOCAL settings for this statement (pgvector's GUCs must be set in the transaction; see set_local)
     settings: dict[str, str] = field(default_factory=dict)
     # sent as a prepared statement, which the server refuses to hold more than one command
     prepare: bool = False
@@ -74,11 +75,22 @@ def _row_factory(row: type[Any]) -> Callable[..., Any]:
     return class_row(row)
 
 
-_SET_LOCAL = sql.SQL("SELECT set_config(%s, %s, true)")
+_SETTING_NAME = re.compile(r"[a-z_]+(\.[a-z_]+)?")
 
 
-def _set_locals(request: Fetch[Any]) -> list[tuple[str, str]]:
-    return list(request.settings.items())
+def set_local(settings: Mapping[str, str]) -> sql.Composed:
+    """``SET LOCAL`` statements for ``settings``, to run inside the transaction.
+
+    ``SET LOCAL`` rather than ``set_config(..., true)``: on Citus (docs/scaling.md) a statement
+    may run on a worker, which only ``SET`` commands reach, and only under
+    ``citus.propagate_set_commands = local``, set first (an inert placeholder without Citus).
+    """
+    statements: list[sql.Composable] = [sql.SQL("SET LOCAL citus.propagate_set_commands = 'local'")]
+    for name, value in settings.items():
+        if not _SETTING_NAME.fullmatch(name):
+            raise ValueError(f"not a setting name: {name!r}")
+        statements.append(sql.SQL("SET LOCAL {} = {}").format(sql.SQL(name), sql.Literal(value)))
+    return sql.SQL("; ").join(statements)
 
 
 def _prepare(request: Fetch[Any]) -> bool | None:
@@ -98,8 +110,8 @@ def run(conn: psycopg.Connection, plan: Plan[Result]) -> Result:
     try:
         request = next(plan)
         while True:
-            for setting in _set_locals(request):
-                conn.execute(_SET_LOCAL, setting)
+            if request.settings:
+                conn.execute(set_local(request.settings))
             with conn.cursor(row_factory=_row_factory(request.row)) as cursor:
                 cursor.execute(request.statement, request.params, prepare=_prepare(request))
                 rows = cursor.fetchmany(request.max_rows) if request.max_rows else cursor.fetchall()
@@ -114,8 +126,8 @@ async def run_async(conn: psycopg.AsyncConnection, plan: Plan[Result]) -> Result
     try:
         request = next(plan)
         while True:
-            for setting in _set_locals(request):
-                await conn.execute(_SET_LOCAL, setting)
+            if request.settings:
+                await conn.execute(set_local(request.settings))
             async with conn.cursor(row_factory=_row_factory(request.row)) as cursor:
                 await cursor.execute(request.statement, request.params, prepare=_prepare(request))
                 rows = await (cursor.fetchmany(request.max_rows) if request.max_rows else cursor.fetchall())
