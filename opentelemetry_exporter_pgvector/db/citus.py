@@ -12,15 +12,32 @@ import logging
 
 import psycopg
 from psycopg import sql
+from typing_extensions import LiteralString
 
 from ..errors import SchemaError
 
 logger = logging.getLogger(__name__)
 
 
+# Whether the connected database has Citus: one boolean.
+HAS_CITUS: LiteralString = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
+
+
 def has_citus(conn: psycopg.Connection) -> bool:
     """Whether the Citus extension is created in the connected database."""
-    return conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'").fetchone() is not None
+    row = conn.execute(HAS_CITUS).fetchone()
+    return bool(row and row[0])
+
+
+def size_expression(citus: bool) -> LiteralString:
+    """SQL for the bytes on disk of relation ``c.oid`` (heap, indexes, TOAST); with ``citus``
+    (the database has it), of a distributed or reference table's shards on every node, since
+    the coordinator holds an empty shell of it (``citus_total_relation_size``, named only where
+    Citus is there to resolve it)."""
+    if not citus:
+        return "pg_total_relation_size(c.oid)"
+    return ("CASE WHEN c.oid IN (SELECT logicalrelid FROM pg_dist_partition)"
+            " THEN citus_total_relation_size(c.oid) ELSE pg_total_relation_size(c.oid) END")
 
 
 def check_coordinator(conn: psycopg.Connection) -> None:

@@ -37,6 +37,7 @@ import psycopg
 from psycopg import sql
 
 from ..forksafe import reset_after_fork
+from .citus import has_citus, size_expression
 from .timeouts import bound_transaction
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ _PARTITIONS = r"""
 SELECT c.relname::text, b.expr = 'DEFAULT',
        substring(b.expr from $re$^FOR VALUES FROM \('([^']+)'\) TO \('[^']+'\)$$re$)::timestamptz,
        substring(b.expr from $re$^FOR VALUES FROM \('[^']+'\) TO \('([^']+)'\)$$re$)::timestamptz,
-       pg_total_relation_size(c.oid), c.reltuples
+       {size}, c.reltuples
   FROM pg_inherits i
   JOIN pg_class c ON c.oid = i.inhrelid
  CROSS JOIN LATERAL (SELECT pg_get_expr(c.relpartbound, c.oid) AS expr) b
@@ -168,13 +169,16 @@ def list_partitions(conn: psycopg.Connection, schema: str, table: str) -> list[P
     ``otel_ensure_partition`` gives, so retention never mistakes a partition someone made by
     hand for one of ours. An absent table has no partitions.
     """
-    return read_partitions(table, conn.execute(*partitions_statement(schema, table)).fetchall())
+    statement = partitions_statement(schema, table, has_citus(conn))
+    return read_partitions(table, conn.execute(*statement).fetchall())
 
 
-def partitions_statement(schema: str, table: str) -> tuple[sql.SQL, tuple[str, str]]:
+def partitions_statement(schema: str, table: str, citus: bool) -> tuple[sql.Composed, tuple[str, str]]:
     """The catalog query of :func:`list_partitions`, for callers that run it their own way
-    (the read side's plans, sync or async); :func:`read_partitions` reads its rows."""
-    return sql.SQL(_PARTITIONS), (schema, table)
+    (the read side's plans, sync or async); :func:`read_partitions` reads its rows. ``citus``:
+    whether the database has Citus (:data:`.citus.HAS_CITUS`), whose tables' sizes are their
+    shards'."""
+    return sql.SQL(_PARTITIONS).format(size=sql.SQL(size_expression(citus))), (schema, table)
 
 
 def read_partitions(table: str, rows: Iterable[tuple[Any, ...]]) -> list[Partition]:

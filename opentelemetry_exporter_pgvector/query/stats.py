@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from ..config import PgvectorSettings
+from ..db.citus import HAS_CITUS, size_expression
 from ..db.database import Database
 from ..db.partitions import (
     SIGNAL_TABLES,
@@ -98,24 +99,26 @@ class StorageStats:
         return sum(table.bytes for table in self.tables)
 
 
-_TABLES = sql.SQL("""
-SELECT c.relname::text, c.relkind = 'p', pg_total_relation_size(c.oid), c.reltuples
+_TABLES = """
+SELECT c.relname::text, c.relkind = 'p', {size}, c.reltuples
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname LIKE 'otel\\_%%'
  ORDER BY c.relname
-""")
+"""
 
 
 def storage_stats(database: Database, settings: PgvectorSettings, exact: bool = False) -> Plan[StorageStats]:
     """See the module docstring; a plan, run in a (read-only) transaction."""
     schema = database.schema
+    [(citus,)] = yield Fetch(sql.SQL(HAS_CITUS))
     partitions: dict[str, list[Partition]] = {}
     for signal_table in SIGNAL_TABLES:
-        partitions[signal_table.table] = yield from _partitions(schema, signal_table.table)
+        partitions[signal_table.table] = yield from _partitions(schema, signal_table.table, citus)
     tables = []
-    for name, partitioned, size, reltuples in (yield Fetch(_TABLES, (schema,))):
+    listing = sql.SQL(_TABLES).format(size=sql.SQL(size_expression(citus)))
+    for name, partitioned, size, reltuples in (yield Fetch(listing, (schema,))):
         if partitioned:
-            listed = partitions[name] if name in partitions else (yield from _partitions(schema, name))
+            listed = partitions[name] if name in partitions else (yield from _partitions(schema, name, citus))
             parts = []
             for partition in listed:
                 parts.append((yield from _partition_stats(schema, partition, exact)))
@@ -133,8 +136,8 @@ def storage_stats(database: Database, settings: PgvectorSettings, exact: bool = 
     return StorageStats(tuple(tables), tuple(signals), shapes)
 
 
-def _partitions(schema: str, table: str) -> Plan[list[Partition]]:
-    rows = yield Fetch(*partitions_statement(schema, table))
+def _partitions(schema: str, table: str, citus: bool) -> Plan[list[Partition]]:
+    rows = yield Fetch(*partitions_statement(schema, table, citus))
     return read_partitions(table, rows)
 
 
