@@ -49,6 +49,7 @@ from opentelemetry_exporter_pgvector.config import ENV_PREFIX, PgvectorSettings
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.db.retention import apply_retention
 from opentelemetry_exporter_pgvector.embedding.backfill import embed_missing
+from opentelemetry_exporter_pgvector.query.plan import set_local
 from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
 
 CITUS_DIR = Path(os.environ.get("OTEL_PGVECTOR_CITUS_DIR")
@@ -277,6 +278,8 @@ QUESTIONS: dict[str, Callable[[TelemetryQuery], Any]] = {
     "metric_names": lambda q: q.metric_names(since=HOURS_AGO),
     "logs_for_trace": lambda q: q.logs_for_trace(_hex(TRACE_B)),
     "stored_counts": lambda q: q.stored_counts(),
+    "storage_stats_rows": lambda q: [(t.name, t.rows, [(p.name, p.rows) for p in t.partitions])
+                                     for t in q.storage_stats(exact=True).tables],
     "sql": lambda q: q.sql("SELECT s.service_name, count(*), count(DISTINCT s.trace_id), sum(l.n)"
                            " FROM otel_spans s LEFT JOIN (SELECT trace_id, count(*) AS n FROM otel_logs"
                            " GROUP BY trace_id) l USING (trace_id) GROUP BY 1 ORDER BY 1").rows,
@@ -329,6 +332,25 @@ def test_migrate_citus_is_idempotent_and_refused_without_citus(citus_twins: Twin
                                   f" on this server has {remedy}\n")
         with psycopg.connect(dsn) as conn:  # refused before anything was created
             assert conn.execute("SELECT to_regnamespace('never_made')").fetchone() == (None,)
+
+
+def test_storage_stats_count_the_shards_bytes_not_the_coordinators_shells(citus_twins: Twins,
+                                                                         citus_dsn: str) -> None:
+    with TelemetryQuery(citus_twins.other) as query:
+        spans = next(table for table in query.storage_stats().tables if table.name == "otel_spans")
+    with psycopg.connect(citus_dsn) as conn:
+        on_shards = _scalar(conn, "SELECT sum(shard_size) FROM citus_shards WHERE table_name::text LIKE %s",
+                            f"{citus_twins.other.db_schema}.otel\\_spans\\_%")
+    assert spans.bytes == on_shards
+
+
+def test_set_local_reaches_every_worker(citus_twins: Twins, citus_dsn: str) -> None:
+    with psycopg.connect(citus_dsn) as conn:  # a transaction, as the query layer's
+        conn.execute(f'SET search_path TO "{citus_twins.other.db_schema}", public')
+        conn.execute(set_local({"hnsw.ef_search": "77"}))
+        seen = conn.execute("SELECT DISTINCT current_setting('hnsw.ef_search', true)"
+                            " FROM otel_spans").fetchall()
+    assert seen == [("77",)]  # evaluated on the shards of both workers
 
 
 @pytest.fixture
