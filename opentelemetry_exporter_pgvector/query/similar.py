@@ -536,33 +536,47 @@ def _few_shapes(database: Database, service: str, status: str | None) -> Fetch[t
     return Fetch(statement, (*filters, EXACT_SCAN_LIMIT + 1))
 
 
-def _span_stats(database: Database, window: SpanWindow) -> sql.Composed:
-    """The spans in ``window`` of each shape of the ``bigint[]`` parameter that has any: the key,
-    count, first and last start, the latest span's span and trace id (:data:`_SpanStats`)."""
+# The records of candidate shapes: per shape, the window's count, first and last time, and its
+# latest record, in one statement and never with a join per shape. On Citus (docs/scaling.md)
+# the records are distributed by trace_id and joined only on that column, so a LATERAL join
+# from the shape keys into otel_spans or otel_logs is refused ("complex joins are only
+# supported when all distributed tables are co-located"). Here the counts (filtered by shape
+# key alone) are computed on every shard and merged; they are joined back to the records by
+# shape key and time as an intermediate result; the choice among records of the same
+# microsecond is made last, on the coordinator, by a total order, so every server picks the
+# same one. On one node the (shape_key, time) index of the table answers both halves.
+
+
+def _shape_records(table: sql.Composable, time: str, example: str, trace: str,
+                   window: SpanWindow) -> sql.Composed:
+    """Rows ``(shape_key, count, first, last, example, trace)`` for the shapes of the ``bigint[]``
+    parameter that have records in ``window``; ``example`` and ``trace`` are of the latest record."""
     return sql.SQL(
-        "SELECT n.shape_key, st.span_count, st.first_seen, st.last_seen, ex.span_id, ex.trace_id"
-        " FROM unnest(%s::bigint[]) AS n(shape_key)"
-        " CROSS JOIN LATERAL (SELECT count(*) AS span_count, min(s.start_time) AS first_seen,"
-        "   max(s.start_time) AS last_seen FROM {spans} s WHERE s.shape_key = n.shape_key{window}) st"
-        " JOIN LATERAL (SELECT s.span_id, s.trace_id FROM {spans} s WHERE s.shape_key = n.shape_key{window}"
-        "   ORDER BY s.start_time DESC LIMIT 1) ex ON true"
-    ).format(spans=database.qualified("otel_spans"), window=window.condition())
+        "WITH counted AS MATERIALIZED (SELECT r.shape_key, count(*) AS n, min(r.{time}) AS first_seen,"
+        "   max(r.{time}) AS last_seen FROM {table} r"
+        "   WHERE r.shape_key = ANY(%s::bigint[]){window} GROUP BY 1),"
+        " latest AS MATERIALIZED (SELECT c.shape_key, c.n, c.first_seen, c.last_seen, r.{time_ns} AS tie,"
+        "   r.{example} AS example, r.trace_id FROM counted c"
+        "   JOIN {table} r ON r.shape_key = c.shape_key AND r.{time} = c.last_seen)"
+        " SELECT DISTINCT ON (shape_key) shape_key, n, first_seen, last_seen, example, {trace} FROM latest"
+        " ORDER BY shape_key, tie DESC, example DESC, trace_id DESC"
+    ).format(time=sql.Identifier(time), time_ns=sql.Identifier(f"{time}_ns"), table=table,
+             example=sql.Identifier(example), trace=sql.SQL(trace), window=window.condition(f"r.{time}"))
+
+
+def _span_stats(database: Database, window: SpanWindow) -> sql.Composed:
+    """Per shape: span count, first and last start, the latest span's span and trace id
+    (:data:`_SpanStats`)."""
+    return _shape_records(database.qualified("otel_spans"), "start_time", "span_id", "trace_id", window)
 
 
 def _log_stats(database: Database, window: SpanWindow) -> sql.Composed:
-    """The log records in ``window`` of each shape of the ``bigint[]`` parameter that has any:
-    the key, count, first and last time, the latest record's body and trace id (:data:`_LogStats`)."""
-    condition = window.condition("l.time")
-    return sql.SQL(
-        "SELECT n.shape_key, st.record_count, st.first_seen, st.last_seen, ex.body, ex.trace_id"
-        " FROM unnest(%s::bigint[]) AS n(shape_key)"
-        " CROSS JOIN LATERAL (SELECT count(*) AS record_count, min(l.time) AS first_seen,"
-        "   max(l.time) AS last_seen FROM {logs} l WHERE l.shape_key = n.shape_key{window}) st"
-        " JOIN LATERAL (SELECT l.body, CASE WHEN l.trace_id <> '00000000-0000-0000-0000-000000000000'"
-        "   THEN otel_trace_id_hex(l.trace_id) END AS trace_id"
-        "   FROM {logs} l WHERE l.shape_key = n.shape_key{window}"
-        "   ORDER BY l.time DESC, l.time_ns DESC LIMIT 1) ex ON true"
-    ).format(logs=database.qualified("otel_logs"), window=condition)
+    """Per shape: record count, first and last time, the latest record's body and trace id in hex,
+    None outside a trace (:data:`_LogStats`)."""
+    return _shape_records(
+        database.qualified("otel_logs"), "time", "body",
+        "CASE WHEN trace_id <> '00000000-0000-0000-0000-000000000000' THEN otel_trace_id_hex(trace_id) END",
+        window)
 
 
 SPAN_SHAPES: ShapeSignal[SimilarSpan] = ShapeSignal("span", _span_stats, _similar_span, SimilarSpan)
