@@ -46,11 +46,14 @@ from trace_factory import TRACE_A, TRACE_B, export, span
 from opentelemetry_exporter_pgvector import PgvectorSpanExporter
 from opentelemetry_exporter_pgvector.cli.main import cli
 from opentelemetry_exporter_pgvector.config import ENV_PREFIX, PgvectorSettings
+from opentelemetry_exporter_pgvector.convert.spans import SpanConverter
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.db.retention import apply_retention
 from opentelemetry_exporter_pgvector.embedding.backfill import embed_missing
 from opentelemetry_exporter_pgvector.query.plan import set_local
 from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
+from opentelemetry_exporter_pgvector.write.maintenance import Maintenance
+from opentelemetry_exporter_pgvector.write.writer import TelemetryWriter
 
 CITUS_DIR = Path(os.environ.get("OTEL_PGVECTOR_CITUS_DIR")
                  or Path(__file__).resolve().parents[1].parent / "shared" / "citus")
@@ -395,9 +398,6 @@ def test_a_poison_row_is_bisected_out_to_the_distributed_dead_letters(
 def test_a_batch_replayed_is_stored_once_through_the_distributed_ledger(
     citus_settings: PgvectorSettings,
 ) -> None:
-    from opentelemetry_exporter_pgvector.convert.spans import SpanConverter
-    from opentelemetry_exporter_pgvector.write.writer import TelemetryWriter
-
     database = Database(citus_settings)
     writer, spans, batch_id = TelemetryWriter(database), make_spans(40), uuid.uuid4().bytes
     try:
@@ -407,6 +407,29 @@ def test_a_batch_replayed_is_stored_once_through_the_distributed_ledger(
         database.close()
     with psycopg.connect(citus_settings.dsn.get_secret_value()) as conn:
         assert _scalar(conn, f'SELECT count(*) FROM "{citus_settings.db_schema}".otel_spans') == 40
+
+
+def test_the_maintenance_pass_prunes_the_distributed_ledger_and_dead_letters(
+    citus_settings: PgvectorSettings,
+) -> None:
+    settings = citus_settings.model_copy(update={"ledger_retention_days": 7,
+                                                 "dead_letter_retention_days": 30})
+    database = Database(settings)
+    with psycopg.connect(settings.dsn.get_secret_value(), autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{settings.db_schema}", public')
+        for age in (8, 6):
+            conn.execute("INSERT INTO otel_batches (batch_id, committed_at)"
+                         " VALUES (gen_random_uuid(), now() - make_interval(days => %s))", (age,))
+            conn.execute("INSERT INTO otel_dead_letters"
+                         " (batch_id, table_name, error, content, raw, rejected_at)"
+                         " VALUES (gen_random_uuid(), 'otel_spans', 'bad', '{}', '',"
+                         " now() - make_interval(days => %s))", (age * 4,))  # 32 and 24 days
+        report = Maintenance(database, settings, lambda: True).run_once()
+        assert report.retention is not None
+        assert (report.ledger_deleted, report.dead_letters_deleted) == (1, 1)
+        assert _scalar(conn, "SELECT count(*) FROM otel_batches") == 1
+        assert _scalar(conn, "SELECT count(*) FROM otel_dead_letters") == 1
+    database.close()
 
 
 def test_a_new_partition_takes_the_default_partitions_rows_and_leaves_no_copy_on_the_coordinator(
