@@ -93,6 +93,7 @@ DECLARE
     rel regclass;
     found_type text;
     found_column text;
+    fn regprocedure;
 BEGIN
     IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
         RAISE EXCEPTION 'this database has no Citus extension: distributing the tables needs a Citus coordinator (CREATE EXTENSION citus)';
@@ -100,6 +101,8 @@ BEGIN
     IF NOT citus_is_coordinator() THEN
         RAISE EXCEPTION 'this node is a Citus worker: distribute the tables on the coordinator';
     END IF;
+    -- one connection per worker: the functions replaced below may not follow parallel work
+    PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
     FOR wanted IN
         SELECT * FROM (VALUES
             (1, 'otel_resources', 'reference', NULL, NULL),
@@ -135,6 +138,27 @@ BEGIN
         RETURN NEXT format('%s: %s', wanted.name,
                            CASE WHEN wanted.kind = 'reference' THEN 'reference table'
                                 ELSE 'distributed by ' || wanted.by_column END);
+    END LOOP;
+    -- Citus refuses a call with parameters of an SQL-language function that reads a distributed
+    -- table ("parameterized queries for SQL functions referencing distributed tables are not
+    -- supported"): otel_red and otel_service_map (0009), which the query layer calls. Each
+    -- becomes a PL/pgSQL function running the same query (RETURN QUERY), which Citus plans at
+    -- each call: the same answers, only not inlined into the caller's plan. Grafana's trace
+    -- functions of 0009 read one trace, so one shard, and work as they are (converted, their
+    -- deparsed queries' column types would not match their result types, as RETURN QUERY
+    -- needs). The body is deparsed with every name schema-qualified (search_path pg_catalog),
+    -- so it still needs no search_path, as the SQL-standard body did not.
+    PERFORM set_config('search_path', 'pg_catalog', true);
+    FOR fn IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+         WHERE p.pronamespace = target_schema::regnamespace AND p.proname IN ('otel_red', 'otel_service_map')
+           AND p.prosqlbody IS NOT NULL AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'sql')
+         ORDER BY p.proname
+    LOOP
+        EXECUTE regexp_replace(replace(pg_get_functiondef(fn), 'LANGUAGE sql', 'LANGUAGE plpgsql'),
+                               'BEGIN ATOMIC(.*)END\s*$',
+                               E'AS $otel$\n#variable_conflict use_column\nBEGIN\nRETURN QUERY \\1\nRETURN;\nEND\n$otel$');
+        RETURN NEXT format('%s: PL/pgSQL', fn);
     END LOOP;
 END
 $$;
