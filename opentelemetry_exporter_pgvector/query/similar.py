@@ -493,7 +493,7 @@ def _hybrid_statement(shapes: sql.Composable, where: sql.Composable) -> sql.Comp
 
     The words are matched as any of them (``plainto_tsquery``'s lexemes joined by ``|``
     instead of ``&``: a question in a person's words rarely holds all of a shape's words),
-    through the GIN index on ``otel_shapes.search`` (migration 0012), at most
+    through the GIN index on ``otel_shapes.search`` (migration 0011), at most
     :data:`TEXT_SCAN_LIMIT` of them ranked by ``ts_rank``
     (normalized by the text's length, so a long text matching a common word does not win).
     The vector ranking orders the :data:`HYBRID_CANDIDATES` nearest (or more) by cosine
