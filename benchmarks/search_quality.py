@@ -5,8 +5,8 @@
 Writes the corpus of ``tests/search_corpus.py`` (20 failure classes worded four or five ways
 each, 320 successful span shapes and 256 log shapes sharing their words) through the real
 span and log exporters into a fresh embedded server, embeds the shapes with the bundled
-model (``otel-pgvector embed``'s code), and asks each of the corpus's 40 queries (a
-paraphrase and an incident-style description per class) through ``similar_spans`` and
+model (``otel-pgvector embed``'s code), and asks each of the corpus's queries (200 tuned on,
+80 held out and never read by whoever tunes the search) through ``similar_spans`` and
 ``similar_logs``, both rankings (``hybrid``, the default, and ``vector``).
 
 The baseline, computed in the same run with the same model, is the raw model over naive
@@ -15,8 +15,8 @@ record as its body, unmasked, ranked by cosine similarity to the query in numpy.
 
 A result counts when its span (log record) is of the query's class. precision@3 is the share
 of the first three results of that class; MRR@10 the mean of 1/rank of the first one within
-ten. Both halves of the fixed split are reported; ``--show-tuning`` lists the tuning half's
-misses (never the held-out half's).
+ten. Both halves are reported; ``--show-tuning`` lists the tuning half's misses (never the
+held-out half's: do not add a way to print them).
 """
 
 from __future__ import annotations

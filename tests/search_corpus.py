@@ -9,11 +9,20 @@ with ids, hosts and numbers inside; and a few hundred successful spans and infor
 lines whose names share that vocabulary ("connection pool checkout", "dns resolve ...",
 "acquire lock orders"), the distractors a search must rank below the failures.
 
-Each class has two queries, written before any tuning of the search: a paraphrase (the
-failure in other words) and an incident-style description (what a person on call says).
-The split into halves is fixed: :func:`half` puts class ``i``'s paraphrase in the tuning
-half when ``i`` is even and its incident query there when ``i`` is odd; the other query of
-each class is held out. The expected class of each query is written here by hand.
+The queries, each with its expected class written by hand, come in four sets (the story of
+each, and what it measured while it was held out, is in docs/embeddings.md):
+
+* ``paraphrase`` and ``incident`` of each class: a paraphrase (the failure in other words) and
+  an incident-style description (what a person on call says), written with the corpus before
+  any tuning; half of them were held out for the first two measurements, then tuned on.
+* :data:`INDEPENDENT`: a paraphrase and an incident per class by a writer who had seen only
+  the classes' one-line definitions, never the search, its glossary or the other queries;
+  held out for one measurement, then tuned on.
+* :data:`DEVELOPMENT`: six per class (a search-box query, a postmortem sentence, a bug ticket,
+  a support escalation, a question, an on-call page) by two more such writers, tuned on.
+* :data:`SEALED`: two paraphrases and two incidents per class by a fourth such writer, whose
+  text nobody tuning the search has read: the held-out half. ``--show-tuning`` of the
+  benchmark never lists them.
 
 The messages, queries and expected classes are data, not derived from the code under test;
 ``benchmarks/search_quality.py`` measures over the whole corpus and ``tests/test_search_quality.py``
@@ -62,7 +71,7 @@ class Query:
 
     text: str
     expected: str
-    style: Literal["paraphrase", "incident"]
+    style: str  # paraphrase, incident, search box, postmortem, ticket, support, question or page
     half: Half
 
 
@@ -606,19 +615,400 @@ VECTOR_MISSES = (
     ("logs", "pool_exhausted", "paraphrase"),  # successful "connection pool" log lines first
 )
 
+# The held-out queries: (paraphrase, incident) per class, written by a writer given only the
+# classes' one-line definitions and told not to quote error codes, exception names or the class
+# names (verbatim, 2026-12-02).
+INDEPENDENT: dict[str, tuple[str, str]] = {
+    "connection_refused": (
+        "The client tries to open a socket but nothing is listening on that port, so it's rejected instantly.",
+        "checkout can't reach inventory at all since the 14:00 deploy, calls bounce back immediately like the service isn't even up",
+    ),
+    "connection_reset": (
+        "The remote side abruptly dropped the TCP socket halfway through our request, before sending back any response.",
+        "payments calls keep dying mid-request overnight, the upstream just hangs up on us partway through and orders fail",
+    ),
+    "dns_failure": (
+        "The service can't look up the hostname, so it never gets an IP address to connect to.",
+        "since the network change shipping can't resolve the carrier API hostname, lookups come back empty and no labels get generated",
+    ),
+    "tls_failure": (
+        "The secure handshake with the upstream fails because its certificate is expired or doesn't match the hostname.",
+        "notifications stopped sending emails this morning, the SSL cert on the mail provider seems to have lapsed and handshakes fail",
+    ),
+    "deadline_exceeded": (
+        "A call to a downstream service never answered in time, so the client stopped waiting once its cutoff passed.",
+        "frontend pages hang then error out, the search backend isn't replying before our RPC cutoff since about 09:30",
+    ),
+    "unique_violation": (
+        "Inserting a new row fails because another record with that same key value is already in the table.",
+        "accounts signups failing for some users after the migration, the email already exists so the insert gets rejected",
+    ),
+    "foreign_key_violation": (
+        "Saving a row fails because it points at a parent record that doesn't exist in the referenced table.",
+        "inventory cleanup job can't delete old products because order lines still point at them, the database blocks the delete",
+    ),
+    "statement_timeout": (
+        "The database killed a long-running query because it went over the configured maximum execution time per statement.",
+        "search reporting query keeps getting cancelled by postgres for running too long, dashboard blank since the index was dropped",
+    ),
+    "lock_timeout": (
+        "An update gave up because another transaction held the row lock and it waited too long to acquire it.",
+        "checkout writes to the stock table sit waiting on locks held by the nightly batch job, then bail after a few seconds",
+    ),
+    "deadlock": (
+        "Two transactions were each waiting on a lock the other one held, so the database picked one to abort.",
+        "payments seeing transactions rolled back at random since the 14:00 deploy, two writers update the same rows in opposite order",
+    ),
+    "pool_exhausted": (
+        "The app couldn't borrow a database connection from its own client-side pool because every one was checked out.",
+        "inventory requests queue up waiting for a free db handle from our app's pool and give up since the traffic spike",
+    ),
+    "too_many_connections": (
+        "The database server is turning away new sessions because it has already hit its maximum allowed client count.",
+        "after scaling accounts to 40 replicas postgres stopped accepting new logins, the server is full and won't take more clients",
+    ),
+    "json_parse": (
+        "The service got a request body it couldn't decode because the payload was broken, not well-formed JSON.",
+        "notifications consumer choking on vendor webhook bodies since last night, payloads look truncated and can't be decoded",
+    ),
+    "out_of_memory": (
+        "The process used up all of its available RAM and got killed for going over its memory limit.",
+        "search pods keep getting restarted by kubernetes overnight, heap blows past the container limit during reindexing",
+    ),
+    "token_expired": (
+        "Requests are rejected as unauthorized because the user's login session or access token is past its validity time.",
+        "users getting kicked out of the frontend after an hour, their JWTs lapse and refresh hasn't worked since the deploy",
+    ),
+    "permission_denied": (
+        "The caller is logged in fine but lacks the role required for this action, so access is blocked.",
+        "support agents can sign in but can't issue refunds in payments since the role change this morning",
+    ),
+    "rate_limited": (
+        "Our calls get rejected because we sent more requests per second than the provider's quota allows.",
+        "shipping label API is throttling us since holiday traffic started, half the calls bounce back telling us to slow down",
+    ),
+    "disk_full": (
+        "Writes to the volume fail because there's no free space left on the disk.",
+        "inventory db node stopped writing around 03:00, the data volume filled up with logs and every insert fails",
+    ),
+    "not_found": (
+        "A lookup for a record by its id came back with nothing because that item doesn't exist.",
+        "customers clicking old order links in accounts get an empty page, those order ids just aren't in the system anymore",
+    ),
+    "null_reference": (
+        "The code tried to read a field on a value that was actually empty, like calling a method on nil.",
+        "checkout crashing for guest users since the 14:00 deploy, the address object is missing and the code dereferences it anyway",
+    ),
+}
 
-def half(class_index: int, style: str) -> Half:
-    """The fixed split: class ``class_index``'s query of ``style`` is tuned on or held out."""
-    tuned_style = "paraphrase" if class_index % 2 == 0 else "incident"
-    return "tuning" if style == tuned_style else "held-out"
+# Six tuning queries per class by two more writers given only the definitions (2026-12-02):
+# a search-box query, a postmortem sentence and a bug ticket; a support escalation, a question
+# to the search and an on-call page.
+DEVELOPMENT: dict[str, tuple[str, ...]] = {
+    "connection_refused": (
+        "nothing listening on payments port",
+        "The Redis cache process had crashed on cache-02, so connection attempts to port 6379 were rejected instantly and product pages failed to load for shoppers.",
+        "curl to inventory-svc:8080 fails instantly; no process is bound to that port on the host.",
+        "Checkout page instantly errors out, no waiting at all; seems like the payment system is switched off or we're knocking on the wrong door.",
+        "Which outbound calls were rejected immediately because nothing was listening on the port?",
+        "checkout to payments tcp connects rejected instantly, no listener on port",
+    ),
+    "connection_reset": (
+        "peer dropped socket mid request",
+        "A load balancer idle-timeout change made the Postgres proxy tear down open sessions mid-query, so in-flight payment requests died halfway and customers saw failed checkouts.",
+        "Upload of 40MB file to storage gateway dies halfway; server abruptly closes the socket, broken pipe on client.",
+        "Orders start processing, then halfway through the screen says something went wrong, like the other computer hung up on us mid-conversation.",
+        "Where did the peer drop an open connection in the middle of a request?",
+        "inventory seeing tcp rst from db mid-query, sockets torn down",
+    ),
+    "dns_failure": (
+        "cannot resolve billing api hostname",
+        "An expired record in our internal DNS zone meant the shipping partner's API host name could not be looked up, so label creation stopped and parcels shipped late.",
+        "Worker can't look up db-primary.internal; nslookup returns no such host from inside the pod.",
+        "Shipping rates won't load at all; it feels like our system can't look up the address of the carrier's website.",
+        "Why couldn't the client turn the hostname into an IP address?",
+        "shipping cannot resolve carrier api fqdn, coredns lookups failing",
+    ),
+    "tls_failure": (
+        "partner certificate expired handshake rejected",
+        "Our fraud-scoring vendor let its server certificate lapse, so secure handshakes to their API were rejected and card payments were declined for about two hours.",
+        "Calling https://ledger.internal fails during handshake: cert is issued for ledger-old.internal, hostname mismatch.",
+        "Card payments fail with an error about a secure connection; could the bank's security certificate have run out or be wrong?",
+        "Show me calls where the handshake failed on an expired or untrusted cert",
+        "payments mtls handshake to acquirer failing, cert chain untrusted",
+    ),
+    "deadline_exceeded": (
+        "downstream call gave up waiting for reply",
+        "Under load the recommendations service stalled, so storefront calls hit their two-second limit without any answer and shoppers saw blank product carousels.",
+        "Request to pricing-svc hangs, then gives up after 5 seconds with no response from upstream.",
+        "Search spins forever and then gives up with a timeout message; I think some system behind it is just too slow to answer.",
+        "How often did downstream RPC calls get no reply before their deadline?",
+        "search grpc calls from frontend blowing client deadline, p99 way up",
+    ),
+    "unique_violation": (
+        "signup fails email already registered",
+        "Webhook retries made our handler insert the same order number twice into the MySQL orders table; the second insert was rejected and customers saw checkout error pages.",
+        "Creating user with email jane@example.com twice: second insert rejected, a row with that key already exists.",
+        "Someone trying to sign up is told the account already exists; maybe their email got saved twice in our records?",
+        "What inserts were rejected because a row with that key was already there?",
+        "accounts signup writes failing on dup email, unique index conflict",
+    ),
+    "foreign_key_violation": (
+        "order line references missing product",
+        "Invoices were written to Postgres pointing at customer ids that had not been created yet, so the database rejected them and customers never received billing emails.",
+        "Deleting account 4471 is refused because payment rows still reference it as their parent.",
+        "Can't delete an old product from the admin screen; the system seems to complain that past orders are still tied to it.",
+        "Find writes rejected because the referenced parent row doesn't exist or children remain",
+        "inventory sku delete blocked by referencing order_items rows, fk constraint",
+    ),
+    "statement_timeout": (
+        "report query cancelled for running too long",
+        "Without an index on created_at, the monthly statements query in Postgres ran past the per-query time cap, got cancelled, and customers could not download statements.",
+        "Analytics SELECT on events table gets killed by the server after 30 seconds of execution.",
+        "The order history report never finishes and then errors; I guess the database stopped it because the query itself ran too slow.",
+        "Find SQL queries the server cancelled for running past the configured time cap",
+        "checkout: slow reporting query killed by postgres runtime limit, seq scan suspected",
+    ),
+    "lock_timeout": (
+        "stock update blocked by held lock",
+        "Nightly batch work in MySQL held locks on inventory rows, so checkout updates waited until their lock wait limit expired and orders failed for customers.",
+        "UPDATE accounts for id 982 waits 50 seconds behind another open transaction, then is abandoned.",
+        "Updating stock counts hangs for a while then fails; maybe another process was holding the same item and we gave up waiting our turn.",
+        "How many updates gave up waiting on a row lock held by another transaction?",
+        "inventory: stock updates stuck behind held row locks, innodb wait limit hit",
+    ),
+    "deadlock": (
+        "two transfers locking each other, one aborted",
+        "Concurrent transfers in Postgres locked the two account rows in opposite order, each waiting on the other, so the database killed one and customers saw failed payments.",
+        "Running two transfers A\u2192B and B\u2192A simultaneously, one gets chosen as victim and rolled back.",
+        "Two shoppers buying the same items at once, one order failed; looks like they got stuck blocking each other and the system picked a loser.",
+        "Which transactions were aborted as the victim of a circular lock wait?",
+        "checkout order txns in lock cycle with inventory, db rolled back victim",
+    ),
+    "pool_exhausted": (
+        "no free connection in app pool",
+        "Because of a leak, the checkout service never returned borrowed database connections, so its client-side pool ran dry and customer orders hung until the borrow wait expired.",
+        "All 20 pooled connections in order-api are in use; getConnection blocks 30 seconds then fails.",
+        "During the sale, pages load slowly then fail; maybe our app ran out of its own reserved lines to the database.",
+        "Show me requests that timed out borrowing a connection from the app's pool",
+        "payments hikari saturated, all connections checked out, acquire waits timing out",
+    ),
+    "too_many_connections": (
+        "postgres max sessions limit reached",
+        "After autoscaling doubled the API pods, the MySQL server hit its configured connection ceiling and turned away new logins, leaving customers unable to sign in.",
+        "psql to db-main rejected: server says all client slots are taken, 500 of 500 in use.",
+        "Lots of customers suddenly can't log in; I think the database hit its cap on simultaneous users and is turning new ones away.",
+        "Why is the db server refusing new sessions at its max_connections ceiling?",
+        "accounts postgres at max_connections, backend slots full, new sessions rejected",
+    ),
+    "json_parse": (
+        "webhook body is malformed, won't decode",
+        "Instead of a JSON body, the shipping partner's API began returning an HTML error page; our parser choked on it and tracking pages showed nothing to customers.",
+        "Payload from queue message 7731 has a trailing comma; decoder stops at character 212.",
+        "Saving the address form fails with a weird error; maybe the data we send is garbled or cut off so the system can't read it.",
+        "Where are requests failing because the body is malformed JSON, e.g. truncated?",
+        "notifications consumer choking on invalid json webhook bodies, deser failing",
+    ),
+    "out_of_memory": (
+        "worker killed for exceeding memory limit",
+        "Memory use of the image resizer grew without bound from an in-process cache until the container hit its cap and was killed, failing customer uploads repeatedly.",
+        "Exporting 2 million rows, report-worker heap climbs to 4GB and the kernel OOM killer terminates it.",
+        "Results page crashes every busy evening; maybe the server runs short of working memory and gets forcibly shut down.",
+        "When were processes killed for exceeding their memory limit or failing allocations?",
+        "search pods oom-killed, heap blown past container limit, restarts climbing",
+    ),
+    "token_expired": (
+        "jwt past expiry requests unauthorized",
+        "Access tokens kept being reused by the mobile app after their lifetime ran out because the refresh call to the identity provider was broken, logging customers out mid-session.",
+        "Bearer token issued at 09:00 with one-hour lifetime is rejected as stale at 10:01.",
+        "Anyone who leaves the tab open for hours gets bounced at payment; probably their login session got too old.",
+        "What requests were rejected as unauthorized because the JWT's exp time had passed?",
+        "frontend: bearer tokens past exp, auth middleware bouncing sessions, refresh broken?",
+    ),
+    "permission_denied": (
+        "signed in user lacks admin role",
+        "During a role migration, write privileges were stripped from the billing service's database user, so its authenticated updates to invoices were forbidden and customers saw stale balances.",
+        "User u-5512 is authenticated fine but gets forbidden when trying to read the S3 bucket reports-prod.",
+        "A store manager is logged in fine but gets blocked from issuing refunds; probably their account lacks the right access level.",
+        "Who got forbidden responses despite valid credentials because a role was missing?",
+        "payments refund endpoint rejecting authenticated callers, rbac role missing on service account",
+    ),
+    "rate_limited": (
+        "partner api throttling our requests",
+        "Retries piled up and pushed calls to the payment provider's API past its per-minute quota; they throttled us and customers couldn't complete purchases for twenty minutes.",
+        "After about 100 calls a second, geocoder starts rejecting us and says retry after 60 seconds.",
+        "Our big partner's orders keep getting turned away at peak hours; my hunch is they send too many requests too fast and hit a cap.",
+        "When did the provider start throttling us for going over our request quota?",
+        "notifications sms provider throttling sends, quota burned, backoff needed",
+    ),
+    "disk_full": (
+        "writes failing, volume has no space",
+        "Uncompressed logs filled the data volume on the Kafka broker, so appends to the queue failed and customer order events were lost until space was freed.",
+        "On host db-03 the /var/lib/postgres mount is at 100% and every write now fails.",
+        "Return photo uploads fail for everyone now; guessing the storage drive on our server is packed with no room left.",
+        "Show me failed writes on a volume with zero bytes free",
+        "search indexer segment writes failing, data volume at 100%, no blocks free",
+    ),
+    "not_found": (
+        "requested order id doesn't exist",
+        "Catalog database keys were renamed by a migration, so lookups for old product ids returned nothing and customers following saved links hit missing-item pages.",
+        "Fetching /orders/88123 says no such record, although the confirmation email references that order.",
+        "Clicking the tracking link in the confirmation email shows an order that supposedly doesn't exist; perhaps the record was removed.",
+        "Which lookups came back empty because the requested record or key doesn't exist?",
+        "shipping tracking lookups missing shipment ids, no such record in store",
+    ),
+    "null_reference": (
+        "crash accessing property of undefined",
+        "Profiles from the Redis cache sometimes lacked an address, and loyalty code read fields off that null value, crashing checkout for affected customers.",
+        "Cart 3390 with no shipping address crashes the handler: it calls .zip on a None.",
+        "Guest shoppers without a saved address see the cart crash; seems the code trips over a blank value it assumed existed.",
+        "Find crashes from dereferencing a nil pointer or reading attributes of None",
+        "frontend cart render throwing on undefined shipping address, missing null guard",
+    ),
+}
+
+# The held-out queries: two paraphrases and two incidents per class by a fourth writer given only
+# the definitions, who handed over the file without showing its text (2026-12-02). Nobody tuning
+# the search has read them; keep it so (the benchmark never prints them).
+SEALED: dict[str, tuple[str, ...]] = {
+    "connection_refused": (
+        "Nothing is listening on the port we dial, so the socket gets rejected immediately.",
+        "Our TCP dial gets turned away instantly since no process is bound to that host and port.",
+        "Checkout can't reach payments at all since the 14:00 deploy, every call bounces instantly, looks like the pod isn't up.",
+        "Someone changed the inventory service port in config and now frontend calls fail right away, nobody answering on the old port.",
+    ),
+    "connection_reset": (
+        "Halfway through our request, the remote peer abruptly tore down the open socket.",
+        "Mid-response, the server on the far end killed the established link while we were still writing.",
+        "Carrier API calls from shipping keep dying partway through since last night, the other end just drops the link mid-transfer.",
+        "Around 03:00 the load balancer started killing in-flight payments requests, clients see the socket slammed shut before any response.",
+    ),
+    "dns_failure": (
+        "Turning the service hostname into an IP address fails; there's no record for it.",
+        "Resolving the upstream domain gets nowhere because the resolver has no entry for that name.",
+        "Notifications can't look up the SMTP relay's hostname since the 10:30 CoreDNS change, so every email send fails.",
+        "Search pods in the new cluster can't resolve the elasticsearch address, the name doesn't map to any IP, indexing stalled.",
+    ),
+    "tls_failure": (
+        "Setting up the secure channel breaks because the server's certificate has lapsed or comes from an untrusted issuer.",
+        "HTTPS negotiation aborts since the cert presented doesn't match the hostname we dialed.",
+        "Payments to the card processor broke at midnight, their cert ran out and our client refuses the HTTPS session.",
+        "Rotating the internal CA this morning broke accounts' encrypted links to the database, the chain isn't trusted anymore.",
+    ),
+    "deadline_exceeded": (
+        "A downstream service never replied to our outbound call before its time budget ran out.",
+        "Waiting on the upstream RPC, we gave up once the allotted wait elapsed with no answer.",
+        "Checkout requests to inventory are hanging and giving up after 5s since the 14:00 deploy, orders are stuck.",
+        "Blank search results all night: the edge proxy keeps giving up waiting on a backend that never answers in time.",
+    ),
+    "unique_violation": (
+        "Inserting the record fails because another row already holds that value in a column that must be unique.",
+        "Writing this entry gets rejected since one with the identical key is already stored in the table.",
+        "Signups on accounts failing since the migration, new users error out because that email already exists in the users table.",
+        "Retried payment webhooks try saving the same transaction ID twice and the second save blows up.",
+    ),
+    "foreign_key_violation": (
+        "New row points at a parent record that doesn't exist, so the referential constraint rejects it.",
+        "Deleting a customer is blocked because dependent child rows in another table still reference it.",
+        "Shipping can't create shipments since 09:00; they reference order ids missing from the orders table.",
+        "Admins removing old products in inventory get errors because order lines still link to those items.",
+    ),
+    "statement_timeout": (
+        "Postgres killed our query because it ran past the maximum execution time allowed per statement.",
+        "Long-running SQL got aborted by the database after exceeding the configured per-query time cap.",
+        "Reporting query in search keeps getting cancelled by the db after 30 seconds since the index was dropped this morning.",
+        "Nightly inventory reconciliation job fails because the big aggregation SQL gets cut off by the server for running too long.",
+    ),
+    "lock_timeout": (
+        "Our update gave up after waiting too long for a row another transaction was holding.",
+        "Blocked behind someone else's table lock, the SQL sat until its lock wait limit ran out and bailed.",
+        "Order updates in checkout stall then fail since 14:00, a long batch job is sitting on row locks in orders.",
+        "A migration grabbed an exclusive lock on the accounts table and login writes queued behind it, erroring after waiting too long.",
+    ),
+    "deadlock": (
+        "Two transactions each grabbed a lock the other needed, so the database picked one and rolled it back.",
+        "Circular waiting between concurrent DB sessions forced the engine to kill one as the victim.",
+        "Concurrent inventory reservations keep killing each other since the deploy, the db detects a cycle and aborts one.",
+        "Refunds and captures in payments touch the same rows in opposite order and keep getting chosen as victims and rolled back.",
+    ),
+    "pool_exhausted": (
+        "Borrowing from our app's own DB client pool waits then times out because every connection is checked out.",
+        "All handles in the in-process datasource are busy; requesting another gives up before any frees.",
+        "Since traffic spiked, checkout threads are stuck waiting for a database handle from HikariCP; all 10 are in use.",
+        "Leaky code in the notifications worker never returns db connections, so after an hour every request waits for one and fails.",
+    ),
+    "too_many_connections": (
+        "Database server refuses to open new sessions because it already reached its maximum client limit.",
+        "No more logins are accepted by Postgres since every available backend slot is occupied.",
+        "After scaling accounts to 50 replicas, the primary DB started rejecting new clients because its connection ceiling is hit.",
+        "Runaway cron opened hundreds of sessions overnight and now MySQL turns away every new client; search and shipping both down.",
+    ),
+    "json_parse": (
+        "Request body isn't well-formed JSON, so decoding it blows up.",
+        "Deserializing the API response fails because the text is truncated and has unbalanced braces.",
+        "Ever since the partner changed their API yesterday, shipping gets HTML error pages instead of JSON and can't read rate quotes.",
+        "Frontend started sending a trailing comma in the cart payload after the 14:00 release; checkout can't decode it and rejects orders.",
+    ),
+    "out_of_memory": (
+        "Process used up all its available RAM and got terminated for going over its memory cap.",
+        "Heap space ran dry, so the runtime couldn't allocate another object and crashed.",
+        "Every 20 minutes since the deploy the search pods restart, the kernel kills them for blowing past the container RAM limit.",
+        "Huge CSV export in payments loaded everything into memory overnight and the JVM ran out of heap, job crashed.",
+    ),
+    "token_expired": (
+        "Caller's JWT is past its expiry time, so the server treats the request as unauthenticated.",
+        "Login session went stale and its access credential aged out, so calls get rejected as unauthorized.",
+        "Users get kicked to the login page after an hour because frontend isn't refreshing access tokens before they lapse.",
+        "At 02:00 the notifications service-to-service bearer credential lapsed and nobody rotated it; all calls to accounts bounce as unauthorized.",
+    ),
+    "permission_denied": (
+        "User is logged in fine but lacks the role required to perform this action.",
+        "Identity checks out, yet the account has no grant for that operation, so authorization refuses it.",
+        "This morning's IAM policy change left inventory's service account unable to write to the S3 bucket, uploads rejected.",
+        "Support staff can log in to accounts but get blocked issuing refunds; their role lost the refund privilege.",
+    ),
+    "rate_limited": (
+        "We're sending more requests than our allowed quota, so the provider throttles and rejects calls.",
+        "Upstream caps how often a client may call per minute, and we blew past that ceiling.",
+        "SMS sends from notifications failing since the 09:00 marketing blast, the provider is capping us for exceeding our per-second allowance.",
+        "Tax API calls from checkout getting throttled during peak; we burned through the daily quota by noon.",
+    ),
+    "disk_full": (
+        "Writes fail because the volume has zero free capacity remaining.",
+        "Filesystem is completely out of storage, so saving files or appending logs errors out.",
+        "Overnight the payments Postgres host stopped taking writes, its data partition sits at 100% usage.",
+        "Label generation in shipping broke since logs filled up the /var mount on the worker node; nothing can be saved.",
+    ),
+    "not_found": (
+        "Fetching the record we asked for returns nothing because it doesn't exist.",
+        "That ID isn't stored anywhere, so requesting the item comes back empty.",
+        "Customers clicking old product links in frontend hit errors since the catalog cleanup; those SKUs were deleted from inventory.",
+        "Cart loads in checkout use an id that was never saved in redis, so the cart can't be located and orders fail.",
+    ),
+    "null_reference": (
+        "Code dereferenced a variable holding no value and crashed when touching a field on it.",
+        "We accessed an attribute on an object that was None because nothing ever got assigned to it.",
+        "Profile page in accounts crashes since the 14:00 deploy for users with no address, the code assumes it's always set.",
+        "Shipping handler blows up when the carrier response lacks a tracking field, the JS reads a property off something undefined.",
+    ),
+}
+
+
+DEVELOPMENT_STYLES = ("search box", "postmortem", "ticket", "support", "question", "page")
+SEALED_STYLES = ("paraphrase", "paraphrase", "incident", "incident")
 
 
 def queries() -> list[Query]:
-    """Both queries of every class, with their half."""
+    """Every query of every class with its half: the sealed ones held out, the others tuned on."""
     found = []
-    for index, failure_class in enumerate(CLASSES):
-        for style, text in (("paraphrase", failure_class.paraphrase), ("incident", failure_class.incident)):
-            found.append(Query(text, failure_class.name, style, half(index, style)))  # type: ignore[arg-type]
+    for failure_class in CLASSES:
+        name = failure_class.name
+        tuned = [("paraphrase", failure_class.paraphrase), ("incident", failure_class.incident),
+                 *zip(("paraphrase", "incident"), INDEPENDENT[name], strict=True),
+                 *zip(DEVELOPMENT_STYLES, DEVELOPMENT[name], strict=True)]
+        found += [Query(text, name, style, "tuning") for style, text in tuned]
+        found += [Query(text, name, style, "held-out")
+                  for style, text in zip(SEALED_STYLES, SEALED[name], strict=True)]
     return found
 
 

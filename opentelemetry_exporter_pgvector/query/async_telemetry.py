@@ -357,15 +357,15 @@ class AsyncTelemetryQuery:
     async def _similar(self, query: SimilarQuery, signal: ShapeSignal[Result]) -> Rows[Result]:
         """:func:`.similar.similar` on this client: the same plans, in one read-only transaction."""
         from ..embedding.model import configured_model_name
-        from .similar import encode_query, encode_text, rank_plan, vector_plan
+        from .similar import EncodedQuery, encode_query, encode_text, rank_plan, vector_plan
 
-        vector = None
+        encoded = None
         if query.text is not None:
-            vector = await asyncio.to_thread(encode_query, self.settings, query.text)
+            encoded = await asyncio.to_thread(encode_query, self.settings, query.text)
         async with self._read() as conn:
-            if vector is None:
+            if encoded is None:
                 found = await run_async(conn, vector_plan(self._database, query))
-                vector = found if isinstance(found, Vector) else await asyncio.to_thread(
-                    encode_text, self.settings, found)
-            plan = rank_plan(self._database, configured_model_name(self.settings), vector, query, signal)
+                encoded = EncodedQuery(found if isinstance(found, Vector) else await asyncio.to_thread(
+                    encode_text, self.settings, found))
+            plan = rank_plan(self._database, configured_model_name(self.settings), encoded, query, signal)
             return await run_async(conn, plan)

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import psycopg
 from pgvector import Vector
@@ -40,6 +40,7 @@ from ..db.database import Database
 from ..embedding.encoder import load_encoder_backend
 from ..embedding.model import configured_model_name
 from ..errors import NotFound, QueryError
+from .concepts import ConceptWeight, failure_weights
 from .plan import Fetch, Plan, run
 from .rows import Rows
 
@@ -67,6 +68,13 @@ FAILURE_BONUS = 0.2
 # Pseudo-relevance feedback: a shape's fused score gains this much times its cosine similarity
 # to the best-scored shape, so the shapes most like the best answer follow it.
 FEEDBACK = 0.1
+# A hybrid search's fused score gains this much times the weight of the failure a shape is of
+# (query/concepts.py): at 1, a shape of a failure the question is surely about comes before any other,
+# unless the question nearly repeats a stored shape's text (cosine similarity NAMED or more): then it
+# names what it wants, and the nearest shapes come first as they are. Both chosen on the tuning
+# queries of tests/search_corpus.py, NAMED also by a success named outright staying first.
+FAILURE_WEIGHT = 1.0
+NAMED = 0.8
 # Each ranking of a hybrid search considers at least this many candidates before fusion.
 HYBRID_CANDIDATES = 50
 # The full-text ranking ranks at most this many of the shapes matching any of the words: with
@@ -289,16 +297,16 @@ def similar(read: Reader, database: Database, settings: PgvectorSettings, query:
     """The ``k`` shapes of ``signal`` best matching ``query`` with records in its window, best
     first: the synchronous client's search (the asynchronous one runs the same plans).
 
-    A text is embedded with the configured model before the transaction; a stored span's
-    shape vector is read (its text embedded if it has none yet) by :func:`vector_plan`; then
-    :func:`rank_plan` ranks the shapes.
+    A text is embedded with the configured model before the transaction, and the failures it is
+    about recognized (:func:`encode_query`); a stored span's shape vector is read (its text
+    embedded if it has none yet) by :func:`vector_plan`; then :func:`rank_plan` ranks the shapes.
     """
-    vector = encode_query(settings, query.text) if query.text is not None else None
+    encoded = encode_query(settings, query.text) if query.text is not None else None
     with read() as conn:
-        if vector is None:
+        if encoded is None:
             found = run(conn, vector_plan(database, query))
-            vector = found if isinstance(found, Vector) else encode_text(settings, found)
-        return run(conn, rank_plan(database, configured_model_name(settings), vector, query, signal))
+            encoded = EncodedQuery(found if isinstance(found, Vector) else encode_text(settings, found))
+        return run(conn, rank_plan(database, configured_model_name(settings), encoded, query, signal))
 
 
 def _check_one_query(text: str | None, span_id: str | int | None, vector: Sequence[float] | None) -> None:
@@ -311,12 +319,25 @@ def encode_text(settings: PgvectorSettings, text: str) -> Vector:
     return as_vector(load_encoder_backend(settings).encode([text])[0])
 
 
-def encode_query(settings: PgvectorSettings, text: str) -> Vector:
-    """A query text embedded as shape texts are: led by the meaning of a well-known failure it
-    names (``convert/glossary.py``), so "deadlock on orders" meets the deadlocks' meaning. On the
-    corpus's tuning half this added 0.02-0.03 precision@3 (spans and logs, hybrid ranking)."""
-    meaning = glosses(text)
-    return encode_text(settings, f"{meaning} | {text}" if meaning else text)
+class EncodedQuery(NamedTuple):
+    """What a query is ranked by: its ``vector`` and, for a text, the well-known failures it is
+    about (``query/concepts.py``; empty for a vector or a stored span)."""
+
+    vector: Vector
+    failures: tuple[ConceptWeight, ...] = ()
+
+
+def encode_query(settings: PgvectorSettings, text: str) -> EncodedQuery:
+    """A query text embedded as shape texts are, and the failures it is about.
+
+    A text naming a well-known failure (``convert/glossary.py``) is led by its meaning, so
+    "deadlock on orders" meets the deadlocks' meaning (on the corpus's tuning half this added
+    0.02-0.03 precision@3); such a text is about that failure alone. Any other text is weighed
+    against every failure's meaning and symptoms (:func:`.concepts.failure_weights`).
+    """
+    backend = load_encoder_backend(settings)
+    vector = backend.encode([text])[0]
+    return EncodedQuery(as_vector(vector), failure_weights(backend, vector, glosses(text)))
 
 
 def as_vector(values: Any) -> Vector:
@@ -363,11 +384,11 @@ class ShapeSignal(Generic[Result]):
 
 
 def rank_plan(
-    database: Database, model: str, query_vector: Vector, query: SimilarQuery, signal: ShapeSignal[Result],
+    database: Database, model: str, encoded: EncodedQuery, query: SimilarQuery, signal: ShapeSignal[Result],
 ) -> Plan[Rows[Result]]:
     """The shapes of ``model`` and ``signal`` best matching ``query`` under its ranking, best first:
-    nearest ``query_vector``, or, for a text query ranked ``hybrid``, nearest fused with the
-    best full-text matches of its text.
+    nearest ``encoded.vector``, or, for a text query ranked ``hybrid``, nearest fused with the
+    best full-text matches of its text, the shapes of the failures it is about first.
 
     Candidates come best first from :func:`_nearest`; those below ``min_similarity`` are
     dropped, and each other gets the summary of its records in the window from
@@ -380,13 +401,13 @@ def rank_plan(
     # Without a window every stored shape normally has spans, so k candidates suffice (each
     # one costs a count of its spans); with one, many may have none in it.
     candidates = ranking.k * _OVERFETCH if ranking.window.bounded else ranking.k
-    dimensions = len(query_vector.to_list())
+    dimensions = len(encoded.vector.to_list())
     column_rows = yield Fetch(_DIMENSION, (database.schema,))
     column = int(column_rows[0][0]) if column_rows and column_rows[0][0] > 0 else None
     if dimensions != column:
         raise QueryError(f"the query vector has {dimensions} dimensions, the shapes {column}")
     while True:
-        nearest = yield from _nearest(database, query_vector, model, query, candidates, signal.signal)
+        nearest = yield from _nearest(database, encoded, model, query, candidates, signal.signal)
         if ranking.min_similarity is not None:
             nearest = [row for row in nearest if 1 - row[-1] >= ranking.min_similarity]
         keys = [row[0] for row in nearest]
@@ -450,7 +471,7 @@ def _similar_log(shape: tuple[Any, ...], stats: _LogStats) -> SimilarLog:
     )
 
 
-def _nearest(database: Database, vector: Vector, model: str, query: SimilarQuery, limit: int,
+def _nearest(database: Database, encoded: EncodedQuery, model: str, query: SimilarQuery, limit: int,
              signal: str) -> Plan[list[tuple[Any, ...]]]:
     """The ``limit`` best shapes of ``model`` and ``signal`` passing the ranking's filters:
     ``(shape_key, text, service_name, kind, status_code, cosine distance)``, best first.
@@ -474,10 +495,13 @@ def _nearest(database: Database, vector: Vector, model: str, query: SimilarQuery
             # thousands of other services' shapes (docs/benchmarks.md: p95 53 ms with HNSW at 100k shapes).
             settings["enable_indexscan"] = "off"
     shapes, where = database.qualified("otel_shapes"), sql.SQL(" AND ").join(filters)
-    params = {"vector": vector, "model": model, "signal": signal, "service": service, "status": status,
-              "limit": limit, "words": query.words, "fusion": RRF_K, "text_weight": TEXT_WEIGHT,
-              "candidates": max(limit, HYBRID_CANDIDATES), "bonus": FAILURE_BONUS, "failure": _FAILURE_STATUS,
-              "feedback": FEEDBACK, "text_scan": TEXT_SCAN_LIMIT}
+    params = {"vector": encoded.vector, "model": model, "signal": signal, "service": service,
+              "status": status, "limit": limit, "words": query.words, "fusion": RRF_K,
+              "text_weight": TEXT_WEIGHT, "candidates": max(limit, HYBRID_CANDIDATES), "bonus": FAILURE_BONUS,
+              "failure": _FAILURE_STATUS, "feedback": FEEDBACK, "text_scan": TEXT_SCAN_LIMIT,
+              "failures": [failure.meaning for failure in encoded.failures],
+              "failure_weights": [failure.weight for failure in encoded.failures],
+              "failure_weight": FAILURE_WEIGHT, "named": NAMED}
     if query.words is not None:
         return list((yield Fetch(_hybrid_statement(shapes, where), params, settings=settings)))
     statement = sql.SQL(
@@ -489,34 +513,50 @@ def _nearest(database: Database, vector: Vector, model: str, query: SimilarQuery
 
 
 def _hybrid_statement(shapes: sql.Composable, where: sql.Composable) -> sql.Composed:
-    """Reciprocal rank fusion of the nearest shapes and the best text matches, in one statement.
+    """Reciprocal rank fusion of the nearest shapes and the best text matches, the shapes of the
+    failures the question is about first, in one statement.
 
-    The words are matched as any of them (``plainto_tsquery``'s lexemes joined by ``|``
+    The vector ranking orders by cosine distance, less :data:`FAILURE_BONUS` for a failure, the
+    :data:`HYBRID_CANDIDATES` nearest (or more) and as many of the nearest shapes of each
+    failure the question is about (``%(failures)s``, ``query/concepts.py``; a shape is of a
+    failure when its text starts with the failure's meaning, found through the full-text index
+    first). The words are matched as any of them (``plainto_tsquery``'s lexemes joined by ``|``
     instead of ``&``: a question in a person's words rarely holds all of a shape's words),
     through the GIN index on ``otel_shapes.search`` (migration 0011), at most
-    :data:`TEXT_SCAN_LIMIT` of them ranked by ``ts_rank``
-    (normalized by the text's length, so a long text matching a common word does not win).
-    The vector ranking orders the :data:`HYBRID_CANDIDATES` nearest (or more) by cosine
-    distance less :data:`FAILURE_BONUS` for a failure. A shape's score is the sum over the two
-    rankings of ``weight / (RRF_K + rank)``.
+    :data:`TEXT_SCAN_LIMIT` of them ranked by ``ts_rank`` (normalized by the text's length, so
+    a long text matching a common word does not win). A shape's score is the sum over the two
+    rankings of ``weight / (RRF_K + rank)``, plus :data:`FAILURE_WEIGHT` times its failure's
+    weight unless the nearest shape is at least :data:`NAMED` similar, plus the
+    :data:`FEEDBACK` term.
     """
     return sql.SQL(
         "WITH words AS ("
         "   SELECT replace(plainto_tsquery('english', %(words)s)::text, ' & ', ' | ')::tsquery AS q),"
-        " nearest AS (SELECT shape_key, row_number() OVER ("
-        "   ORDER BY distance - CASE WHEN status_code ~* %(failure)s THEN %(bonus)s ELSE 0 END, shape_key)"
-        "   AS rank FROM ("
-        "   SELECT shape_key, status_code, embedding <=> %(vector)s AS distance FROM {shapes} WHERE {where}"
-        "   ORDER BY embedding <=> %(vector)s LIMIT %(candidates)s) AS candidates),"
+        " failures AS ("
+        "   SELECT * FROM unnest(%(failures)s::text[], %(failure_weights)s::float8[]) AS f(meaning, weight)),"
+        " candidates AS ("
+        "   (SELECT shape_key, text, status_code, embedding <=> %(vector)s AS distance"
+        "     FROM {shapes} WHERE {where} ORDER BY embedding <=> %(vector)s LIMIT %(candidates)s)"
+        "   UNION (SELECT shape_key, text, status_code, embedding <=> %(vector)s AS distance"
+        "     FROM {shapes}, failures f WHERE search @@ plainto_tsquery('english', f.meaning)"
+        "     AND starts_with(text, f.meaning || ' | ') AND {where}"
+        "     ORDER BY embedding <=> %(vector)s LIMIT %(candidates)s)),"
+        " nearest AS (SELECT shape_key, row_number() OVER (ORDER BY"
+        "   distance - CASE WHEN status_code ~* %(failure)s THEN %(bonus)s ELSE 0 END, shape_key) AS rank,"
+        "   (SELECT max(f.weight) FROM failures f WHERE starts_with(text, f.meaning || ' | ')) AS described"
+        "   FROM candidates),"
         " matching AS (SELECT shape_key, row_number() OVER (ORDER BY score DESC, shape_key) AS rank FROM ("
         "   SELECT shape_key, ts_rank(search, words.q, 1) AS score FROM ("
         "     SELECT shape_key, search FROM {shapes}, words WHERE search @@ words.q AND {where}"
         "     LIMIT %(text_scan)s) AS matched, words"
-        "   ORDER BY score DESC, shape_key LIMIT %(candidates)s) AS candidates)"
-        " , fused AS (SELECT s.shape_key, s.text, s.service_name, s.kind, s.status_code, s.embedding,"
+        "   ORDER BY score DESC, shape_key LIMIT %(candidates)s) AS candidates),"
+        " named AS (SELECT min(distance) <= 1 - %(named)s AS named FROM candidates),"
+        " fused AS (SELECT s.shape_key, s.text, s.service_name, s.kind, s.status_code, s.embedding,"
         "   s.embedding <=> %(vector)s AS distance, coalesce(1.0 / (%(fusion)s + nearest.rank), 0)"
-        "   + %(text_weight)s * coalesce(1.0 / (%(fusion)s + matching.rank), 0) AS score"
-        "   FROM nearest FULL JOIN matching USING (shape_key) JOIN {shapes} s USING (shape_key)),"
+        "   + %(text_weight)s * coalesce(1.0 / (%(fusion)s + matching.rank), 0)"
+        "   + CASE WHEN named.named THEN 0 ELSE %(failure_weight)s * coalesce(nearest.described, 0) END"
+        "   AS score"
+        "   FROM nearest FULL JOIN matching USING (shape_key) JOIN {shapes} s USING (shape_key), named),"
         " best AS (SELECT embedding FROM fused ORDER BY score DESC, shape_key LIMIT 1)"
         " SELECT shape_key, text, service_name, kind, status_code, distance FROM fused, best"
         " ORDER BY score + %(feedback)s * (1 - (fused.embedding <=> best.embedding)) DESC, shape_key"
