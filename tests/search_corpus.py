@@ -20,9 +20,11 @@ each, and what it measured while it was held out, is in docs/embeddings.md):
   held out for one measurement, then tuned on.
 * :data:`DEVELOPMENT`: six per class (a search-box query, a postmortem sentence, a bug ticket,
   a support escalation, a question, an on-call page) by two more such writers, tuned on.
-* :data:`SEALED`: two paraphrases and two incidents per class by a fourth such writer, whose
-  text nobody tuning the search has read: the held-out half. ``--show-tuning`` of the
-  benchmark never lists them.
+* :data:`FIRST_SEALED`: two paraphrases and two incidents per class by a fourth such writer,
+  whose text nobody tuning the search had read when it was measured once as the held-out half;
+  tuned on since.
+* :data:`SEALED`: as many, as written, by a fifth such writer: the held-out half, whose text
+  nobody tuning the search has read. ``--show-tuning`` of the benchmark never lists them.
 
 The messages, queries and expected classes are data, not derived from the code under test;
 ``benchmarks/search_quality.py`` measures over the whole corpus and ``tests/test_search_quality.py``
@@ -867,10 +869,9 @@ DEVELOPMENT: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# The held-out queries: two paraphrases and two incidents per class by a fourth writer given only
-# the definitions, who handed over the file without showing its text (2026-12-02). Nobody tuning
-# the search has read them; keep it so (the benchmark never prints them).
-SEALED: dict[str, tuple[str, ...]] = {
+# Two paraphrases and two incidents per class by a fourth writer given only the definitions, who
+# handed over the file without showing its text (2026-12-02): held out for one measurement.
+FIRST_SEALED: dict[str, tuple[str, ...]] = {
     "connection_refused": (
         "Nothing is listening on the port we dial, so the socket gets rejected immediately.",
         "Our TCP dial gets turned away instantly since no process is bound to that host and port.",
@@ -993,6 +994,132 @@ SEALED: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# The held-out queries: two paraphrases and two incidents per class by a fifth writer given only
+# the definitions, who handed over the file without showing its text (2026-12-02). Nobody tuning
+# the search has read them; keep it so (the benchmark never prints them).
+SEALED: dict[str, tuple[str, ...]] = {
+    "connection_refused": (
+        "Nothing is listening on the target port, so the TCP connect gets rejected immediately.",
+        "The other service's process is down, so every attempt to open a socket to it bounces instantly.",
+        "checkout can't reach payments at all since the 14:00 deploy, calls bounce instantly, looks like it's pointed at the wrong port",
+        "inventory pod crashed overnight and shipping's calls to it fail in milliseconds, no process on that host:port, orders stuck",
+    ),
+    "connection_reset": (
+        "The remote side abruptly tore down an already open connection while we were midway through the request.",
+        "Halfway through sending the response, the peer dropped the socket on us, so the write hits a dead stream.",
+        "search calls to the index cluster keep getting cut off mid-request since the load balancer change, around 5% of queries failing",
+        "Payments webhook uploads die partway through after the proxy upgrade at 09:30, upstream just hangs up on open connections",
+    ),
+    "dns_failure": (
+        "The hostname can't be turned into an IP address, so lookups for that service name come back empty.",
+        "Our resolver has no record for the upstream's domain, so we never even learn where to connect.",
+        "notifications can't find the mail provider's host since someone edited the internal zone at 14:00, all emails queued",
+        "After the cluster migration overnight, checkout fails looking up payments.internal, name lookups return nothing, every order failing",
+    ),
+    "tls_failure": (
+        "The secure handshake breaks down because the server's certificate has lapsed or isn't signed by an authority we trust.",
+        "Encrypted session setup fails since the cert presented covers a different hostname than the one we dialed.",
+        "payments calls to the card processor started failing at midnight, looks like their cert expired, zero transactions going through",
+        "Accounts can't talk to the identity provider since this morning's image bump, certificate chain not trusted by the new base image",
+    ),
+    "deadline_exceeded": (
+        "We called a downstream service and gave up because it didn't reply within the allowed time budget.",
+        "The remote RPC stayed silent past its cutoff, so the client abandoned the call while waiting for a response.",
+        "checkout requests to inventory hang then fail after 5 seconds since the 14:00 deploy, cart page spinning for users",
+        "Shipping quote calls never come back in time, gateway giving up on upstream overnight, labels not printing",
+    ),
+    "unique_violation": (
+        "Inserting the row failed since another record already has that exact value in a column that must be distinct.",
+        "We tried to create an entry whose primary key was taken, so the database rejected the second copy.",
+        "accounts signup failing for people re-registering since the 11:30 rollout, their email already exists in the table so inserts bounce",
+        "Overnight payment retries double-submitted the same order id, insert rejected because that id is already stored, refunds stuck",
+    ),
+    "foreign_key_violation": (
+        "The row points at a parent record that doesn't exist, so the referential constraint blocks the insert.",
+        "Deleting the customer is blocked because child order rows still reference it.",
+        "shipping can't save shipments since the 14:00 deploy, they reference order ids the orders table doesn't have",
+        "inventory cleanup job failed overnight removing old products that are still linked from existing order line items, nothing got deleted",
+    ),
+    "statement_timeout": (
+        "The database killed our query because it ran past the server's maximum allowed execution time per statement.",
+        "A slow SQL report got cancelled by Postgres after exceeding the configured limit on how long one query may run.",
+        "search reindex queries getting cancelled by the db after 30 seconds since an index was dropped at 14:00, results stale",
+        "Monthly payments reconciliation report aborted by the database overnight, the big query ran too long and was cancelled server-side",
+    ),
+    "lock_timeout": (
+        "Our update sat waiting for a row lock another transaction was holding and eventually gave up.",
+        "The ALTER couldn't acquire the table lock in time because a long-running session kept it, so it aborted.",
+        "inventory stock updates failing after waiting on rows held by the nightly batch job, blocked transactions giving up since 02:00",
+        "Checkout migration at 14:00 sat queued behind an open transaction holding the orders table and gave up waiting for it",
+    ),
+    "deadlock": (
+        "Two transactions each held a lock the other wanted, so the database picked one as victim and rolled it back.",
+        "Concurrent writers grabbed rows in opposite order, creating a circular wait the engine broke by aborting one.",
+        "payments and refunds jobs update the same accounts in reverse order since Tuesday's release, db kills one of them every cycle",
+        "inventory reservations randomly rolled back under load overnight, two concurrent transfers stuck waiting on each other's rows",
+    ),
+    "pool_exhausted": (
+        "Every connection in the app's client-side pool is checked out, so borrowing one times out.",
+        "Our service leaked database handles, so threads wait for an idle one from the local pool and give up.",
+        "checkout threads all blocked trying to borrow a db connection from hikari since the 14:00 deploy, pool max is only 10",
+        "Accounts leaking connections overnight, every handle in the app pool is in use and new requests time out acquiring one",
+    ),
+    "too_many_connections": (
+        "The database server turns away new sessions because it has already hit its configured client limit.",
+        "Postgres won't accept another login since max_connections is used up across all our services.",
+        "after scaling notifications to 40 replicas at 14:00, the shared db started rejecting new logins, server says it's at session capacity",
+        "Overnight batch opened hundreds of sessions and the database now turns away every new client, search and accounts both down",
+    ),
+    "json_parse": (
+        "The request body isn't well-formed JSON, so deserializing it fails on a stray character.",
+        "We received a truncated payload with an unclosed brace, and the decoder couldn't read it as an object.",
+        "shipping carrier API started returning HTML error pages instead of the expected body since 14:00, our decoder chokes, no tracking updates",
+        "frontend sending malformed request bodies after last night's release, trailing commas break decoding in checkout, orders failing",
+    ),
+    "out_of_memory": (
+        "The worker used up all its available RAM and the allocator couldn't give it any more.",
+        "The container went over its memory cap and the kernel killed the process.",
+        "search pods keep getting killed and restarting since the 14:00 deploy, heap grows until they blow through the limit",
+        "Image resize worker in notifications died overnight loading huge attachments, ran out of RAM, emails missing thumbnails",
+    ),
+    "token_expired": (
+        "The user's bearer credential is past its validity window, so the API treats the call as unauthenticated.",
+        "Session JWTs outlived their lifetime and nobody refreshed them, so requests get bounced as unauthorized.",
+        "mobile users logged out mid-checkout since 14:00, access tokens aren't getting refreshed and die after an hour",
+        "Notifications worker's credential for the push provider lapsed overnight, every send rejected as unauthorized",
+    ),
+    "permission_denied": (
+        "The caller is logged in fine but lacks the role needed to perform that action.",
+        "Our database user doesn't hold the grant to write to that table, so the operation is forbidden.",
+        "support agents can sign in but get blocked editing refunds in payments after this morning's role change, missing admin privilege",
+        "inventory's service account lost write access to the storage bucket overnight, uploads rejected even though auth succeeds",
+    ),
+    "rate_limited": (
+        "We're sending requests faster than the provider allows, so they throttle us and reject the excess.",
+        "Our API quota for the hour is used up, and further calls are turned away until it resets.",
+        "notifications hammering the SMS vendor since the 14:00 campaign started, vendor throttling us, half the texts not sent",
+        "Search crawler overnight burned through the geocoding allowance, shipping address lookups now rejected for exceeding quota",
+    ),
+    "disk_full": (
+        "The volume has zero free space left, so any file write fails.",
+        "Logs filled the whole partition, and now the database can't append to its data files.",
+        "shipping label generation failing since 03:00, /var on the node is at 100% usage and nothing can be saved",
+        "Payments database stopped accepting writes after the WAL ballooned at 14:00, storage completely used up on the primary",
+    ),
+    "not_found": (
+        "The record we asked for doesn't exist; the lookup by that ID returns nothing.",
+        "Fetching the key from the store fails since no such item was ever created or it got removed.",
+        "frontend product pages showing missing item errors after the catalog import at noon, those SKUs just aren't in inventory anymore",
+        "Accounts lookups for users deleted overnight come back empty, profile page broken for those customers",
+    ),
+    "null_reference": (
+        "The code dereferenced a variable that was never set, so accessing a field on it crashed.",
+        "A function returned None and we called an attribute on that missing value.",
+        "checkout crashing when customers have no saved address after today's deploy, code reads a field on an empty object",
+        "Frontend rendering blows up overnight when the promo response omits the discount field and the code uses it anyway",
+    ),
+}
+
 
 DEVELOPMENT_STYLES = ("search box", "postmortem", "ticket", "support", "question", "page")
 SEALED_STYLES = ("paraphrase", "paraphrase", "incident", "incident")
@@ -1005,7 +1132,8 @@ def queries() -> list[Query]:
         name = failure_class.name
         tuned = [("paraphrase", failure_class.paraphrase), ("incident", failure_class.incident),
                  *zip(("paraphrase", "incident"), INDEPENDENT[name], strict=True),
-                 *zip(DEVELOPMENT_STYLES, DEVELOPMENT[name], strict=True)]
+                 *zip(DEVELOPMENT_STYLES, DEVELOPMENT[name], strict=True),
+                 *zip(SEALED_STYLES, FIRST_SEALED[name], strict=True)]
         found += [Query(text, name, style, "tuning") for style, text in tuned]
         found += [Query(text, name, style, "held-out")
                   for style, text in zip(SEALED_STYLES, SEALED[name], strict=True)]

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import math
 import statistics
-import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..convert.glossary import GLOSSARY
+from ..convert.glossary import GLOSSARY, NO_FAILURE_DESCRIPTIONS
+from ..embedding.fixed_texts import fixed_text_vectors
 
 if TYPE_CHECKING:
     from ..embedding.backends import EmbeddingBackend
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 # A failure's similarity to a question is the mean cosine similarity of its AGREEING most
 # similar descriptions, so that one description close by accident (a lock wait timeout's
 # "writers" in a question about a deadlock) does not decide alone.
-AGREEING = 2
+AGREEING = 4
 # A failure the question names in an error's own words (the glossary's patterns match it) is
 # this much more similar: evidence, not a verdict, as prose says "timed out" of many failures.
 NAMED_EVIDENCE = 0.1
@@ -43,6 +44,9 @@ FLOOR = 0.25
 FULL = 0.45
 # Failures weighted less than this are left out of the search.
 MIN_WEIGHT = 0.05
+# What questions about no failure weigh as, beside the failures: "slow checkout requests" is not
+# read as being about some failure for want of a better answer.
+NO_FAILURE = "no failure"
 
 
 class ConceptWeight(NamedTuple):
@@ -52,43 +56,20 @@ class ConceptWeight(NamedTuple):
     weight: float
 
 
-# Questions about no failure: in the softmax beside the failures, so that "slow checkout
-# requests" is not read as being about some failure for want of a better answer.
-NO_FAILURE = "no failure"
-NO_FAILURE_DESCRIPTIONS = (
-    "slow requests with high latency",
-    "the slowest requests of an endpoint",
-    "latency went up, requests take longer than usual",
-    "how long an operation takes, its duration",
-    "all spans of a service, a route or an endpoint",
-    "successful calls that completed normally",
-    "operations with this name",
-    "traffic volume and throughput of a service",
-)
 _OWNERS = (*(gloss.meaning for gloss in GLOSSARY for _ in (gloss.meaning, *gloss.symptoms)),
            *(NO_FAILURE for _ in NO_FAILURE_DESCRIPTIONS))
 _DESCRIPTIONS = [*(text for gloss in GLOSSARY for text in (gloss.meaning, *gloss.symptoms)),
                  *NO_FAILURE_DESCRIPTIONS]
-_embedded: dict[str, Any] = {}
-_embedded_lock = threading.Lock()
-
-
-def _description_vectors(backend: EmbeddingBackend) -> Any:
-    """The vectors of every gloss's meaning and symptoms (in :data:`_OWNERS`' order): about 250
-    short texts, embedded once per process and model, on the first text search (0.3-0.6 s)."""
-    with _embedded_lock:
-        vectors = _embedded.get(backend.model_name)
-        if vectors is None:
-            vectors = _embedded[backend.model_name] = backend.encode(_DESCRIPTIONS)
-        return vectors
-
-
-def failure_weights(backend: EmbeddingBackend, query_vector: Any, named: str | None = None,
+def failure_weights(backend: EmbeddingBackend, cache_dir: Path, query_vector: Any, named: str | None = None,
                     ) -> tuple[ConceptWeight, ...]:
     """The failures a question is about, most likely first, from its vector ``query_vector`` (of
-    ``backend``'s model) and the meaning of the failure its words ``named``, if any."""
+    ``backend``'s model) and the meaning of the failure its words ``named``, if any.
+
+    The descriptions (every gloss's meaning and symptoms, and the no-failure ones: some 700
+    texts) are embedded on the first search with a model and kept in ``cache_dir``.
+    """
     similarities: dict[str, list[float]] = {}
-    described = (_description_vectors(backend) @ query_vector).tolist()
+    described = (fixed_text_vectors(backend, _DESCRIPTIONS, cache_dir) @ query_vector).tolist()
     for owner, similarity in zip(_OWNERS, described, strict=True):
         similarities.setdefault(owner, []).append(similarity)
     best = {meaning: statistics.fmean(sorted(values)[-AGREEING:]) for meaning, values in similarities.items()}
@@ -100,6 +81,6 @@ def failure_weights(backend: EmbeddingBackend, query_vector: Any, named: str | N
         return ()
     exponentials = {meaning: math.exp((value - top) / TEMPERATURE) for meaning, value in best.items()}
     total = sum(exponentials.values())
-    weights = (ConceptWeight(meaning, confidence * value / total) for meaning, value in exponentials.items())
-    return tuple(sorted((weight for weight in weights if weight.weight >= MIN_WEIGHT and weight.meaning != NO_FAILURE),
-                        key=lambda weight: -weight.weight))
+    weights = [ConceptWeight(meaning, confidence * value / total) for meaning, value in exponentials.items()
+               if meaning != NO_FAILURE and confidence * value / total >= MIN_WEIGHT]
+    return tuple(sorted(weights, key=lambda weight: -weight.weight))

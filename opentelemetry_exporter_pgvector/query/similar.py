@@ -337,7 +337,8 @@ def encode_query(settings: PgvectorSettings, text: str) -> EncodedQuery:
     """
     backend = load_encoder_backend(settings)
     vector = backend.encode([text])[0]
-    return EncodedQuery(as_vector(vector), failure_weights(backend, vector, glosses(text)))
+    return EncodedQuery(as_vector(vector),
+                        failure_weights(backend, settings.embedding_cache_dir, vector, glosses(text)))
 
 
 def as_vector(values: Any) -> Vector:
