@@ -5,7 +5,7 @@
 Writes the corpus of ``tests/search_corpus.py`` (20 failure classes worded four or five ways
 each, 320 successful span shapes and 256 log shapes sharing their words) through the real
 span and log exporters into a fresh embedded server, embeds the shapes with the bundled
-model (``otel-pgvector embed``'s code), and asks each of the corpus's queries (280 tuned on,
+model (``otel-pgvector embed``'s code), and asks each of the corpus's queries (360 tuned on,
 80 held out and never read by whoever tunes the search) through ``similar_spans`` and
 ``similar_logs``, both rankings (``hybrid``, the default, and ``vector``).
 

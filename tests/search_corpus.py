@@ -23,7 +23,9 @@ each, and what it measured while it was held out, is in docs/embeddings.md):
 * :data:`FIRST_SEALED`: two paraphrases and two incidents per class by a fourth such writer,
   whose text nobody tuning the search had read when it was measured once as the held-out half;
   tuned on since.
-* :data:`SEALED`: as many, as written, by a fifth such writer: the held-out half, whose text
+* :data:`SECOND_SEALED`: as many, as written, by a fifth such writer: held out for one
+  measurement, tuned on since.
+* :data:`SEALED`: as many, as written, by a sixth such writer: the held-out half, whose text
   nobody tuning the search has read. ``--show-tuning`` of the benchmark never lists them.
 
 The messages, queries and expected classes are data, not derived from the code under test;
@@ -613,8 +615,8 @@ OK_LOGS: tuple[str, ...] = (
 # that tests/test_search_quality.py stores (measured), and the hybrid ranking rightly:
 # (signal, class, query style).
 VECTOR_MISSES = (
+    ("spans", "connection_refused", "incident"),  # "every call to the cache fails instantly...": successes first
     ("spans", "deadlock", "incident"),  # "two writers blocked each other...": a lock wait timeout first
-    ("logs", "pool_exhausted", "paraphrase"),  # successful "connection pool" log lines first
 )
 
 # The held-out queries: (paraphrase, incident) per class, written by a writer given only the
@@ -994,10 +996,8 @@ FIRST_SEALED: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# The held-out queries: two paraphrases and two incidents per class by a fifth writer given only
-# the definitions, who handed over the file without showing its text (2026-12-02). Nobody tuning
-# the search has read them; keep it so (the benchmark never prints them).
-SEALED: dict[str, tuple[str, ...]] = {
+# As many by a fifth writer, handed over the same way: held out for one measurement.
+SECOND_SEALED: dict[str, tuple[str, ...]] = {
     "connection_refused": (
         "Nothing is listening on the target port, so the TCP connect gets rejected immediately.",
         "The other service's process is down, so every attempt to open a socket to it bounces instantly.",
@@ -1120,6 +1120,132 @@ SEALED: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# The held-out queries: two paraphrases and two incidents per class by a sixth writer given only
+# the definitions, who handed over the file without showing its text (2026-12-02). Nobody tuning
+# the search has read them; keep it so (the benchmark never prints them).
+SEALED: dict[str, tuple[str, ...]] = {
+    "connection_refused": (
+        "Nothing is listening on the host and port we dial, so the TCP attempt gets rejected instantly.",
+        "Our client's socket open bounces right away because the target process isn't running or we picked the wrong port.",
+        "checkout can't reach payments at all since the 14:00 deploy, calls bounce immediately, probably pointed at the wrong port",
+        "inventory pod died overnight and anything hitting it fails instantly, nobody bound on 8080, orders stuck",
+    ),
+    "connection_reset": (
+        "Halfway through a request, the remote side abruptly tears down a socket that was already open.",
+        "An established session gets killed unexpectedly by the server mid-exchange, leaving our in-flight write with nowhere to go.",
+        "shipping calls to the carrier API keep getting cut off mid-request since the load balancer change, partial responses everywhere",
+        "overnight postgres kept slamming live sessions shut during long reports, search indexing jobs died halfway through",
+    ),
+    "dns_failure": (
+        "Name lookup fails: the server's hostname can't be turned into an IP address.",
+        "Our resolver returns no address record for the domain we're trying to reach.",
+        "after the CoreDNS rollout notifications can't find smtp.mailer.internal anymore, emails piling up in the queue",
+        "around 03:00 payments lost the ability to look up the bank gateway's domain, every charge failing before even opening a socket",
+    ),
+    "tls_failure": (
+        "Secure handshake breaks because the server's certificate is out of date or issued by an authority we don't trust.",
+        "Encrypted session setup aborts since the cert presented doesn't match the hostname we dialed.",
+        "accounts calls to the identity provider started failing at midnight, looks like their cert lapsed and nobody renewed it",
+        "since the 14:00 deploy the new base image lacks our internal CA bundle, so checkout can't verify the payments endpoint",
+    ),
+    "deadline_exceeded": (
+        "A downstream call never replied before our client-side time budget ran out, so we stopped waiting.",
+        "Requests to the other microservice hang until the allotted wait elapses with no answer returned.",
+        "frontend showing spinners then errors, search takes way over 5 seconds to answer and callers give up on it",
+        "checkout requests to payments hang and get cut off after 30s since the 14:00 deploy, no reply ever arrives",
+    ),
+    "unique_violation": (
+        "Insert fails because another row already holds that same value in a column that must be distinct.",
+        "Adding a record whose identifier already exists in the table gets rejected by the one-per-value rule on that column.",
+        "accounts signup blows up for people re-registering with the same email, the users table already has that address",
+        "retry storm overnight made payments write the same idempotency id twice, the second insert bounced by the constraint",
+    ),
+    "foreign_key_violation": (
+        "A row points at a parent record that isn't there, so the referential constraint blocks the write.",
+        "Removing a parent entry is rejected because dependent rows in another table still reference it.",
+        "inventory cleanup job can't remove discontinued products since order line items still point to them, failing since midnight",
+        "shipping creates shipments for order ids that were never committed to the orders table, inserts rejected since the 14:00 deploy",
+    ),
+    "statement_timeout": (
+        "Our query got killed by the database because it ran past the maximum execution time allowed per SQL command.",
+        "Postgres cancelled a slow SELECT after it exceeded the configured limit on how long one query may run.",
+        "search's reporting query got slow after someone dropped an index and the DB now aborts it at 30s, dashboards empty",
+        "ever since the overnight data migration the inventory full-table scan hits the server-side execution cap and gets cancelled",
+    ),
+    "lock_timeout": (
+        "An UPDATE gave up waiting because another transaction held the row lock it needed for too long.",
+        "Acquiring a table lock didn't succeed within the allowed wait since a different session kept holding it.",
+        "a long-running migration has held the orders table lock since 14:00, checkout writes queue behind it and bail out",
+        "someone left an idle-in-transaction session open on inventory rows, stock updates stall then give up waiting for the lock",
+    ),
+    "deadlock": (
+        "Two transactions each grabbed a lock the other one needed, so the database killed one to break the cycle.",
+        "Concurrent writers ended up in a circular wait; the DB picked a victim transaction and rolled it back.",
+        "payments and refunds jobs update the same account rows in opposite order, postgres keeps aborting one of them as victim",
+        "since the batch reorder change inventory reservations randomly roll back because two workers block each other in a cycle",
+    ),
+    "pool_exhausted": (
+        "All handles in the app's own database pool are checked out, so borrowing one waits and then times out.",
+        "Every link in our client-side pool is busy, and requests can't obtain a free one in time.",
+        "checkout threads are all stuck waiting on Hikari for a db handle, all 10 leased, while the DB itself looks idle",
+        "a leak since the 14:00 deploy never returns handles to the accounts pool, after an hour nothing can get a connection",
+    ),
+    "too_many_connections": (
+        "New sessions are rejected by the database server because it already reached its configured cap on client connections.",
+        "Postgres won't accept any more logins since all of its max_connections slots are used up.",
+        "after scaling notifications to 40 replicas the database ran out of session slots and started turning away new logins",
+        "MySQL hit its server-wide client ceiling overnight, new app instances can't open a session, even admins can't log in",
+    ),
+    "json_parse": (
+        "Incoming body isn't well-formed JSON, so deserializing it fails.",
+        "Decoding the response blows up on a stray character or truncated object, so it's not syntactically valid JSON.",
+        "shipping carrier webhook started sending HTML error pages instead of JSON, our parser chokes on every callback",
+        "since the 14:00 deploy frontend posts bodies with trailing commas and checkout can't decode them, cart submits failing",
+    ),
+    "out_of_memory": (
+        "RAM ran out for the process and the allocator couldn't hand out any more.",
+        "A container got killed by the kernel after going over its memory limit.",
+        "search indexer pods keep restarting every few minutes overnight, heap climbs to the ceiling then they get killed",
+        "payments JVM exhausts its heap since the 14:00 deploy when loading the big export, requests dropping during GC thrash",
+    ),
+    "token_expired": (
+        "Past its lifetime, the auth token no longer counts, so the API treats the caller as logged out.",
+        "Requests get rejected because the JWT's exp claim lies in the past and nobody refreshed it.",
+        "users getting bounced to the login page after about an hour, frontend session refresh logic broke in the 14:00 deploy",
+        "notifications worker's service credentials went stale overnight, every call to accounts comes back unauthorized",
+    ),
+    "permission_denied": (
+        "Logged in fine, the user still lacks the role needed to perform this action.",
+        "An authenticated caller attempted an operation their account has no privileges for, so authorization rejects it.",
+        "after the IAM policy change support agents can't issue refunds in payments anymore, they're signed in but blocked",
+        "new db user for the inventory service lacks insert grant on the stock table after the migration, writes rejected",
+    ),
+    "rate_limited": (
+        "We're sending too many requests per second and the provider is throttling us back.",
+        "Calls get rejected since we've used up the API quota allotted for this window.",
+        "notifications bulk send overnight blew through the SMS provider's per-minute cap, most messages bounced with slow-down replies",
+        "frontend retry loop since 14:00 is hammering search and the API gateway started throttling everyone",
+    ),
+    "disk_full": (
+        "Writes fail because the volume has zero free space left on it.",
+        "Completely out of room, the filesystem can't accept saved files or appended logs.",
+        "postgres data volume hit 100% overnight, inventory writes failing and WAL segments can't be written",
+        "shipping label service can't save PDFs since log rotation broke, /var is packed solid",
+    ),
+    "not_found": (
+        "Lookup returns nothing because the record we asked for simply doesn't exist.",
+        "Fetching an item by an ID that isn't in the store fails since there's no such entry.",
+        "customers clicking old product links get an error page, inventory has no such SKU after the catalog cleanup",
+        "checkout looks up cart ids that were purged by the overnight TTL job, lookups come back empty and orders fail",
+    ),
+    "null_reference": (
+        "Code dereferenced a variable that held no object, crashing when it accessed a field.",
+        "A function received a nil value instead of an instance and then called a method on it.",
+        "accounts profile page crashing since 14:00 for users without a middle name, code reads a field off an unset value",
+        "checkout throws when the shipping address is missing, the code assumes it's always populated and blows up touching it",
+    ),
+}
+
 
 DEVELOPMENT_STYLES = ("search box", "postmortem", "ticket", "support", "question", "page")
 SEALED_STYLES = ("paraphrase", "paraphrase", "incident", "incident")
@@ -1133,7 +1259,8 @@ def queries() -> list[Query]:
         tuned = [("paraphrase", failure_class.paraphrase), ("incident", failure_class.incident),
                  *zip(("paraphrase", "incident"), INDEPENDENT[name], strict=True),
                  *zip(DEVELOPMENT_STYLES, DEVELOPMENT[name], strict=True),
-                 *zip(SEALED_STYLES, FIRST_SEALED[name], strict=True)]
+                 *zip(SEALED_STYLES, FIRST_SEALED[name], strict=True),
+                 *zip(SEALED_STYLES, SECOND_SEALED[name], strict=True)]
         found += [Query(text, name, style, "tuning") for style, text in tuned]
         found += [Query(text, name, style, "held-out")
                   for style, text in zip(SEALED_STYLES, SEALED[name], strict=True)]

@@ -9,18 +9,13 @@ another class), which the hybrid ranking must get right.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from typing import Any
 
+import numpy as np
 import psycopg
 import pytest
-
-from opentelemetry_exporter_pgvector import AsyncTelemetryQuery, PgvectorSettings
-from opentelemetry_exporter_pgvector.convert.glossary import GLOSSARY, glosses
-from opentelemetry_exporter_pgvector.convert.shapes import log_shape_text, shape_text
-from opentelemetry_exporter_pgvector.db.database import Database
-from opentelemetry_exporter_pgvector.embedding.backfill import embed_missing
-from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
-
 from search_corpus import (
     CLASS_ATTRIBUTE,
     CLASSES,
@@ -30,6 +25,15 @@ from search_corpus import (
     export_corpus,
     precision_at_3,
 )
+
+from opentelemetry_exporter_pgvector import AsyncTelemetryQuery, PgvectorSettings
+from opentelemetry_exporter_pgvector.convert.glossary import GLOSSARY, glosses
+from opentelemetry_exporter_pgvector.convert.shapes import log_shape_text, shape_text
+from opentelemetry_exporter_pgvector.db.database import Database
+from opentelemetry_exporter_pgvector.embedding.backfill import embed_missing
+from opentelemetry_exporter_pgvector.embedding.fixed_texts import fixed_text_vectors
+from opentelemetry_exporter_pgvector.query.concepts import failure_weights
+from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
 
 SLICE = tuple(c for c in CLASSES if c.name in (
     "connection_refused", "connection_reset", "dns_failure", "tls_failure", "deadline_exceeded",
@@ -159,3 +163,72 @@ def _vector(conn: psycopg.Connection, span_id: str) -> list[float]:
     row = conn.execute("SELECT h.embedding::text FROM otel_spans s JOIN otel_shapes h USING (shape_key)"
                        " WHERE otel_span_id_hex(s.span_id) = %s", (span_id,)).fetchone()
     return [float(value) for value in row[0].strip("[]").split(",")]
+
+
+def _weights(backend: Any, cache_dir: Any, text: str) -> dict[str, float]:
+    vector = backend.encode([text])[0]
+    return {weight.meaning.split(" (")[0]: weight.weight
+            for weight in failure_weights(backend, cache_dir, vector, glosses(text))}
+
+
+def test_a_question_in_its_own_words_is_weighed_toward_the_failure_it_describes(
+    embedding_backend: Any, embedding_cache_dir: Any,
+) -> None:
+    """The failure a question is about, read from its meaning: what each question describes is
+    written here by hand (a DBA's or a network engineer's reading), not taken from the code."""
+    described = {
+        "two transactions were rolled back because each held a row the other one wanted": "deadlock",
+        "the update sat behind another session's row lock for a minute and then gave up": "lock wait timeout",
+        "the nightly report ran so long that postgres cancelled it": "statement timeout",
+        # "timed out" names the generic timeout; the pool is what the question is about
+        "requests timed out while borrowing a connection from the app's own pool": "connection pool exhausted",
+        "the payments host cannot be looked up since the resolver change": "DNS failure",
+    }
+    for question, failure in described.items():
+        weights = _weights(embedding_backend, embedding_cache_dir, question)
+        assert weights and max(weights, key=weights.__getitem__) == failure, (question, weights)
+        assert weights[failure] >= 0.5, (question, weights)
+
+
+def test_a_question_about_no_failure_is_weighed_toward_none(embedding_backend: Any, embedding_cache_dir: Any) -> None:
+    for question in ("p99 latency of the checkout service over the last hour", "successful payments today",
+                     "what did checkout call while handling this order"):
+        weights = _weights(embedding_backend, embedding_cache_dir, question)
+        assert sum(weights.values()) < 0.3, (question, weights)
+
+
+def test_the_descriptions_vectors_are_kept_on_disk_and_read_back(
+    embedding_backend: Any, embedding_cache_dir: Any, tmp_path: Any,
+) -> None:
+    texts = ("a disk filled up", "nothing listens on the port")
+    first = fixed_text_vectors(embedding_backend, texts, tmp_path)
+    assert first.shape == (2, embedding_backend.dimension)
+    assert np.allclose(first, embedding_backend.encode(list(texts)), atol=1e-6)
+    stored = list((tmp_path / "texts").glob("*.npy"))
+    assert len(stored) == 1 and np.array_equal(np.load(stored[0]), first)
+    # another process reads the file instead of embedding again: a file it could not have
+    # computed itself is what it returns
+    marked = np.full_like(first, 0.5)
+    np.save(stored[0], marked)
+    code = ("import sys, numpy as np; from pathlib import Path;"
+            "from opentelemetry_exporter_pgvector import PgvectorSettings;"
+            "from opentelemetry_exporter_pgvector.embedding.encoder import load_encoder_backend;"
+            "from opentelemetry_exporter_pgvector.embedding.fixed_texts import fixed_text_vectors;"
+            f"b = load_encoder_backend(PgvectorSettings(embedding_cache_dir=Path({str(embedding_cache_dir)!r})));"
+            f"print(float(fixed_text_vectors(b, {texts!r}, Path({str(tmp_path)!r}))[1][3]))")
+    read = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert float(read.stdout) == 0.5
+    # a file of the wrong shape is embedded again and replaced
+    np.save(stored[0], np.zeros((3, 4), dtype=np.float32))
+    other = tmp_path / "other"
+    (other / "texts").mkdir(parents=True)
+    (other / "texts" / stored[0].name).write_bytes(stored[0].read_bytes())
+    again = fixed_text_vectors(embedding_backend, texts, other)
+    assert np.allclose(again, first, atol=1e-6) and np.load(other / "texts" / stored[0].name).shape == (2, 384)
+
+
+def test_a_cache_that_cannot_be_written_only_costs_the_embedding(embedding_backend: Any, tmp_path: Any) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    vectors = fixed_text_vectors(embedding_backend, ("out of memory",), blocked)
+    assert np.allclose(vectors, embedding_backend.encode(["out of memory"]), atol=1e-6)

@@ -226,7 +226,7 @@ def test_documented_follow_command_keeps_embedding_new_shapes(
     settings = PgvectorSettings(dsn=server_dsn, schema=demo_data.schema, embedding="deferred",
                                 embedding_cache_dir=embedding_cache_dir)
     follower = subprocess.Popen(
-        [str(OTEL_PGVECTOR), *shlex.split(command)], env={**os.environ, **demo_data.env},
+        [str(OTEL_PGVECTOR), *shlex.split(command)], env={**os.environ, **demo_data.env, "PYTHONFAULTHANDLER": "1"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -236,7 +236,14 @@ def test_documented_follow_command_keeps_embedding_new_shapes(
         assert follower.poll() is None, "still following"
     finally:
         follower.send_signal(signal.SIGINT)
-        _, stderr = follower.communicate(timeout=60)
+        try:
+            _, stderr = follower.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            # Once seen on a loaded machine (2026-12-02), not reproduced since: let the fault
+            # handler print every thread's stack, so the next failure says where it hung.
+            follower.send_signal(signal.SIGABRT)
+            _, stderr = follower.communicate(timeout=60)
+            pytest.fail(f"embed --follow still running 60 s after Ctrl-C:\n{stderr}")
     assert follower.returncode == 130, stderr
     assert stderr.strip() == "otel-pgvector: interrupted"
 

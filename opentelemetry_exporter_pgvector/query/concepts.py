@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # A failure's similarity to a question is the mean cosine similarity of its AGREEING most
 # similar descriptions, so that one description close by accident (a lock wait timeout's
 # "writers" in a question about a deadlock) does not decide alone.
-AGREEING = 4
+AGREEING = 6
 # A failure the question names in an error's own words (the glossary's patterns match it) is
 # this much more similar: evidence, not a verdict, as prose says "timed out" of many failures.
 NAMED_EVIDENCE = 0.1
