@@ -37,6 +37,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from opentelemetry_exporter_pgvector import PgvectorSettings, PgvectorSpanExporter
+from opentelemetry_exporter_pgvector.convert.glossary import GLOSSARY
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.db.embedded import server_parent_directory
 from opentelemetry_exporter_pgvector.embedding.backends import TorchBackend
@@ -63,6 +64,16 @@ ERRORS = (
     (ValueError, "invalid order {n}: quantity {m} exceeds stock"),
     (KeyError, "sku-{n} not found"),
     (PermissionError, "token for user {uuid} expired at 2026-01-0{d}T10:00:00Z"),
+)
+
+
+# Questions describing failures in a person's words, for the text queries of (d).
+_FAILURE_QUESTIONS = (
+    "two writers blocked each other on the same rows",
+    "the partner's certificate expired and every https call fails",
+    "calls to payments hang until the deadline passes",
+    "the database turns away new clients, it is full",
+    "customers signing up twice get an error, the email is taken",
 )
 
 
@@ -238,13 +249,19 @@ def part_d(base: dict[str, object], span_count: int, shape_count: int, queries: 
         return " ".join(vocabulary[np.minimum(rng.zipf(1.3, count) - 1, len(vocabulary) - 1)])
 
     statuses = np.where(np.arange(shape_count) % 10 == 0, "ERROR", "OK")
+    # failures start with a failure's meaning as real failed shapes do (convert/glossary.py): 500
+    # shapes of each of the 20, for a question about one of them to rank (query/concepts.py)
+    meanings = [gloss.meaning for gloss in GLOSSARY]
+
+    def text_of(i: int) -> str:
+        return f"{meanings[(i // 10) % len(meanings)]} | {words(8)}" if statuses[i] == "ERROR" else words(8)
     started = time.perf_counter()
     with database.connect() as conn:
         conn.execute("DROP INDEX bench_search.otel_shapes_embedding")  # built once below, not row by row
         with conn.cursor().copy("COPY bench_search.otel_shapes (shape_key, service_name, kind, status_code,"
                                 " model, text, embedding) FROM STDIN") as copy:
             for i in range(shape_count):
-                copy.write(f"{i}\t{services[i]}\tSERVER\t{statuses[i]}\tall-MiniLM-L6-v2\t{words(8)}\t["
+                copy.write(f"{i}\t{services[i]}\tSERVER\t{statuses[i]}\tall-MiniLM-L6-v2\t{text_of(i)}\t["
                            + ",".join(f"{x:.6f}" for x in vectors[i]) + "]\n")
         # every shape gets a span; the rest follow a Zipf-like law; spans spread over 2 days
         conn.execute(
@@ -292,11 +309,12 @@ def part_d(base: dict[str, object], span_count: int, shape_count: int, queries: 
             print(f"    {label:22} p50 {statistics.median(latencies):6.1f} ms  p95 "
                   f"{p95:6.1f} ms  recall@10 {statistics.mean(recalls):.3f}")
         # A text query: the model encodes it, then the hybrid statement fuses the nearest shapes
-        # with the full-text matches (no exact ranking to compare with; the encoding timed apart).
+        # with the full-text matches (no exact ranking to compare with; the encoding timed apart);
+        # every other one describes a failure, so its shapes are ranked too.
         backend = load_encoder_backend(settings)
         encode, hybrid = [], []
-        for _ in range(queries):
-            text = words(6)
+        for number in range(queries):
+            text = words(6) if number % 2 else _FAILURE_QUESTIONS[number // 2 % len(_FAILURE_QUESTIONS)]
             started = time.perf_counter()
             backend.encode([text])
             encode.append((time.perf_counter() - started) * 1000)

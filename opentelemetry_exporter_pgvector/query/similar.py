@@ -518,11 +518,13 @@ def _hybrid_statement(shapes: sql.Composable, where: sql.Composable) -> sql.Comp
     failures the question is about first, in one statement.
 
     The vector ranking orders by cosine distance, less :data:`FAILURE_BONUS` for a failure, the
-    :data:`HYBRID_CANDIDATES` nearest (or more) and as many of the nearest shapes of each
-    failure the question is about (``%(failures)s``, ``query/concepts.py``; a shape is of a
+    :data:`HYBRID_CANDIDATES` nearest (or more) and as many of the nearest shapes of the
+    failures the question is about (``%(failures)s``, ``query/concepts.py``; a shape is of a
     failure when its text starts with the failure's meaning, found through the full-text index
-    first). The words are matched as any of them (``plainto_tsquery``'s lexemes joined by ``|``
-    instead of ``&``: a question in a person's words rarely holds all of a shape's words),
+    first, at most :data:`TEXT_SCAN_LIMIT` of them, materialized so that the planner does not
+    walk the HNSW graph for the few it needs). The words are matched as any of them
+    (``plainto_tsquery``'s lexemes joined by ``|`` instead of ``&``: a question in a person's
+    words rarely holds all of a shape's words),
     through the GIN index on ``otel_shapes.search`` (migration 0011), at most
     :data:`TEXT_SCAN_LIMIT` of them ranked by ``ts_rank`` (normalized by the text's length, so
     a long text matching a common word does not win). A shape's score is the sum over the two
@@ -535,13 +537,14 @@ def _hybrid_statement(shapes: sql.Composable, where: sql.Composable) -> sql.Comp
         "   SELECT replace(plainto_tsquery('english', %(words)s)::text, ' & ', ' | ')::tsquery AS q),"
         " failures AS ("
         "   SELECT * FROM unnest(%(failures)s::text[], %(failure_weights)s::float8[]) AS f(meaning, weight)),"
+        " described AS MATERIALIZED ("
+        "   SELECT shape_key, text, status_code, embedding <=> %(vector)s AS distance"
+        "   FROM {shapes}, failures f WHERE search @@ plainto_tsquery('english', f.meaning)"
+        "   AND starts_with(text, f.meaning || ' | ') AND {where} LIMIT %(text_scan)s),"
         " candidates AS ("
         "   (SELECT shape_key, text, status_code, embedding <=> %(vector)s AS distance"
         "     FROM {shapes} WHERE {where} ORDER BY embedding <=> %(vector)s LIMIT %(candidates)s)"
-        "   UNION (SELECT shape_key, text, status_code, embedding <=> %(vector)s AS distance"
-        "     FROM {shapes}, failures f WHERE search @@ plainto_tsquery('english', f.meaning)"
-        "     AND starts_with(text, f.meaning || ' | ') AND {where}"
-        "     ORDER BY embedding <=> %(vector)s LIMIT %(candidates)s)),"
+        "   UNION (SELECT * FROM described ORDER BY distance LIMIT %(candidates)s)),"
         " nearest AS (SELECT shape_key, row_number() OVER (ORDER BY"
         "   distance - CASE WHEN status_code ~* %(failure)s THEN %(bonus)s ELSE 0 END, shape_key) AS rank,"
         "   (SELECT max(f.weight) FROM failures f WHERE starts_with(text, f.meaning || ' | ')) AS described"
