@@ -234,6 +234,8 @@ def _bytes_per_span(conn, spans: int) -> tuple[float, float]:  # type: ignore[no
 def part_d(base: dict[str, object], span_count: int, shape_count: int, queries: int = 100) -> None:
     settings = PgvectorSettings(**base, schema="bench_search", embedding="deferred")
     database = Database(settings)
+    with database.connect() as conn:  # a run against --dsn starts from an empty schema too
+        conn.execute("DROP SCHEMA IF EXISTS bench_search CASCADE")
     database.migrate()
     rng = np.random.default_rng(7)
     centres = rng.normal(size=(1000, 384)).astype(np.float32)
