@@ -56,6 +56,7 @@ CASES: list[tuple[list[str], int]] = [
     (["similar", "--span-id", "00f067aa0ba902b7", "--min-similarity", "2"], 2),
     (["similar", "--span-id", "00f067aa0ba902b7", "--status", "BROKEN"], 2),
     (["similar", "--span-id", "00f067aa0ba902b7", "--since", "yesterday"], 2),
+    (["similar", "--span-id", "00f067aa0ba902b7", "--method", "bm25"], 2),
     # trace
     (["trace", "xyz"], 2),
     (["trace", INJECTION], 2),

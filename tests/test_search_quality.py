@@ -9,6 +9,7 @@ another class), which the hybrid ranking must get right.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from click.testing import CliRunner
 from search_corpus import (
     CLASS_ATTRIBUTE,
     CLASSES,
@@ -27,12 +29,15 @@ from search_corpus import (
 )
 
 from opentelemetry_exporter_pgvector import AsyncTelemetryQuery, PgvectorSettings
+from opentelemetry_exporter_pgvector.cli.main import cli
+from opentelemetry_exporter_pgvector.cli.query_commands import SIMILAR_METHODS
 from opentelemetry_exporter_pgvector.convert.glossary import GLOSSARY, glosses
 from opentelemetry_exporter_pgvector.convert.shapes import log_shape_text, shape_text
 from opentelemetry_exporter_pgvector.db.database import Database
 from opentelemetry_exporter_pgvector.embedding.backfill import embed_missing
 from opentelemetry_exporter_pgvector.embedding.fixed_texts import fixed_text_vectors
 from opentelemetry_exporter_pgvector.query.concepts import failure_weights
+from opentelemetry_exporter_pgvector.query.similar import METHODS
 from opentelemetry_exporter_pgvector.query.telemetry import TelemetryQuery
 
 SLICE = tuple(c for c in CLASSES if c.name in (
@@ -232,3 +237,22 @@ def test_a_cache_that_cannot_be_written_only_costs_the_embedding(embedding_backe
     blocked.write_text("not a directory")
     vectors = fixed_text_vectors(embedding_backend, ("out of memory",), blocked)
     assert np.allclose(vectors, embedding_backend.encode(["out of memory"]), atol=1e-6)
+
+
+def test_the_cli_ranks_by_the_method_asked(corpus: PgvectorSettings, conn: psycopg.Connection) -> None:
+    """``otel-pgvector similar TEXT --method vector`` ranks as ``method="vector"`` does: on the
+    query the vectors alone get wrong, the default (hybrid) puts the right failure first and
+    ``--method VECTOR`` (any case) does not."""
+    classes = _classes(conn, "otel_spans")
+    signal, name, style = next(miss for miss in VECTOR_MISSES if miss[0] == "spans")
+    text = getattr(next(c for c in SLICE if c.name == name), style)
+    env = {"OTEL_EXPORTER_PGVECTOR_DSN": corpus.dsn.get_secret_value(),
+           "OTEL_EXPORTER_PGVECTOR_SCHEMA": corpus.db_schema,
+           "OTEL_EXPORTER_PGVECTOR_EMBEDDING_CACHE_DIR": str(corpus.embedding_cache_dir)}
+    firsts = {}
+    for method in ([], ["--method", "VECTOR"]):
+        result = CliRunner(env=env).invoke(cli, ["similar", text, "-k", "3", "--json", *method])
+        assert result.exit_code == 0, result.output
+        firsts[tuple(method)] = classes[json.loads(result.output)[0]["shape_key"]]
+    assert firsts[()] == name and firsts[("--method", "VECTOR")] != name, firsts
+    assert list(SIMILAR_METHODS) == list(METHODS)

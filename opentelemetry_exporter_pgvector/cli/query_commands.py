@@ -22,6 +22,9 @@ from .render import Col, Output, answer_json, clock, jsonable, one_line
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON, for scripts.")
 # Shapes a similarity search may return (query/similar.py's bound).
 MAX_SIMILAR = 1000
+# How a text query may rank shapes: query/similar.py's METHODS (a test keeps them equal), named
+# here so that parsing the command line does not import the query layer.
+SIMILAR_METHODS = ("hybrid", "vector")
 # Characters of a log body shown in a table (wrapped): a logged stack trace does not flood it.
 BODY_WIDTH = 300
 # A SQL result is shown as a table when each column gets at least this, or all it needs.
@@ -42,6 +45,11 @@ SQL_COLUMN_WIDTH = 12
 @click.option(
     "--min-similarity", type=click.FloatRange(0, 1), help="Leave out shapes less similar than this."
 )
+@click.option(
+    "--method", type=click.Choice(SIMILAR_METHODS, case_sensitive=False), default="hybrid", show_default=True,
+    help="How TEXT ranks shapes: hybrid (meaning, words and the failure it describes) or vector"
+         " (cosine similarity alone). A --span-id search is always vector.",
+)
 @JSON_OPTION
 @click.pass_context
 def similar(
@@ -54,6 +62,7 @@ def similar(
     since: dt.datetime | None,
     until: dt.datetime | None,
     min_similarity: float | None,
+    method: str,
     as_json: bool,
 ) -> None:
     """Span shapes most similar to TEXT (or to --span-id), with their span counts and an example."""
@@ -65,6 +74,7 @@ def similar(
         results = query.similar_spans(
             text=text, span_id=span_id, k=k, min_similarity=min_similarity, service=service,
             status=status.upper() if status else None, since=since, until=until,
+            method=method.lower(),
         )
     if answer_json(results, as_json, not results,
                    "no span shapes match (are they embedded? run: otel-pgvector embed)"):
