@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,11 @@ from opentelemetry_exporter_pgvector.db.embedded import (
     server_parent_directory,
 )
 
+# A suite started in the background by a non-interactive shell (`pytest &`) inherits SIGINT
+# ignored, and so would every otel-pgvector it starts: the tests that stop one with Ctrl-C
+# (embed --follow, ui) would wait for it in vain. Caught here, exec resets it for the children.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -239,8 +239,8 @@ def test_documented_follow_command_keeps_embedding_new_shapes(
         try:
             _, stderr = follower.communicate(timeout=60)
         except subprocess.TimeoutExpired:
-            # Once seen on a loaded machine (2026-12-02), not reproduced since: let the fault
-            # handler print every thread's stack, so the next failure says where it hung.
+            # Say where it waits: every thread's stack, from the fault handler. (This found a
+            # suite run in the background with SIGINT ignored, which conftest.py now undoes.)
             follower.send_signal(signal.SIGABRT)
             _, stderr = follower.communicate(timeout=60)
             pytest.fail(f"embed --follow still running 60 s after Ctrl-C:\n{stderr}")
