@@ -60,6 +60,8 @@ _OWNERS = (*(gloss.meaning for gloss in GLOSSARY for _ in (gloss.meaning, *gloss
            *(NO_FAILURE for _ in NO_FAILURE_DESCRIPTIONS))
 _DESCRIPTIONS = [*(text for gloss in GLOSSARY for text in (gloss.meaning, *gloss.symptoms)),
                  *NO_FAILURE_DESCRIPTIONS]
+
+
 def failure_weights(backend: EmbeddingBackend, cache_dir: Path, query_vector: Any, named: str | None = None,
                     ) -> tuple[ConceptWeight, ...]:
     """The failures a question is about, most likely first, from its vector ``query_vector`` (of
@@ -81,6 +83,7 @@ def failure_weights(backend: EmbeddingBackend, cache_dir: Path, query_vector: An
         return ()
     exponentials = {meaning: math.exp((value - top) / TEMPERATURE) for meaning, value in best.items()}
     total = sum(exponentials.values())
-    weights = [ConceptWeight(meaning, confidence * value / total) for meaning, value in exponentials.items()
-               if meaning != NO_FAILURE and confidence * value / total >= MIN_WEIGHT]
-    return tuple(sorted(weights, key=lambda weight: -weight.weight))
+    weights = (ConceptWeight(meaning, confidence * value / total) for meaning, value in exponentials.items()
+               if meaning != NO_FAILURE)
+    kept = (weight for weight in weights if weight.weight >= MIN_WEIGHT)
+    return tuple(sorted(kept, key=lambda weight: -weight.weight))

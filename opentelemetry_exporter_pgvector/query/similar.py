@@ -328,12 +328,11 @@ class EncodedQuery(NamedTuple):
 
 
 def encode_query(settings: PgvectorSettings, text: str) -> EncodedQuery:
-    """A query text embedded as shape texts are, and the failures it is about.
-
-    A text naming a well-known failure (``convert/glossary.py``) is led by its meaning, so
-    "deadlock on orders" meets the deadlocks' meaning (on the corpus's tuning half this added
-    0.02-0.03 precision@3); such a text is about that failure alone. Any other text is weighed
-    against every failure's meaning and symptoms (:func:`.concepts.failure_weights`).
+    """A query text's vector, and the failures it is about: it is weighed against every failure's
+    meaning and descriptions (:func:`.concepts.failure_weights`), a failure whose glossary pattern
+    it matches ("deadlock on orders") counting as a little nearer. The text is embedded as it is:
+    leading it with a matched failure's meaning, as shape texts are led, misread questions that
+    say "timed out" of another failure (docs/benchmarks.md).
     """
     backend = load_encoder_backend(settings)
     vector = backend.encode([text])[0]
