@@ -62,6 +62,7 @@ def _pipeline(exporter: PgvectorMetricExporter, *views: View) -> tuple[MeterProv
 def exporter(settings: PgvectorSettings) -> Iterator[PgvectorMetricExporter]:
     exporter = PgvectorMetricExporter(settings)
     yield exporter
+    exporter.shutdown()  # else its delivery (pool, maintenance thread) outlives the test and its schema
 
 
 def test_every_point_type_round_trips_with_exact_buckets(
