@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_loaded: dict[Path, npt.NDArray[np.float32]] = {}
+# Vectors already read or embedded, by model, cache directory and texts: a search asks on every
+# text query, and the file's name (a hash of some 50 KB of text) is worked out only on a miss.
+_loaded: dict[tuple[str, Path, tuple[str, ...]], npt.NDArray[np.float32]] = {}
 _loaded_lock = threading.Lock()
 
 
@@ -36,16 +38,17 @@ def fixed_text_vectors(backend: EmbeddingBackend, texts: Sequence[str], cache_di
                        ) -> npt.NDArray[np.float32]:
     """The ``(len(texts), dimension)`` vectors of ``texts`` by ``backend``: from memory, from
     ``cache_dir``, or embedded now and stored there (a cache that cannot be written is skipped)."""
-    digest = hashlib.sha256("\n".join([backend.model_name, *texts]).encode()).hexdigest()[:24]
-    path = cache_dir / "texts" / f"{digest}.npy"
+    key = (backend.model_name, cache_dir, tuple(texts))
     with _loaded_lock:
-        vectors = _loaded.get(path)
+        vectors = _loaded.get(key)
         if vectors is None:
+            digest = hashlib.sha256("\n".join([backend.model_name, *texts]).encode()).hexdigest()[:24]
+            path = cache_dir / "texts" / f"{digest}.npy"
             vectors = _read(path, len(texts), backend.dimension)
             if vectors is None:
                 vectors = backend.encode(list(texts))
                 _write(path, vectors)
-            _loaded[path] = vectors
+            _loaded[key] = vectors
         return vectors
 
 

@@ -58,8 +58,8 @@ class ConceptWeight(NamedTuple):
 
 _OWNERS = (*(gloss.meaning for gloss in GLOSSARY for _ in (gloss.meaning, *gloss.symptoms)),
            *(NO_FAILURE for _ in NO_FAILURE_DESCRIPTIONS))
-_DESCRIPTIONS = [*(text for gloss in GLOSSARY for text in (gloss.meaning, *gloss.symptoms)),
-                 *NO_FAILURE_DESCRIPTIONS]
+_DESCRIPTIONS = (*(text for gloss in GLOSSARY for text in (gloss.meaning, *gloss.symptoms)),
+                 *NO_FAILURE_DESCRIPTIONS)
 
 
 def failure_weights(backend: EmbeddingBackend, cache_dir: Path, query_vector: Any, named: str | None = None,
