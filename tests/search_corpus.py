@@ -25,7 +25,9 @@ each, and what it measured while it was held out, is in docs/embeddings.md):
   tuned on since.
 * :data:`SECOND_SEALED`: as many, as written, by a fifth such writer: held out for one
   measurement, tuned on since.
-* :data:`SEALED`: as many, as written, by a sixth such writer: the held-out half, whose text
+* :data:`THIRD_SEALED`: as many, as written, by a sixth such writer: held out for one
+  measurement, tuned on since.
+* :data:`SEALED`: as many, as written, by a seventh such writer: the held-out half, whose text
   nobody tuning the search has read. ``--show-tuning`` of the benchmark never lists them.
 
 The messages, queries and expected classes are data, not derived from the code under test;
@@ -1120,10 +1122,10 @@ SECOND_SEALED: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# The held-out queries: two paraphrases and two incidents per class by a sixth writer given only
-# the definitions, who handed over the file without showing its text (2026-12-02). Nobody tuning
-# the search has read them; keep it so (the benchmark never prints them).
-SEALED: dict[str, tuple[str, ...]] = {
+# Two paraphrases and two incidents per class by a sixth writer given only the definitions, who
+# handed over the file without showing its text: measured once as the held-out half (2026-12-02,
+# docs/embeddings.md), tuned on since.
+THIRD_SEALED: dict[str, tuple[str, ...]] = {
     "connection_refused": (
         "Nothing is listening on the host and port we dial, so the TCP attempt gets rejected instantly.",
         "Our client's socket open bounces right away because the target process isn't running or we picked the wrong port.",
@@ -1246,6 +1248,213 @@ SEALED: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# The held-out queries: two paraphrases and two incidents per class by a seventh writer, then as
+# many by an eighth, each given only the definitions, who handed over the file without showing
+# its text (2026-12-02, a later session). Nobody tuning the search has read them; keep it so (the
+# benchmark never prints them).
+SEALED: dict[str, tuple[str, ...]] = {
+    "connection_refused": (
+        "nothing is listening on the port I try to reach, the client gets turned away instantly the moment it opens a socket to the service",
+        "app cannot even connect to backend at startup, the other host answers right away that no process is there on that port",
+        "checkout pods crashlooping after the 14:05 deploy; every attempt to open a socket to payments on 10.2.3.7:8443 bounces back instantly, looks like payments isn't listening at all",
+        "Since the inventory DB host rebooted at 03:10 the inventory service gets rejected immediately when opening connections on port 5432 - seems postgres never came back up on it",
+        "client cannot connect at all, nobody is listening on that port of the target machine so the attempt is turned away instantly",
+        "why does my app fail right away when opening a socket to the backend, like knocking on the door of an empty house?",
+        "Since 14:05 checkout pods cannot reach payments on 10.2.3.4:8443, nothing is listening there; the payments deploy crashed before it bound its port.",
+        "after release 3.8.1 the frontend shows an error page because the inventory process never started on host inv-03, every connect attempt bounces back instantly, no waiting",
+    ),
+    "connection_reset": (
+        "connection was working fine then the remote side just slammed it shut halfway through sending the response",
+        "peer abruptly cut off an already open socket mid-request, reading the reply the stream is suddenly torn down without a proper close",
+        "Around 11:40 frontend started showing intermittent blank cart pages; logs show calls to checkout dropped mid-response by the other end after the load balancer swap to new vendor",
+        "shipping label requests to carrier API getting cut partway - connection was open, some bytes came back, then the far side killed it. ~5% of calls since release 2.14",
+        "the server hangs up on us halfway through sending the response, the peer drops the socket without a clean close",
+        "in the middle of a request the other side abruptly kills the tcp link, we receive a partial body and then the stream just dies",
+        "Shipping calls to the carrier vendor are dying mid-transfer since 09:40: the link opens fine, then the remote end cuts it while we stream the label PDF.",
+        "payments to bank gateway: about 3% of authorizations drop mid-flight, the load balancer kills idle keepalive sockets after 60s; lowering our client idle timeout fixed it",
+    ),
+    "dns_failure": (
+        "my service can't turn the database hostname into an IP address, the lookup returns nothing for that name",
+        "server name is unknown for the resolver, so client never even gets some address to connect, it stops before any connection attempt",
+        "after the VPC change at 09:20 payments cannot look up api.cardvendor.example - name lookups come back empty, no IP at all, all card charges stuck",
+        "notifications workers on ip-10-0-4-12 can't find the address for smtp.mailvendor.net, the name maps to nothing from inside the cluster since the nameserver config push",
+        "the service cannot turn the hostname into an ip address, the lookup for the internal name comes back empty",
+        "why can my container not find the address for db.internal although the same name works from my laptop? the resolver seems broken",
+        "From 02:10 UTC notifications workers cannot look up smtp.vendor-mail.com; the cluster name server gives no answer, so no emails are going out.",
+        "after moving search to the new VPC the frontend could not find search.svc.local, the cluster resolver pods were crashlooping; restarting them fixed name lookups",
+    ),
+    "tls_failure": (
+        "secure handshake with the remote server fails because its certificate is not trusted or has run past its validity date",
+        "encrypted connection can't be set up, the cert presented by the host doesn't match the hostname I am connecting to",
+        "From 00:00 UTC checkout can't talk to payments: the cert on payments-gw expired overnight and clients abort during the encrypted handshake before any request is sent",
+        "search cluster moved behind the new proxy, now frontend calls fail while negotiating the secure channel because the proxy presents a self-signed certificate our client does not trust",
+        "secure handshake fails because our client does not trust the server certificate, so the encrypted channel never gets set up",
+        "the https call aborts before any data is sent: the certificate hostname does not match the domain we are calling and verification rejects it",
+        "Payments to the acquirer broke at midnight: their certificate expired at 00:00 UTC and our client will not complete the encrypted handshake with them.",
+        "accounts service cannot talk to the identity vendor after they rotated to a new intermediate CA that was missing from our trust store; we added the chain and redeployed",
+    ),
+    "deadline_exceeded": (
+        "call to a downstream service gave up because the reply didn't arrive before the time budget I set for it ran out",
+        "rpc to other microservice just hangs and then client stops waiting, no answer inside the allowed time window",
+        "checkout -> inventory reservation calls taking over 2s since 16:30; the client abandons them at the configured 2s limit and orders sit at 'reserving stock'",
+        "users report the search box spinning forever. search waits on the ranking backend, nothing comes back within its 500ms budget so requests get abandoned. started after release r482",
+        "the call to a downstream service just waits with no answer until our time budget runs out and the client gives up",
+        "rpc to another microservice takes longer than the allowed two seconds so the caller abandons it, no reply ever arrived",
+        "Checkout spins for 5s then fails: calls from checkout to inventory get no reply within the configured time budget since the 16:20 release.",
+        "shipping rate quotes from the carrier API are not coming back before our 3s cutoff, customers see 'try again later' at the delivery step; vendor says their side is degraded",
+    ),
+    "unique_violation": (
+        "insert fails because a row with that exact same key value is already in the table, e.g. a second user signing up with the same email",
+        "cannot save the record, the database says an entry with this identifier already exists and it must be one-of-a-kind",
+        "accounts signup erroring for some users since 10:15: insert into users table rejected because an account with that email is already there - probably double-submit on retry",
+        "payments webhook handler failing on replays: the idempotency_key row is already present in payment_events, so the second insert is rejected and the queue is backing up",
+        "inserting a row fails because another row already holds the same value in a column that must be distinct",
+        "why does saving a new user break when that email is already registered? the second insert is blocked by the index on that column",
+        "Accounts signups failing for some customers: the users table already has a row with the same email in different casing, so the new insert is blocked.",
+        "checkout retried order creation after a timeout and the second write collided with the order_number that was already stored; we made the insert idempotent with an upsert",
+    ),
+    "foreign_key_violation": (
+        "insert fails because the new row points to a parent id that does not exist in the other table",
+        "can't remove a record since child rows in another table still refer to it, the database blocks the delete",
+        "inventory cleanup job at 02:00 could not delete old products because order_items rows still reference them; job aborted halfway through",
+        "shipping can't create shipment rows - the order_id they link to isn't in the orders table yet (replication lag from checkout?), every insert gets rejected for the missing parent order",
+        "cannot insert a child row because the parent record it points to does not exist in the other table",
+        "deleting a customer is blocked because orders still point to it, the database protects the link between the two tables",
+        "Inventory import job aborted at 03:00: the stock rows point to warehouse ids that were never created in the warehouses table.",
+        "Support tried to remove merchant Acme Ltd from the payments admin and it failed because transactions still link to that merchant; we probably need soft delete instead.",
+    ),
+    "statement_timeout": (
+        "the database killed my long-running query because it went past the maximum execution time allowed for a single query",
+        "report sql gets cancelled by the db server after running too long, server side limit on how long one command may run",
+        "search reindex batch keeps getting cancelled by postgres after 30s - the big SELECT over products just runs too long and the server aborts it, no blocking involved, just a slow plan",
+        "Accounts admin export broken since 13:00: the query over audit_log runs longer than the per-query cap configured on the db role, so the db cancels it every single time",
+        "the database killed my query because it ran longer than the maximum execution time configured for a single statement",
+        "long report select gets aborted by postgres after 30 seconds, there is a server side cap on how long one query may run",
+        "search reindex query on the products table now runs past the 60s cap and the DB server kills it mid-run; an index went missing in migration 212.",
+        "Since Tuesday's release the shipping dashboard fails: the monthly aggregate query is stopped by the database once it exceeds the per-query time allowance set for the app role.",
+    ),
+    "lock_timeout": (
+        "update gave up after being blocked too long behind another open transaction that is holding the same row",
+        "my transaction waits to get exclusive access on a table, after some seconds it aborts because the other session never releases it",
+        "inventory stock updates failing since 15:20: a long migration holds stock_levels and our UPDATEs give up after waiting 5s for their turn",
+        "checkout orders can't be written, the order rows are held by a stuck batch job transaction; our writes wait then bail out. killed the batch pid at 08:47, recovered",
+        "my update gave up because another transaction kept the row locked too long and the allowed waiting time passed",
+        "transaction waits on a table that a migration has locked, then quits after the configured wait period, there is no cycle, just a long holder",
+        "Inventory stock decrements failing at 11:15: a long batch job held locks on the stock rows and checkout's updates stopped waiting after 5 seconds.",
+        "During the ALTER TABLE on payments.transactions all payment writes queued behind the table lock and abandoned after the wait limit; migrations will run off-peak from now on.",
+    ),
+    "deadlock": (
+        "two transactions each waiting on rows the other one already holds, so the database picks one as victim and aborts it",
+        "circular wait between concurrent db updates, server kills one of them so that the other can continue",
+        "payments: ~20 txns/min aborted since 12:10 - two workers update accounts_balance and ledger in opposite order, each blocks the other and the db kills one as victim",
+        "inventory reserve and release jobs collide on the same SKUs, db detects they wait for each other in a cycle and rolls one back. happening since release 3.2",
+        "two transactions each hold a row the other one needs, they block each other in a circle and the database kills one of them",
+        "like two cars on a narrow bridge, both refusing to back up; the db picks a victim transaction and rolls it back",
+        "checkout and inventory update orders and stock rows in opposite order, under load one transaction is chosen as victim and aborted. Fix: always lock rows in ascending id order.",
+        "Around 18:00 the payments refunds job and the capture worker kept blocking each other in a cycle, and the database aborted one of the two every few minutes.",
+    ),
+    "pool_exhausted": (
+        "all connections in my app's client-side set are checked out and a request cannot borrow one before its wait time runs out",
+        "every db handle our service keeps is busy, new requests queue waiting to borrow one and give up - the database itself has plenty of room",
+        "checkout latency spiked at 18:00; HikariCP shows 10/10 active and 200 threads waiting to get a connection while db server has lots of free slots. leak in new coupon code?",
+        "accounts service: requests hang then fail waiting to obtain a db connection from our local set of 20, all busy with slow calls. postgres side only shows 20 sessions",
+        "every connection in our application's client side pool is checked out and requests wait for a free one until they give up",
+        "the app's own set of db handles has none left because a code path borrows them and never gives them back",
+        "Accounts API latency spike at 10:30: all 20 of its pooled DB connections were busy and new requests timed out waiting to borrow one, while the DB itself was idle.",
+        "notifications service leaked connections in an error path that never closed them, so after an hour its local pool was empty and all sends stalled",
+    ),
+    "too_many_connections": (
+        "the database server won't accept a new session because it already has its maximum number of clients connected",
+        "db server turns away new logins since its global client limit is hit, all the slots taken by other applications",
+        "after scaling notifications to 60 replicas at 10:30 mysql started rejecting new logins from everyone - server-wide session ceiling reached, inventory also can't get in",
+        "Postgres on db-prod-2 at its session ceiling, payments and shipping can't open any new sessions since 07:55; the new deploy bypassed pgbouncer and opened hundreds directly",
+        "the database server itself turns away new sessions because it already reached its maximum allowed number of clients",
+        "postgres won't accept another login since all server slots are taken by other apps, even though my own pool is small and mostly idle",
+        "After scaling checkout to 60 pods with 10 sessions each, the shared database reached its server-wide session ceiling and new logins were turned away.",
+        "inventory and search share one MySQL instance; during the sale the server's session cap was hit and search could not log in at all, we added a proxy pooler in front",
+    ),
+    "json_parse": (
+        "response body is not valid json, the parser chokes on an unexpected character at the very start, looks like html came back instead",
+        "couldn't decode the request payload, body is cut off midway so the object never closes",
+        "frontend cart widget broken since 14:20: checkout API returns a truncated body and the browser can't decode it into an object; users just see 'something went wrong'",
+        "notifications consumer choking on messages from shipping - payload has trailing commas and single quotes so the decoder rejects it. began after shipping v5.1 release",
+        "the response body is not valid structured data, the decoder chokes on an unexpected character right at the beginning",
+        "why does deserializing the api reply blow up? the body was cut off halfway and the closing brace is missing",
+        "Frontend cart page broken since 13:00: the checkout endpoint sometimes returns an HTML maintenance page and the browser code fails to decode it into an object.",
+        "shipping webhook from the carrier vendor has trailing commas and single quotes in the body, our handler cannot deserialize it and drops the tracking updates",
+    ),
+    "out_of_memory": (
+        "process ran out of RAM and got killed by the kernel, then the container restarts",
+        "heap keeps growing until runtime cannot allocate anything more and the app crashes",
+        "search indexer pods killed by the kernel every ~40min since the 2.8 rollout, memory climbs to the 2Gi limit then container restarts",
+        "payments worker on host pay-03 crashed at 04:12, could not grab more memory while loading the whole settlement file into RAM; box had nothing free",
+        "the process keeps growing in RAM until the kernel kills it and the container restarts",
+        "heap grows without bound when the program loads the whole file into one list, eventually allocation fails and it crashes",
+        "Search indexer pods restarted 14 times overnight; memory climbed past the 2Gi container limit and the kernel killed them each time.",
+        "After release 5.2 the inventory service loads the full catalog into a cache, the JVM could not grab any more heap and died on host inv-07.",
+    ),
+    "token_expired": (
+        "my bearer token is past its validity time so the api treats me as not logged in anymore",
+        "session credential lapsed after one hour, calls start being unauthorized until I fetch a fresh one",
+        "users being logged out mid-checkout: access tokens issued by accounts lapse after 15 min and the refresh flow has not worked since release 7.3",
+        "notifications cron calls payments with a service credential that went stale at midnight UTC, all calls rejected as unauthenticated since then. need to rotate",
+        "my login session credential went stale after an hour and now the api says i am not signed in anymore",
+        "access token lifetime passed and the client never refreshed it, so every call is rejected as if we were not logged in",
+        "Mobile users get logged out mid-checkout: their bearer credential lapses after 15 minutes and the refresh flow in accounts fails, so payments calls are rejected.",
+        "Notifications worker stopped sending at 00:00 because the vendor OAuth credential we use had a validity window that ended and nobody renewed it.",
+    ),
+    "permission_denied": (
+        "logged in fine, but the server says my account is not allowed to do this action on that resource",
+        "identity is valid but the role lacks rights to touch the bucket, so access is blocked",
+        "support here: merchants with the viewer role can log in ok but any refund attempt in the payments dashboard is blocked saying they lack rights. started after the IAM policy change",
+        "shipping service account can read but not write the labels S3 bucket since 09:00 - authenticates fine, policy just does not grant put. labels not generated",
+        "user is logged in correctly but their role is not allowed to perform this action on the resource",
+        "service account authenticates fine yet cannot read the bucket, it is missing the grant for that object",
+        "Support agents can sign in to the accounts admin, but clicking 'issue refund' says they lack rights; the payments role mapping was dropped in yesterday's release.",
+        "inventory export job signs in to the storage bucket successfully but is not allowed to write to the reports folder after the policy change at 09:00",
+    ),
+    "rate_limited": (
+        "api keeps rejecting my calls because I send too many per second, it tells me to slow down and retry later",
+        "hit the vendor's request quota for the day, every further call is throttled",
+        "checkout address validation calls to vendor throttled from 12:00 - we exceeded our per-minute allowance after the promo email and they tell us to back off",
+        "search autocomplete rejected by upstream API after ~1000 requests/min; quota hit, frontend shows no suggestions. need batching or caching",
+        "the api starts rejecting our calls because we send too many per second and went over the allowed quota",
+        "vendor throttles us after a burst of requests and tells us to retry after some seconds, we need backoff",
+        "Shipping label creation failing at peak: the carrier vendor is throttling us since we exceeded 100 calls per minute allowed on our plan.",
+        "search autocomplete in the frontend fires one request per keystroke and the search gateway started rejecting our client as too chatty; adding debounce fixed it",
+    ),
+    "disk_full": (
+        "write fails because the volume has zero bytes free left on it",
+        "can't save the file, storage device is completely out of space, log partition sitting at 100%",
+        "inventory postgres stopped accepting writes at 02:30 - /var/lib/postgresql volume at 100% from WAL buildup, every insert errors out",
+        "notifications host notif-2 can't write its logs or spool files, no room left at all on /data; emails not sent since 6am",
+        "a write to the volume fails because there is no free space remaining on the storage device",
+        "logs filled the whole partition, now the database cannot write any new files and crashes",
+        "Payments DB on host db-02 stopped accepting writes at 04:12 because /var/lib/postgresql reached 100% usage from WAL that was never archived.",
+        "notifications queue broker halted: its data volume had zero bytes free after a week of undelivered messages piled up; we expanded the EBS volume",
+    ),
+    "not_found": (
+        "the thing I'm asking for isn't there - no record with that id, or the url path doesn't exist on the server",
+        "lookup returns nothing because the item was deleted or never existed in first place",
+        "customers clicking order links from emails land on a 'page does not exist' screen; frontend route /orders/:id was removed in release 9.0 but notifications still send old links",
+        "shipping calls to inventory for SKU 88121 say no such product exists; that SKU was deleted by the catalog sync last night",
+        "the requested record does not exist, the lookup by id returns nothing and the endpoint says there is no such thing",
+        "calling a url path the router does not know about, that route was removed in the new version",
+        "Customers clicking old order links in emails land on a 'page does not exist' screen; the frontend routes for /orders/legacy were removed in release 7.0.",
+        "checkout asks inventory for SKU AB-123 and is told there is no such item; it was archived yesterday but still sits in saved carts",
+    ),
+    "null_reference": (
+        "code tries to call a method on a variable that is empty because it was never assigned anything",
+        "accessing a field on a value that is missing, nothing was set there, and the function crashes",
+        "checkout crashing for guests since 17:05 - code assumes user.address is always set and dereferences it, but guest carts have no address object",
+        "accounts profile page blank: backend handler uses the preferences object without checking it exists; for old accounts it is nil and the request blows up",
+        "code tries to call a method on a variable that holds nothing because the object was never set",
+        "why does my handler crash when the optional address field is absent and we access its street on an empty value?",
+        "Checkout crashes for guest users since 12:30: the code dereferences the customer profile, which is empty for guests, and the whole request blows up.",
+        "Shipping label worker dies when an order has no carrier assigned; the field comes back as nil and the code calls methods on it without checking",
+    ),
+}
+
 
 DEVELOPMENT_STYLES = ("search box", "postmortem", "ticket", "support", "question", "page")
 SEALED_STYLES = ("paraphrase", "paraphrase", "incident", "incident")
@@ -1260,10 +1469,11 @@ def queries() -> list[Query]:
                  *zip(("paraphrase", "incident"), INDEPENDENT[name], strict=True),
                  *zip(DEVELOPMENT_STYLES, DEVELOPMENT[name], strict=True),
                  *zip(SEALED_STYLES, FIRST_SEALED[name], strict=True),
-                 *zip(SEALED_STYLES, SECOND_SEALED[name], strict=True)]
+                 *zip(SEALED_STYLES, SECOND_SEALED[name], strict=True),
+                 *zip(SEALED_STYLES, THIRD_SEALED[name], strict=True)]
         found += [Query(text, name, style, "tuning") for style, text in tuned]
         found += [Query(text, name, style, "held-out")
-                  for style, text in zip(SEALED_STYLES, SEALED[name], strict=True)]
+                  for style, text in zip(SEALED_STYLES * 2, SEALED[name], strict=True)]
     return found
 
 
