@@ -15,11 +15,11 @@ descriptions are similar to the question (local evidence: a question worded like
 telling it). A linear classifier fitted to all of them (a ridge regression onto the failures,
 solved in closed form in milliseconds): which directions of the embedding separate one failure
 from the others (global evidence: a question that shares no description's words but leans the
-way a failure's descriptions lean). The two distributions are multiplied (a product of
-experts): a failure both readings find likely wins, one that only one of them favours is
-hedged, and the search ranks the shapes of both. On the tuning queries the nearest descriptions
-alone read 0.975 of the failures right, the linear classifier alone 0.978, both 0.988
-(docs/embeddings.md).
+way a failure's descriptions lean). The two distributions are combined by their geometric
+mean, renormalized (a product of experts): a failure both readings find likely wins, one that
+only one of them favours is hedged, and the search ranks the shapes of both. On the tuning
+queries the nearest descriptions alone read 0.975 of the failures right, the linear classifier
+alone 0.978, both 0.988 (docs/embeddings.md).
 
 The constants were chosen on the tuning queries of ``tests/search_corpus.py``
 (``benchmarks/search_quality.py``; docs/embeddings.md tells how).
