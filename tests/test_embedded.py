@@ -73,7 +73,28 @@ def start(parent: Path) -> Iterator[Callable[[Path], str]]:
 
 
 @pytest.fixture(scope="module")
-def os_users() -> Iterator[list[pwd.struct_passwd]]:
+def python_for_others() -> Iterator[None]:
+    """Other OS users may run this Python: its directories get the search bit for the module.
+
+    An interpreter under a private home (pyenv's in /root, mode 0700) is out of another user's
+    reach, so the attacker's client would fail for that reason and not for the server's. Only
+    the search (x) bit is added, where missing, to the directories above the interpreter and its
+    standard library, and each is put back as it was.
+    """
+    needed = {Path(sys.executable).resolve(), Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
+    closed = {directory: stat.S_IMODE(directory.stat().st_mode) for path in needed
+              for directory in path.parents if not directory.stat().st_mode & stat.S_IXOTH}
+    for directory, mode in closed.items():
+        directory.chmod(mode | stat.S_IXOTH)
+    try:
+        yield
+    finally:
+        for directory, mode in closed.items():
+            directory.chmod(mode)
+
+
+@pytest.fixture(scope="module")
+def os_users(python_for_others: None) -> Iterator[list[pwd.struct_passwd]]:
     """Two unprivileged OS users with no home and no login, deleted at the end."""
     created: list[str] = []
     try:
