@@ -188,7 +188,8 @@ def test_a_question_in_its_own_words_is_weighed_toward_the_failure_it_describes(
         # "timed out" names the generic timeout; the pool is what the question is about
         "requests timed out while borrowing a connection from the app's own pool": "connection pool exhausted",
         "the payments host cannot be looked up since the resolver change": "DNS failure",
-        "the page errors out at once without waiting, as if nobody answers at that port": "connection refused",
+        "the page errors out at once, without waiting, as if nobody answers at that port":
+            "connection refused",
         "two transfers each held rows the other needed and one of them was rolled back": "deadlock",
         "the partner only lets us call so many times a minute and we went over": "rate limited",
         "rendering crashes when the response leaves out the discount field and the code reads it anyway":
